@@ -1,0 +1,206 @@
+//! Validation tests: every kind of problem is reported with its position and field.
+
+use std::path::Path;
+
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "CRM_URL" => Some("https://crm.example.com/hooks/s360".into()),
+        "BATCH" => Some("25".into()),
+        _ => None,
+    }
+}
+
+fn check(text: &str) -> Result<PipelineSpec, Vec<Problem>> {
+    parse(text, Path::new("p.yaml"), &env)
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match check(text) {
+        Ok(_) => panic!("expected problems"),
+        Err(ps) => ps.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+const SYNC: &str = r#"version: 1
+kind: sync
+name: orders
+source:
+  location: ../testdata/s360/orders_*.csv
+  csv: { delimiter: ";" }
+  key: orderId
+  cursor: lastModDateTime
+sink:
+  url: ${CRM_URL}
+  batch_size: ${BATCH}
+"#;
+
+#[test]
+fn minimal_sync_pipeline_gets_defaults() {
+    let PipelineSpec::Sync(p) = check(SYNC).unwrap() else {
+        panic!("not sync")
+    };
+    assert_eq!(p.sink.url, "https://crm.example.com/hooks/s360");
+    assert_eq!(p.sink.batch_size, 25);
+    assert_eq!(p.sink.max_per_run, 500);
+    assert_eq!(p.schedule.interval.get().as_secs(), 15 * 60);
+    assert_eq!(p.source.csv.delimiter, ';');
+    assert_eq!(p.sink.format, PayloadFormat::Envelope);
+}
+
+#[test]
+fn out_of_range_values_are_all_reported_with_field_and_position() {
+    let text = SYNC.replace("  batch_size: ${BATCH}\n", "  batch_size: 51\n  max_per_run: 0\n")
+        + "schedule:\n  interval: 1441m\n";
+    let ps = problems(&text);
+    assert_eq!(ps.len(), 3, "{ps:#?}");
+    assert_eq!(ps[0], "p.yaml:11:15: sink.batch_size: 51 is out of range 1..=50");
+    assert_eq!(ps[1], "p.yaml:12:16: sink.max_per_run: 0 is out of range 1..=500");
+    assert_eq!(ps[2], "p.yaml:14:13: schedule.interval: 1441m is out of range 1m..=1440m");
+}
+
+#[test]
+fn interval_bounds() {
+    for (interval, ok) in [("1m", true), ("1440m", true), ("24h", true), ("0m", false), ("90s", false), ("25h", false)] {
+        let text = format!("{SYNC}schedule:\n  interval: {interval}\n");
+        assert_eq!(check(&text).is_ok(), ok, "{interval}");
+    }
+}
+
+#[test]
+fn unknown_field_points_at_the_key() {
+    let text = SYNC.replace("  key: orderId\n", "  key: orderId\n  kee: typo\n");
+    let ps = problems(&text);
+    assert_eq!(ps.len(), 1);
+    assert!(ps[0].starts_with("p.yaml:8:3: source.kee: unknown field `kee`"), "{}", ps[0]);
+}
+
+#[test]
+fn wrong_type_names_the_field() {
+    let text = SYNC.replace("  batch_size: ${BATCH}\n", "  batch_size: many\n");
+    let ps = problems(&text);
+    assert!(ps[0].starts_with("p.yaml:11:15: sink.batch_size: invalid type"), "{}", ps[0]);
+}
+
+#[test]
+fn missing_env_vars_are_all_named() {
+    let text = SYNC.replace("${CRM_URL}", "${NOPE_ONE}/${NOPE_TWO}");
+    let ps = problems(&text);
+    assert_eq!(ps.len(), 2, "{ps:#?}");
+    assert!(ps[0].contains("sink.url: environment variable `NOPE_ONE` is not set"));
+    assert!(ps[1].contains("`NOPE_TWO`"));
+}
+
+#[test]
+fn invalid_yaml_is_one_clear_problem() {
+    let ps = problems("version: 1\nkind: sync\nsource: [unclosed\n");
+    assert_eq!(ps.len(), 1);
+    assert!(ps[0].starts_with("p.yaml:"), "{}", ps[0]);
+    assert!(ps[0].contains("invalid YAML"), "{}", ps[0]);
+}
+
+#[test]
+fn unknown_kind_and_version() {
+    let ps = problems(&SYNC.replace("kind: sync", "kind: mirror"));
+    assert!(ps[0].contains("kind: unknown kind `mirror`"), "{}", ps[0]);
+    let ps = problems(&SYNC.replace("version: 1", "version: 2"));
+    assert!(ps[0].contains("version: unsupported version 2"), "{}", ps[0]);
+}
+
+#[test]
+fn plain_http_needs_loopback_or_allow_http() {
+    let remote = SYNC.replace("${CRM_URL}", "http://crm.example.com/x");
+    assert!(problems(&remote)[0].contains("sink.url: plain http is only allowed to loopback"));
+    let loopback = SYNC.replace("${CRM_URL}", "http://127.0.0.1:9/x");
+    assert!(check(&loopback).is_ok());
+    let allowed = remote.replace("  batch_size", "  allow_http: true\n  batch_size");
+    assert!(check(&allowed).is_ok());
+}
+
+#[test]
+fn sync_requires_key_and_cursor() {
+    let text = SYNC
+        .replace("  key: orderId\n", "")
+        .replace("  cursor: lastModDateTime\n", "");
+    let ps = problems(&text);
+    assert_eq!(ps.len(), 2, "{ps:#?}");
+    assert!(ps[0].contains("source.key: a sync source needs `key`"));
+    assert!(ps[1].contains("source.cursor"));
+}
+
+#[test]
+fn unknown_format_extension_needs_format() {
+    let text = SYNC.replace("orders_*.csv", "orders.dat");
+    assert!(problems(&text)[0].contains("source.location: cannot tell the format"));
+    let text = text.replace("  csv:", "  format: csv\n  csv:");
+    assert!(check(&text).is_ok());
+}
+
+#[test]
+fn transforms_are_checked() {
+    let text = format!(
+        "{SYNC}transforms:\n  - type: rename\n    columns: {{}}\n  - type: aggregate\n    by: [orderId]\n    aggregations: {{total: \"median(x)\"}}\n  - type: frobnicate\n"
+    );
+    let ps = problems(&text);
+    // The unknown transform type stops deserialization first.
+    assert_eq!(ps.len(), 1, "{ps:#?}");
+    assert!(ps[0].contains("transforms[2]"), "{}", ps[0]);
+    let text = format!(
+        "{SYNC}transforms:\n  - type: rename\n    columns: {{}}\n  - type: aggregate\n    by: [orderId]\n    aggregations: {{total: \"median(x)\"}}\n"
+    );
+    let ps = problems(&text);
+    assert_eq!(ps.len(), 2, "{ps:#?}");
+    assert!(ps[0].contains("transforms[0].columns: names no column"));
+    assert!(ps[1].contains("transforms[1].aggregations.total"));
+}
+
+const RECONCILE: &str = r#"version: 1
+kind: reconcile
+name: check
+left:
+  source:
+    location: s360.csv
+    key: orderId
+right:
+  source:
+    location: crm.parquet
+    key: [a, b]
+compare:
+  - field: saleAmount
+    absolute: "0.01x"
+"#;
+
+#[test]
+fn reconcile_checks_keys_and_tolerances() {
+    let ps = problems(RECONCILE);
+    assert_eq!(ps.len(), 2, "{ps:#?}");
+    assert!(ps[0].contains("right.source.key: left key has 1 column(s), right key has 2"));
+    assert!(ps[1].contains("compare[0].absolute"));
+}
+
+#[test]
+fn every_example_pipeline_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let env = |_: &str| None;
+            if let Err(ps) = parse(&text, &path, &env) {
+                panic!("{}: {ps:#?}", path.display());
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected example pipelines in {}", dir.display());
+}
+
+#[test]
+fn schema_describes_both_kinds() {
+    let schema = json_schema().to_string();
+    assert!(schema.contains("batch_size"));
+    assert!(schema.contains("\"reconcile\""));
+    assert!(schema.contains("Orders per request"));
+}

@@ -1,0 +1,455 @@
+//! Semantic checks on a parsed pipeline: ranges, required fields per kind, URLs. Pure.
+
+use super::config::*;
+use super::yaml::{Pos, Positions};
+use super::Problem;
+
+struct Checker<'a> {
+    positions: &'a Positions,
+    make: &'a dyn Fn(Pos, &str, String) -> Problem,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, path: &str, message: impl Into<String>) {
+        let pos = self.positions.value(path);
+        self.problems.push((self.make)(pos, path, message.into()));
+    }
+
+    fn range(&mut self, path: &str, value: u64, lo: u64, hi: u64) {
+        if value < lo || value > hi {
+            self.report(path, format!("{value} is out of range {lo}..={hi}"));
+        }
+    }
+}
+
+pub(super) fn validate(
+    spec: &PipelineSpec,
+    positions: &Positions,
+    make: &dyn Fn(Pos, &str, String) -> Problem,
+) -> Vec<Problem> {
+    let mut c = Checker {
+        positions,
+        make,
+        problems: Vec::new(),
+    };
+    match spec {
+        PipelineSpec::Sync(p) => {
+            version(&mut c, p.version);
+            name(&mut c, &p.name);
+            source(&mut c, "source", &p.source);
+            match &p.source.key {
+                None => c.report("source.key", "a sync source needs `key` (the order id column)"),
+                Some(Key::Many(_)) => c.report(
+                    "source.key",
+                    "a sync source has a single key column (the order id)",
+                ),
+                Some(Key::One(_)) => {}
+            }
+            if p.source.cursor.is_none() {
+                c.report(
+                    "source.cursor",
+                    "a sync source needs `cursor` (the last-modified column)",
+                );
+            }
+            transforms(&mut c, "transforms", &p.transforms);
+            sink(&mut c, &p.sink);
+            schedule(&mut c, "schedule", &p.schedule);
+            let lookback = p.state.lookback.get().as_secs();
+            c.range("state.lookback", lookback, 0, 30 * 86_400);
+            if let Some(path) = &p.state.path
+                && path.trim().is_empty()
+            {
+                c.report("state.path", "must not be empty");
+            }
+        }
+        PipelineSpec::Reconcile(r) => {
+            version(&mut c, r.version);
+            name(&mut c, &r.name);
+            let mut key_len = [0usize; 2];
+            for (i, (side, s)) in [("left", &r.left), ("right", &r.right)].iter().enumerate() {
+                let base = format!("{side}.source");
+                source(&mut c, &base, &s.source);
+                match &s.source.key {
+                    None => c.report(&format!("{base}.key"), "each side needs `key`"),
+                    Some(k) => {
+                        key_len[i] = k.columns().len();
+                        if k.columns().is_empty() || k.columns().iter().any(|c| c.is_empty()) {
+                            c.report(&format!("{base}.key"), "key columns must be named");
+                        }
+                    }
+                }
+                if s.source.lines.is_some() {
+                    c.report(
+                        &format!("{base}.lines"),
+                        "nested lines are for sync sources; use an `aggregate` transform here",
+                    );
+                }
+                transforms(&mut c, &format!("{side}.transforms"), &s.transforms);
+            }
+            if key_len[0] != 0 && key_len[1] != 0 && key_len[0] != key_len[1] {
+                c.report(
+                    "right.source.key",
+                    format!(
+                        "left key has {} column(s), right key has {}: they must match",
+                        key_len[0], key_len[1]
+                    ),
+                );
+            }
+            for (i, f) in r.compare.iter().enumerate() {
+                let base = format!("compare[{i}]");
+                if f.field.is_empty() {
+                    c.report(&format!("{base}.field"), "must name a column");
+                }
+                for (name, v) in [("absolute", &f.absolute), ("relative", &f.relative)] {
+                    if let Some(v) = v
+                        && !is_non_negative_decimal(v)
+                    {
+                        c.report(
+                            &format!("{base}.{name}"),
+                            format!("{v:?} is not a non-negative decimal number such as \"0.01\""),
+                        );
+                    }
+                }
+                let numeric = f.absolute.is_some() || f.relative.is_some();
+                if numeric && f.time_tolerance.is_some() {
+                    c.report(
+                        &format!("{base}.time_tolerance"),
+                        "a field is compared either as a number or as a time, not both",
+                    );
+                }
+                if (numeric || f.time_tolerance.is_some()) && (f.trim || f.ignore_case) {
+                    c.report(
+                        &format!("{base}.trim"),
+                        "`trim` and `ignore_case` apply to text comparisons only",
+                    );
+                }
+            }
+            if r.output.dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
+                c.report("output.dir", "must not be empty");
+            }
+            if let Some(s) = &r.schedule {
+                schedule(&mut c, "schedule", s);
+            }
+        }
+    }
+    c.problems
+}
+
+fn version(c: &mut Checker<'_>, v: u32) {
+    if v != VERSION {
+        c.report(
+            "version",
+            format!("unsupported version {v}: this build reads version {VERSION}"),
+        );
+    }
+}
+
+fn name(c: &mut Checker<'_>, name: &str) {
+    if name.is_empty()
+        || name.len() > 100
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        c.report(
+            "name",
+            format!("{name:?}: use 1 to 100 letters, digits, `-` or `_`"),
+        );
+    }
+}
+
+fn location(c: &mut Checker<'_>, path: &str, loc: &str, format: Option<Format>) {
+    if loc.trim().is_empty() {
+        c.report(path, "must not be empty");
+        return;
+    }
+    if let Some((scheme, _)) = loc.split_once("://") {
+        let known = ["file", "s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "http", "https"];
+        if !known.contains(&scheme) {
+            c.report(
+                path,
+                format!("unsupported URL scheme `{scheme}`: use a path or file://, s3://, gs://, az://, https://"),
+            );
+        }
+        if url::Url::parse(loc.replace(['*', '?'], "x").as_str()).is_err() {
+            c.report(path, format!("{loc:?} is not a valid URL"));
+        }
+    }
+    if format.is_none() && Format::from_extension(loc).is_none() {
+        c.report(
+            path,
+            "cannot tell the format from the extension: set `format` (csv, parquet, ndjson)",
+        );
+    }
+}
+
+fn csv(c: &mut Checker<'_>, path: &str, o: &CsvOptions) {
+    if !o.delimiter.is_ascii() || o.delimiter == '\n' || o.delimiter == '\r' {
+        c.report(
+            &format!("{path}.delimiter"),
+            format!("{:?} must be a single ASCII character other than a line break", o.delimiter),
+        );
+    }
+    if !o.quote.is_ascii() || o.quote == o.delimiter {
+        c.report(
+            &format!("{path}.quote"),
+            "must be a single ASCII character different from the delimiter",
+        );
+    }
+}
+
+fn source(c: &mut Checker<'_>, path: &str, s: &SourceConfig) {
+    location(c, &format!("{path}.location"), &s.location, s.format);
+    csv(c, &format!("{path}.csv"), &s.csv);
+    if parse_offset(&s.timezone).is_none() {
+        c.report(
+            &format!("{path}.timezone"),
+            format!("{:?}: write an offset such as `+00:00` or `+01:00`", s.timezone),
+        );
+    }
+    if let Some(cursor) = &s.cursor
+        && cursor.is_empty()
+    {
+        c.report(&format!("{path}.cursor"), "must name a column");
+    }
+    if let Some(lines) = &s.lines {
+        let lp = format!("{path}.lines");
+        location(c, &format!("{lp}.location"), &lines.location, lines.format);
+        csv(c, &format!("{lp}.csv"), &lines.csv);
+        if lines.key.is_empty() {
+            c.report(&format!("{lp}.key"), "must name the order key column of the lines");
+        }
+        if lines.field.is_empty() {
+            c.report(&format!("{lp}.as"), "must name the list column");
+        }
+    }
+}
+
+/// Parse a fixed UTC offset such as `+01:00`, `-05:30` or `Z`, in seconds.
+pub fn parse_offset(s: &str) -> Option<i32> {
+    if s == "Z" || s == "UTC" {
+        return Some(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let h: i32 = h.parse().ok()?;
+    let m: i32 = m.parse().ok()?;
+    if h > 14 || m > 59 {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60))
+}
+
+fn is_non_negative_decimal(s: &str) -> bool {
+    let s = s.trim();
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    !(int.is_empty() && frac.is_empty())
+        && int.chars().all(|c| c.is_ascii_digit())
+        && frac.chars().all(|c| c.is_ascii_digit())
+}
+
+fn transforms(c: &mut Checker<'_>, path: &str, steps: &[Transform]) {
+    for (i, t) in steps.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        match t {
+            Transform::Rename { columns } => {
+                if columns.is_empty() {
+                    c.report(&format!("{p}.columns"), "names no column");
+                }
+                if columns.values().any(|v| v.is_empty()) {
+                    c.report(&format!("{p}.columns"), "new names must not be empty");
+                }
+            }
+            Transform::Cast { columns } => {
+                if columns.is_empty() {
+                    c.report(&format!("{p}.columns"), "names no column");
+                }
+            }
+            Transform::Derive { column, expr } => {
+                if column.is_empty() {
+                    c.report(&format!("{p}.column"), "must not be empty");
+                }
+                if expr.trim().is_empty() {
+                    c.report(&format!("{p}.expr"), "must not be empty");
+                }
+            }
+            Transform::Filter { expr } => {
+                if expr.trim().is_empty() {
+                    c.report(&format!("{p}.expr"), "must not be empty");
+                }
+            }
+            Transform::Select { columns } | Transform::Drop { columns } => {
+                if columns.is_empty() {
+                    c.report(&format!("{p}.columns"), "names no column");
+                }
+            }
+            Transform::Sql { query } => {
+                let q = query.trim_start().to_ascii_lowercase();
+                if !(q.starts_with("select") || q.starts_with("with")) {
+                    c.report(&format!("{p}.query"), "must be a SELECT over `source`");
+                }
+            }
+            Transform::Scale { columns, digits } => {
+                if columns.is_empty() {
+                    c.report(&format!("{p}.columns"), "names no column");
+                }
+                if *digits == 0 || digits.unsigned_abs() > 18 {
+                    c.report(&format!("{p}.digits"), format!("{digits} must be within -18..=18 and not 0"));
+                }
+            }
+            Transform::Text { columns, trim, case } => {
+                if columns.is_empty() {
+                    c.report(&format!("{p}.columns"), "names no column");
+                }
+                if !trim && case.is_none() {
+                    c.report(&p, "does nothing: set `trim: true` and/or `case`");
+                }
+            }
+            Transform::Truncate { columns, every } => {
+                if columns.is_empty() {
+                    c.report(&format!("{p}.columns"), "names no column");
+                }
+                if every.get().is_zero() {
+                    c.report(&format!("{p}.every"), "must be longer than 0");
+                }
+            }
+            Transform::Aggregate { by, aggregations } => {
+                if by.is_empty() {
+                    c.report(&format!("{p}.by"), "names no column");
+                }
+                for (out, spec) in aggregations {
+                    if parse_aggregation(spec).is_none() {
+                        c.report(
+                            &format!("{p}.aggregations.{out}"),
+                            format!("{spec:?}: write FUNCTION(column) with sum, min, max, first, last, count or mean"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Split `sum(col)` into `("sum", "col")`.
+pub fn parse_aggregation(spec: &str) -> Option<(&str, &str)> {
+    let (func, rest) = spec.trim().split_once('(')?;
+    let col = rest.strip_suffix(')')?.trim();
+    let func = func.trim();
+    let known = ["sum", "min", "max", "first", "last", "count", "mean"];
+    (known.contains(&func) && !col.is_empty()).then_some((func, col))
+}
+
+fn sink(c: &mut Checker<'_>, s: &WebhookSinkConfig) {
+    match url::Url::parse(&s.url) {
+        Err(e) => c.report("sink.url", format!("{:?} is not a valid URL: {e}", s.url)),
+        Ok(u) => match u.scheme() {
+            "https" => {}
+            "http" => {
+                if !s.allow_http && !is_loopback(&u) {
+                    c.report(
+                        "sink.url",
+                        "plain http is only allowed to loopback hosts; use https or set `allow_http: true`",
+                    );
+                }
+            }
+            other => c.report("sink.url", format!("unsupported scheme `{other}`: use https")),
+        },
+    }
+    c.range("sink.batch_size", s.batch_size.into(), 1, defaults::BATCH_SIZE.into());
+    c.range("sink.max_per_run", s.max_per_run.into(), 1, defaults::MAX_PER_RUN.into());
+    c.range("sink.concurrency", s.concurrency.into(), 1, 32);
+    if let Some(r) = s.rate_limit
+        && (r.is_nan() || r <= 0.0)
+    {
+        c.report("sink.rate_limit", format!("{r} must be a positive number of requests per second"));
+    }
+    for (path, d) in [
+        ("sink.timeout", s.timeout),
+        ("sink.connect_timeout", s.connect_timeout),
+        ("sink.deadline", s.deadline),
+    ] {
+        if d.get().is_zero() {
+            c.report(path, "must be longer than 0");
+        }
+    }
+    if s.retry.max_attempts == 0 {
+        c.report("sink.retry.max_attempts", "must be at least 1");
+    }
+    if s.retry.initial_backoff > s.retry.max_backoff {
+        c.report(
+            "sink.retry.initial_backoff",
+            "must not be longer than `max_backoff`",
+        );
+    }
+    if let Some(sig) = &s.signing {
+        env_name(c, "sink.signing.secret_env", &sig.secret_env);
+    }
+    match &s.auth {
+        Some(AuthConfig::Bearer { token_env }) => env_name(c, "sink.auth.token_env", token_env),
+        Some(AuthConfig::Basic { password_env, .. }) => {
+            env_name(c, "sink.auth.password_env", password_env)
+        }
+        Some(AuthConfig::Header { name, value_env }) => {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                c.report("sink.auth.name", format!("{name:?} is not a valid header name"));
+            }
+            env_name(c, "sink.auth.value_env", value_env)
+        }
+        None => {}
+    }
+    for name in s.headers.keys() {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            c.report(&format!("sink.headers.{name}"), "not a valid header name");
+        }
+    }
+}
+
+fn env_name(c: &mut Checker<'_>, path: &str, name: &str) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+    {
+        c.report(
+            path,
+            format!("{name:?} must be the NAME of an environment variable (letters, digits, `_`)"),
+        );
+    }
+}
+
+/// Whether a URL's host is a loopback address or `localhost`.
+pub fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn schedule(c: &mut Checker<'_>, path: &str, s: &ScheduleConfig) {
+    let secs = s.interval.get().as_secs();
+    let p = format!("{path}.interval");
+    if secs % 60 != 0 || s.interval.get().subsec_nanos() != 0 {
+        c.report(&p, format!("{} must be whole minutes", s.interval));
+    } else {
+        let mins = secs / 60;
+        if !(defaults::INTERVAL_MIN_MINUTES..=defaults::INTERVAL_MAX_MINUTES).contains(&mins) {
+            c.report(
+                &p,
+                format!(
+                    "{} is out of range 1m..=1440m",
+                    s.interval
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! Sources: export files (CSV, Parquet, NDJSON) on local disk or object storage, read as Arrow batches.
+//!
+//! A [`Source`] lists its files ([`Source::list`]), fetches one
+//! ([`Source::fetch`], async) and parses it into a stream of batches on the
+//! calling (blocking) thread ([`Source::batches`]). Local files are streamed
+//! from disk; remote objects are fetched whole, then parsed.
+
+mod csv;
+pub mod location;
+pub mod nest;
+mod ndjson;
+mod parquet;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use object_store::path::Path as StorePath;
+
+use crate::pipeline::{ColumnType, CsvOptions, Format, LinesConfig, SourceConfig, parse_offset};
+pub use location::Location;
+
+/// Time zone of every timestamp after reading.
+pub const UTC: &str = "+00:00";
+
+/// Why a source could not be listed or read. Each names the file and, where
+/// known, the row or column.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The location is not usable.
+    #[error("{location}: {message}")]
+    Location {
+        /// As written.
+        location: String,
+        /// Why.
+        message: String,
+    },
+    /// Listing or fetching failed.
+    #[error("{location}: {source}")]
+    Store {
+        /// Location or file.
+        location: String,
+        /// Cause.
+        source: object_store::Error,
+    },
+    /// Reading from local disk failed.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file's content is malformed.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// What is wrong, with row/column where the parser knows them.
+        message: String,
+    },
+    /// A required or declared column is absent.
+    #[error("{file}: missing column `{column}` (columns present: {present})")]
+    MissingColumn {
+        /// The file.
+        file: String,
+        /// The column.
+        column: String,
+        /// Columns the file has.
+        present: String,
+    },
+    /// No file matches the location.
+    #[error("{location}: no file matches")]
+    NoFiles {
+        /// As written.
+        location: String,
+    },
+}
+
+impl SourceError {
+    fn parse(file: &str, e: impl std::fmt::Display) -> Self {
+        Self::Parse {
+            file: file.to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// One export file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Path inside the store.
+    pub path: StorePath,
+    /// Human name (local path or URL).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag when the store has one.
+    pub etag: Option<String>,
+    /// Last modification time.
+    pub modified: DateTime<Utc>,
+}
+
+/// The bytes of one file, ready to parse.
+#[derive(Debug, Clone)]
+pub enum FileData {
+    /// A local file, read in a streaming way.
+    Local(PathBuf),
+    /// A fetched remote object.
+    Bytes(Bytes),
+}
+
+/// Batches from one file, parsed lazily.
+pub type Batches = Box<dyn Iterator<Item = Result<RecordBatch, SourceError>> + Send>;
+
+/// How to read one set of files.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// File format.
+    pub format: Format,
+    /// CSV options.
+    pub csv: CsvOptions,
+    /// Declared column types.
+    pub columns: BTreeMap<String, ColumnType>,
+    /// Offset of timestamps written without one.
+    pub timezone: String,
+    /// Columns that must be present.
+    pub required: Vec<String>,
+    /// Rows per batch.
+    pub batch_size: usize,
+}
+
+/// A configured source of export files.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Where the files are.
+    pub location: Location,
+    /// How to read them.
+    pub options: ReadOptions,
+}
+
+impl Source {
+    /// A source for an orders export; `location` must already be resolved.
+    pub fn new(cfg: &SourceConfig, location: &str) -> Result<Self, SourceError> {
+        let mut required = cfg.key.as_ref().map(|k| k.columns()).unwrap_or_default();
+        required.extend(cfg.cursor.clone());
+        Self::build(
+            location,
+            &cfg.storage,
+            cfg.format,
+            ReadOptions {
+                format: Format::Csv,
+                csv: cfg.csv.clone(),
+                columns: cfg.columns.clone(),
+                timezone: cfg.timezone.clone(),
+                required,
+                batch_size: 8192,
+            },
+        )
+    }
+
+    /// A source for a lines export; `location` must already be resolved.
+    pub fn for_lines(cfg: &LinesConfig, location: &str, timezone: &str) -> Result<Self, SourceError> {
+        Self::build(
+            location,
+            &cfg.storage,
+            cfg.format,
+            ReadOptions {
+                format: Format::Csv,
+                csv: cfg.csv.clone(),
+                columns: cfg.columns.clone(),
+                timezone: timezone.to_string(),
+                required: vec![cfg.key.clone()],
+                batch_size: 8192,
+            },
+        )
+    }
+
+    fn build(
+        location: &str,
+        storage: &BTreeMap<String, String>,
+        format: Option<Format>,
+        mut options: ReadOptions,
+    ) -> Result<Self, SourceError> {
+        options.format = format
+            .or_else(|| Format::from_extension(location))
+            .ok_or_else(|| SourceError::Location {
+                location: location.to_string(),
+                message: "cannot tell the format from the extension; set `format`".into(),
+            })?;
+        if parse_offset(&options.timezone).is_none() {
+            return Err(SourceError::Location {
+                location: location.to_string(),
+                message: format!("bad timezone {:?}", options.timezone),
+            });
+        }
+        Ok(Self {
+            location: Location::parse(location, storage)?,
+            options,
+        })
+    }
+
+    /// The files of this source, sorted by path. Without a glob the location
+    /// names one file, which must exist.
+    pub async fn list(&self) -> Result<Vec<SourceFile>, SourceError> {
+        let loc = &self.location;
+        let store_err = |source| SourceError::Store {
+            location: loc.display.clone(),
+            source,
+        };
+        let mut files = Vec::new();
+        match &loc.glob {
+            None => {
+                let meta = loc.store.head(&loc.prefix).await.map_err(store_err)?;
+                files.push(self.file_of(meta));
+            }
+            Some(glob) => {
+                let listed: Vec<_> = loc
+                    .store
+                    .list(Some(&loc.prefix))
+                    .try_collect()
+                    .await
+                    .map_err(store_err)?;
+                for meta in listed {
+                    if glob.is_match(meta.location.as_ref()) {
+                        files.push(self.file_of(meta));
+                    }
+                }
+                if files.is_empty() {
+                    return Err(SourceError::NoFiles {
+                        location: loc.display.clone(),
+                    });
+                }
+            }
+        }
+        files.sort_by(|a, b| a.path.as_ref().cmp(b.path.as_ref()));
+        Ok(files)
+    }
+
+    fn file_of(&self, meta: object_store::ObjectMeta) -> SourceFile {
+        SourceFile {
+            name: self.location.name_of(&meta.location),
+            path: meta.location,
+            size: meta.size,
+            etag: meta.e_tag,
+            modified: meta.last_modified,
+        }
+    }
+
+    /// Get a file's bytes (remote) or its path (local).
+    pub async fn fetch(&self, file: &SourceFile) -> Result<FileData, SourceError> {
+        if self.location.local {
+            return Ok(FileData::Local(PathBuf::from(format!("/{}", file.path.as_ref()))));
+        }
+        let got = self
+            .location
+            .store
+            .get(&file.path)
+            .await
+            .map_err(|source| SourceError::Store {
+                location: file.name.clone(),
+                source,
+            })?;
+        let bytes = got.bytes().await.map_err(|source| SourceError::Store {
+            location: file.name.clone(),
+            source,
+        })?;
+        Ok(FileData::Bytes(bytes))
+    }
+
+    /// Parse a fetched file into batches. Blocking: call from a blocking thread.
+    /// Every batch has the declared types, timestamps in UTC, and the required columns.
+    pub fn batches(&self, file: &SourceFile, data: FileData) -> Result<Batches, SourceError> {
+        let name = file.name.clone();
+        let raw: Batches = match self.options.format {
+            Format::Csv => csv::read(&name, data, &self.options)?,
+            Format::Parquet => parquet::read(&name, data, &self.options)?,
+            Format::Ndjson => ndjson::read(&name, data, &self.options)?,
+        };
+        let options = self.options.clone();
+        let mut offset = 0usize;
+        Ok(Box::new(raw.map(move |b| {
+            let b = b?;
+            let first_row = offset;
+            offset += b.num_rows();
+            conform(&name, b, &options, first_row)
+        })))
+    }
+
+    /// Read every file of the source (listing, fetching, parsing), in path order.
+    /// For previews and small lines exports; sync runs read file by file.
+    pub async fn read_all(&self) -> Result<Vec<RecordBatch>, SourceError> {
+        let mut out = Vec::new();
+        for file in self.list().await? {
+            let data = self.fetch(&file).await?;
+            let this = self.clone();
+            let batches = tokio::task::spawn_blocking(move || {
+                this.batches(&file, data)?.collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|e| SourceError::Parse {
+                file: self.location.display.clone(),
+                message: format!("reader thread failed: {e}"),
+            })??;
+            out.extend(batches);
+        }
+        Ok(out)
+    }
+}
+
+/// The Arrow type of a declared column.
+pub fn arrow_type(t: ColumnType, timezone: &str) -> DataType {
+    match t {
+        ColumnType::String => DataType::Utf8,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Float64 => DataType::Float64,
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some(timezone.into())),
+        ColumnType::Decimal(p, s) => DataType::Decimal128(p, s),
+    }
+}
+
+/// Check required columns, cast declared ones that the format did not type
+/// (Parquet, NDJSON), and put every timestamp in UTC milliseconds.
+fn conform(
+    file: &str,
+    batch: RecordBatch,
+    options: &ReadOptions,
+    first_row: usize,
+) -> Result<RecordBatch, SourceError> {
+    let schema = batch.schema();
+    for column in options.required.iter().chain(options.columns.keys()) {
+        if schema.index_of(column).is_err() {
+            return Err(SourceError::MissingColumn {
+                file: file.to_string(),
+                column: column.clone(),
+                present: schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    let mut changed = false;
+    for (field, array) in schema.fields().iter().zip(batch.columns()) {
+        let target = match options.columns.get(field.name()) {
+            Some(t) => arrow_type(*t, &options.timezone),
+            None => array.data_type().clone(),
+        };
+        let target = match target {
+            DataType::Timestamp(_, _) => DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into())),
+            t => t,
+        };
+        if &target == array.data_type() {
+            fields.push(field.as_ref().clone());
+            arrays.push(array.clone());
+            continue;
+        }
+        changed = true;
+        let cast = cast_checked(file, field.name(), array, &target, &options.timezone, first_row)?;
+        fields.push(Field::new(field.name(), target, true));
+        arrays.push(cast);
+    }
+    if !changed {
+        return Ok(batch);
+    }
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    RecordBatch::try_new(schema, arrays).map_err(|e| SourceError::parse(file, e))
+}
+
+/// Cast with errors that name the column and the first bad row.
+fn cast_checked(
+    file: &str,
+    column: &str,
+    array: &ArrayRef,
+    target: &DataType,
+    timezone: &str,
+    first_row: usize,
+) -> Result<ArrayRef, SourceError> {
+    // A naive timestamp is first given the source's offset, then converted.
+    let array = match (array.data_type(), target) {
+        (DataType::Timestamp(unit, None), DataType::Timestamp(_, Some(_))) => {
+            let with_tz = DataType::Timestamp(*unit, Some(timezone.into()));
+            arrow::compute::cast(array, &with_tz).map_err(|e| SourceError::parse(file, e))?
+        }
+        _ => array.clone(),
+    };
+    let options = arrow::compute::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    arrow::compute::cast_with_options(&array, target, &options).map_err(|e: ArrowError| {
+        // Find the first row that does not convert, for the message.
+        let safe = arrow::compute::cast(&array, target).ok();
+        let row = safe.and_then(|s| (0..s.len()).find(|&i| s.is_null(i) && !array.is_null(i)));
+        let at = row
+            .map(|r| format!(" (first bad value in data row {})", first_row + r + 1))
+            .unwrap_or_default();
+        SourceError::Parse {
+            file: file.to_string(),
+            message: format!("column `{column}`: cannot read as {target}{at}: {e}"),
+        }
+    })
+}
