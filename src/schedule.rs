@@ -94,8 +94,11 @@ impl Clock for ManualClock {
     fn sleep_until(&self, at: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         let mut rx = self.0.subscribe();
         Box::pin(async move {
-            while *rx.borrow_and_update() < at {
-                if rx.changed().await.is_err() {
+            loop {
+                // Copy the time out: a borrow held across the await would
+                // block `advance`.
+                let now = *rx.borrow_and_update();
+                if now >= at || rx.changed().await.is_err() {
                     return;
                 }
             }
@@ -123,13 +126,17 @@ pub async fn run(
             break;
         };
         tokio::select! {
-            _ = clock.sleep_until(wake) => {}
+            biased;
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
                     break;
                 }
                 continue;
             }
+            _ = clock.sleep_until(wake) => {}
+        }
+        if *shutdown.borrow() {
+            break;
         }
         let now = clock.now();
         for (i, job) in jobs.iter().enumerate() {
@@ -208,8 +215,14 @@ mod tests {
             tokio::task::yield_now().await;
         }
         tx.send(true).unwrap();
-        // Runs still going finish when time moves on.
-        clock.advance(Duration::from_secs(3600));
+        // Runs still going finish when time moves on; no new run starts.
+        for _ in 0..1000 {
+            if handle.is_finished() {
+                break;
+            }
+            clock.advance(Duration::from_secs(1));
+            tokio::task::yield_now().await;
+        }
         handle.await.unwrap();
     }
 
@@ -258,6 +271,11 @@ mod tests {
             job(&clock, "b", Duration::from_secs(15 * 60), Duration::from_secs(1), b.clone(), overlap.clone()),
         ];
         let handle = tokio::spawn(run(jobs, clock.clone(), rx, Arc::new(Counters::default())));
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        // The first runs finish after a second.
+        clock.advance(Duration::from_secs(1));
         for _ in 0..20 {
             tokio::task::yield_now().await;
         }

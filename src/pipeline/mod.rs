@@ -235,8 +235,11 @@ fn deserialize<T: serde::de::DeserializeOwned>(
         // serde names an unknown field in its message; point at that key.
         let (path, pos) = match unknown_field(&message) {
             Some(field) => {
+                // serde_path_to_error's path may or may not end at the field.
                 let full = if path.is_empty() {
                     field.to_string()
+                } else if path == field || path.ends_with(&format!(".{field}")) {
+                    path.clone()
                 } else {
                     format!("{path}.{field}")
                 };

@@ -194,7 +194,7 @@ fn every_example_pipeline_validates() {
             n += 1;
         }
     }
-    assert!(n >= 2, "expected example pipelines in {}", dir.display());
+    assert!(n >= 1, "expected example pipelines in {}", dir.display());
 }
 
 #[test]

@@ -518,16 +518,18 @@ impl StateStore {
             let Some((key, fingerprint, modified_ms, record)) = row else {
                 continue;
             };
-            tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id]).map_err(err)?;
             let change = Change {
                 key,
                 modified_ms,
                 fingerprint,
                 record,
             };
+            // Offered while the dead letter still exists, so the new version
+            // is above the refused one; a newer delivered version wins.
             if offer_in(&tx, &change, Reason::Replay, true, &at).map_err(err)? == Offer::Queued {
                 n += 1;
             }
+            tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id]).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(n)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, make_array};
-use arrow::datatypes::{Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
 use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 use polars::prelude::{Column, CompatLevel, DataFrame, PlSmallStr, PolarsError, Series};
@@ -88,10 +88,6 @@ pub fn to_arrow(df: &DataFrame) -> Result<RecordBatch, BridgeError> {
     for column in df.columns() {
         let name = column.name().to_string();
         let series = column.as_materialized_series();
-        let polars_err = |source| BridgeError::Polars {
-            column: name.clone(),
-            source,
-        };
         let series = if series.n_chunks() == 0 {
             Series::full_null(series.name().clone(), 0, series.dtype())
         } else {
@@ -118,8 +114,18 @@ pub fn to_arrow(df: &DataFrame) -> Result<RecordBatch, BridgeError> {
                 source,
             }
         })?;
-        let array = make_array(data);
-        let _ = &polars_err;
+        let mut array = make_array(data);
+        // Polars names UTC "UTC"; arrow-rs without a time zone database
+        // reads only offsets, so UTC crosses back as "+00:00".
+        if let DataType::Timestamp(unit, Some(tz)) = array.data_type()
+            && (tz.as_ref() == "UTC" || tz.as_ref() == "Etc/UTC")
+        {
+            let target = DataType::Timestamp(*unit, Some("+00:00".into()));
+            array = arrow::compute::cast(&array, &target).map_err(|source| BridgeError::Arrow {
+                column: name.clone(),
+                source,
+            })?;
+        }
         fields.push(Field::new(name, array.data_type().clone(), true));
         arrays.push(array);
     }

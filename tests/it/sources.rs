@@ -31,6 +31,13 @@ fn config(location: &str) -> SourceConfig {
     }
 }
 
+/// Only key and cursor declared.
+fn small_config() -> SourceConfig {
+    let mut c = config("");
+    c.columns.remove("saleAmount");
+    c
+}
+
 async fn read(cfg: &SourceConfig, location: &str) -> Result<Vec<RecordBatch>, SourceError> {
     Source::new(cfg, location)?.read_all().await
 }
@@ -135,7 +142,7 @@ async fn windows_1252_and_utf8_bom_are_decoded() {
     cp1252.extend_from_slice(b"rich;2026-10-13 10:00:00\n");
     let p = dir.path().join("latin.csv");
     write(&p, &cp1252);
-    let mut cfg = config("");
+    let mut cfg = small_config();
     cfg.csv.encoding = Encoding::Windows1252;
     let loc = p.to_str().unwrap().to_string();
     let got = read(&cfg, &loc).await.unwrap();
@@ -145,14 +152,14 @@ async fn windows_1252_and_utf8_bom_are_decoded() {
     let p = dir.path().join("bom.csv");
     write(&p, "\u{feff}orderId;lastModDateTime\n7;2026-10-13 10:00:00\n");
     let loc = p.to_str().unwrap().to_string();
-    let got = read(&config(""), &loc).await.unwrap();
+    let got = read(&small_config(), &loc).await.unwrap();
     assert_eq!(got[0].schema().field(0).name(), "orderId");
 
     // The same Windows-1252 bytes read as UTF-8 are an error naming the file.
     let p = dir.path().join("latin-as-utf8.csv");
     write(&p, &cp1252);
     let loc = p.to_str().unwrap().to_string();
-    let err = read(&config(""), &loc).await.unwrap_err().to_string();
+    let err = read(&small_config(), &loc).await.unwrap_err().to_string();
     assert!(err.contains("latin-as-utf8.csv"), "{err}");
 }
 
@@ -165,11 +172,11 @@ async fn both_s360_date_forms_and_time_zones() {
         "orderId;lastModDateTime\n1;2020-10-13T10:09:27.503+00:00\n2;2023-02-09 18:25:10\n",
     );
     let loc = p.to_str().unwrap().to_string();
-    let utc = read(&config(""), &loc).await.unwrap();
+    let utc = read(&small_config(), &loc).await.unwrap();
     let ts = utc[0].column(1).as_primitive::<TimestampMillisecondType>();
     assert_eq!(ts.value(0), 1_602_583_767_503);
-    assert_eq!(ts.value(1), 1_675_966_510_000);
-    let mut cfg = config("");
+    assert_eq!(ts.value(1), 1_675_967_110_000);
+    let mut cfg = small_config();
     cfg.timezone = "+01:00".into();
     let cet = read(&cfg, &loc).await.unwrap();
     let ts2 = cet[0].column(1).as_primitive::<TimestampMillisecondType>();
@@ -284,7 +291,8 @@ fn preview_shows_orders_with_nested_lines_as_json() {
     let first = &records[0];
     assert!(first["orderId"].is_i64(), "{first}");
     assert!(first["operationDatas"].is_array(), "{first}");
-    assert!(first["lastModDateTime"].as_str().unwrap().ends_with("+00:00"), "{first}");
+    let at = first["lastModDateTime"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{first}");
     let o = bin(root, &["preview", "pipelines/sync-orders.yaml", "--limit", "2"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("2 record(s) shown"));
