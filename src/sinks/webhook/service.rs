@@ -243,7 +243,7 @@ fn transport_error(e: reqwest::Error) -> String {
 
 /// Reads at most [`MAX_RESPONSE_BYTES`] of the body, chunk by chunk, and
 /// drops the rest unread.
-async fn read_capped(response: &mut reqwest::Response) -> Vec<u8> {
+pub(super) async fn read_capped(response: &mut reqwest::Response) -> Vec<u8> {
     let mut body = Vec::new();
     while body.len() < MAX_RESPONSE_BYTES {
         match response.chunk().await {
