@@ -25,8 +25,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGE
 
 use crate::pipeline::{AuthConfig, PayloadFormat, WebhookSinkConfig, is_loopback};
 
-pub use request::{sign, webhook_id};
 use request::SigningKey;
+pub use request::{sign, webhook_id};
 use service::{RateLimiter, Sent};
 
 /// One order to send. `record` is the order as a JSON object text (already encoded).
@@ -94,11 +94,17 @@ impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Refused { status, message } => {
-                write!(f, "the webhook refused the request (HTTP {status}): {message}")
+                write!(
+                    f,
+                    "the webhook refused the request (HTTP {status}): {message}"
+                )
             }
             Self::Deadline => f.write_str("the run's deadline passed while retrying"),
             Self::Exhausted { last_error } => {
-                write!(f, "gave up after the maximum number of attempts: {last_error}")
+                write!(
+                    f,
+                    "gave up after the maximum number of attempts: {last_error}"
+                )
             }
         }
     }
@@ -122,7 +128,9 @@ pub enum SinkError {
         reason: &'static str,
     },
     /// The signing secret read from the environment is not `whsec_<base64>`.
-    #[error("the signing secret in environment variable {var} is not a valid `whsec_...` secret: {reason}")]
+    #[error(
+        "the signing secret in environment variable {var} is not a valid `whsec_...` secret: {reason}"
+    )]
     BadSecretEnv {
         /// The variable's name.
         var: String,
@@ -214,7 +222,8 @@ impl WebhookSink {
         cfg: &WebhookSinkConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, SinkError> {
-        let url = reqwest::Url::parse(&cfg.url).map_err(|source| SinkError::InvalidUrl { source })?;
+        let url =
+            reqwest::Url::parse(&cfg.url).map_err(|source| SinkError::InvalidUrl { source })?;
         match url.scheme() {
             "https" => {}
             "http" if cfg.allow_http || is_loopback(&url) => {}

@@ -88,7 +88,10 @@ impl fmt::Debug for SigningKey {
 /// The request body for `orders`. Records are JSON object texts already, so
 /// they are written in as they are instead of being parsed and re-encoded.
 pub(super) fn build_body(format: PayloadFormat, orders: &[OutgoingOrder]) -> Vec<u8> {
-    let records: usize = orders.iter().map(|o| o.record.len() + o.key.len() + 64).sum();
+    let records: usize = orders
+        .iter()
+        .map(|o| o.record.len() + o.key.len() + 64)
+        .sum();
     let mut body = String::with_capacity(records + 128);
     match format {
         PayloadFormat::Envelope => {

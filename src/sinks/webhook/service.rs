@@ -64,7 +64,9 @@ impl WebhookSink {
             // CRM may still have it, and the re-send carries the same id.
             let timeout = self.timeout.min(deadline - now);
             out.requests += 1;
-            let result = self.attempt(&id, &body, orders.len(), attempt, timeout).await;
+            let result = self
+                .attempt(&id, &body, orders.len(), attempt, timeout)
+                .await;
             let (error, retry_after) = match result {
                 Attempt::Done(sent) => return sent,
                 Attempt::Transient { error, retry_after } => (error, retry_after),
@@ -143,7 +145,10 @@ impl WebhookSink {
             }
         };
         let status = response.status();
-        let retry_after = response.headers().get(RETRY_AFTER).and_then(parse_retry_after);
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(parse_retry_after);
         let location = response
             .headers()
             .get(LOCATION)
@@ -171,13 +176,14 @@ fn classify(
     retry_after: Option<Duration>,
     location: Option<String>,
 ) -> Attempt {
-    let code = status.as_u16();
-    let line = status_line(status, body);
     if status.is_success() {
         return Attempt::Done(Sent::Acked);
     }
+    let code = status.as_u16();
+    let line = status_line(status, body);
     if status.is_redirection() {
-        let target = location.map_or_else(String::new, |l| format!(" to {}", snippet(l.as_bytes())));
+        let target =
+            location.map_or_else(String::new, |l| format!(" to {}", snippet(l.as_bytes())));
         return Attempt::Done(Sent::Stopped(StopReason::Refused {
             status: code,
             message: format!("redirect{target} not followed; fix the webhook URL ({line})"),
@@ -358,7 +364,10 @@ mod unit {
         assert_eq!(parse_retry_after(&secs), Some(Duration::from_secs(7)));
         let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
         let d = parse_retry_after(&HeaderValue::from_str(&future).unwrap()).unwrap();
-        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
         let past = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
         assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
         assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
@@ -366,7 +375,8 @@ mod unit {
 
     #[test]
     fn status_classes() {
-        let kind = |code: u16| match classify(StatusCode::from_u16(code).unwrap(), b"", None, None) {
+        let kind = |code: u16| match classify(StatusCode::from_u16(code).unwrap(), b"", None, None)
+        {
             Attempt::Done(Sent::Acked) => "acked",
             Attempt::Done(Sent::Rejected { .. }) => "rejected",
             Attempt::Done(Sent::Stopped(StopReason::Refused { .. })) => "refused",

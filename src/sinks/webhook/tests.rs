@@ -161,7 +161,9 @@ fn later(ms: u64) -> Instant {
 async fn envelope_body_has_the_documented_shape_and_verbatim_records() {
     let server = Server::start(|_, _| ok()).await;
     let batch = orders(50);
-    let out = sink(&server.url, json!({})).deliver(&batch, later(10_000)).await;
+    let out = sink(&server.url, json!({}))
+        .deliver(&batch, later(10_000))
+        .await;
     assert_eq!(out.acked, seqs(&batch));
     assert_eq!((out.requests, out.retries, out.stop), (1, 0, None));
 
@@ -174,7 +176,11 @@ async fn envelope_body_has_the_documented_shape_and_verbatim_records() {
     assert_eq!(req.header("webhook-signature"), None);
     let text = req.text();
     for o in &batch {
-        assert!(text.contains(&o.record), "record not verbatim: {}", o.record);
+        assert!(
+            text.contains(&o.record),
+            "record not verbatim: {}",
+            o.record
+        );
     }
     let body: Value = serde_json::from_str(&text).unwrap();
     let ts = body["timestamp"].as_str().unwrap();
@@ -204,7 +210,11 @@ async fn s360_body_has_the_documented_shape_and_verbatim_records() {
     assert_eq!(seen.len(), 1);
     let text = seen[0].text();
     for o in &batch {
-        assert!(text.contains(&o.record), "record not verbatim: {}", o.record);
+        assert!(
+            text.contains(&o.record),
+            "record not verbatim: {}",
+            o.record
+        );
     }
     let body: Value = serde_json::from_str(&text).unwrap();
     let expected: Vec<Value> = batch
@@ -223,7 +233,10 @@ async fn s360_body_has_the_documented_shape_and_verbatim_records() {
 #[tokio::test]
 async fn signature_verifies_with_standardwebhooks_and_not_with_a_wrong_secret() {
     let server = Server::start(|_, _| ok()).await;
-    let cfg = config(&server.url, json!({"signing": {"secret_env": "HOOK_SECRET"}}));
+    let cfg = config(
+        &server.url,
+        json!({"signing": {"secret_env": "HOOK_SECRET"}}),
+    );
     let env = |name: &str| (name == "HOOK_SECRET").then(|| SECRET.to_string());
     let sink = WebhookSink::new(&cfg, &env).unwrap();
     let batch = orders(3);
@@ -234,21 +247,33 @@ async fn signature_verifies_with_standardwebhooks_and_not_with_a_wrong_secret() 
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].verified, Some((true, false)));
     // Our own `sign` agrees with the reference implementation.
-    let ts: i64 = seen[0].header("webhook-timestamp").unwrap().parse().unwrap();
+    let ts: i64 = seen[0]
+        .header("webhook-timestamp")
+        .unwrap()
+        .parse()
+        .unwrap();
     let id = seen[0].header("webhook-id").unwrap();
     let reference = standardwebhooks::Webhook::new(SECRET)
         .unwrap()
         .sign(id, ts, &seen[0].body)
         .unwrap();
     assert_eq!(sign(SECRET, id, ts, &seen[0].body).unwrap(), reference);
-    assert_eq!(seen[0].header("webhook-signature"), Some(reference.as_str()));
+    assert_eq!(
+        seen[0].header("webhook-signature"),
+        Some(reference.as_str())
+    );
 }
 
 #[tokio::test]
 async fn retry_after_is_honoured_and_the_id_is_kept() {
     let server = Server::start(|n, _| {
         if n == 0 {
-            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down").into_response()
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                "slow down",
+            )
+                .into_response()
         } else {
             ok()
         }
@@ -263,7 +288,10 @@ async fn retry_after_is_honoured_and_the_id_is_kept() {
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
     let gap = seen[1].at.duration_since(seen[0].at);
-    assert!(gap >= Duration::from_millis(950), "second attempt after {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(950),
+        "second attempt after {gap:?}"
+    );
     assert_eq!(seen[0].header("webhook-id"), seen[1].header("webhook-id"));
     assert_eq!(seen[0].body, seen[1].body);
 }
@@ -298,8 +326,10 @@ async fn server_errors_are_retried_with_the_same_id() {
 
 #[tokio::test]
 async fn transient_failures_give_up_after_max_attempts() {
-    let server = Server::start(|_, _| (StatusCode::BAD_GATEWAY, "upstream down").into_response()).await;
-    let cfg = json!({"retry": {"initial_backoff": "10ms", "max_backoff": "20ms", "max_attempts": 3}});
+    let server =
+        Server::start(|_, _| (StatusCode::BAD_GATEWAY, "upstream down").into_response()).await;
+    let cfg =
+        json!({"retry": {"initial_backoff": "10ms", "max_backoff": "20ms", "max_attempts": 3}});
     let batch = orders(2);
     let out = sink(&server.url, cfg).deliver(&batch, later(10_000)).await;
     assert!(out.acked.is_empty() && out.dead.is_empty());
@@ -307,7 +337,10 @@ async fn transient_failures_give_up_after_max_attempts() {
     assert_eq!((out.requests, out.retries), (3, 2));
     match out.stop {
         Some(StopReason::Exhausted { last_error }) => {
-            assert!(last_error.contains("502") && last_error.contains("upstream down"), "{last_error}")
+            assert!(
+                last_error.contains("502") && last_error.contains("upstream down"),
+                "{last_error}"
+            )
         }
         other => panic!("expected Exhausted, got {other:?}"),
     }
@@ -319,7 +352,8 @@ async fn connection_errors_are_transient() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     drop(listener);
-    let cfg = json!({"retry": {"initial_backoff": "10ms", "max_backoff": "20ms", "max_attempts": 2}});
+    let cfg =
+        json!({"retry": {"initial_backoff": "10ms", "max_backoff": "20ms", "max_attempts": 2}});
     let batch = orders(2);
     let out = sink(&url, cfg).deliver(&batch, later(10_000)).await;
     assert_eq!(out.pending, seqs(&batch));
@@ -343,7 +377,9 @@ async fn a_bad_record_is_isolated_by_splitting() {
     .await;
     let mut batch = orders(10);
     batch[6].key = "bad".into();
-    let out = sink(&server.url, json!({})).deliver(&batch, later(10_000)).await;
+    let out = sink(&server.url, json!({}))
+        .deliver(&batch, later(10_000))
+        .await;
 
     let mut good = seqs(&batch);
     good.remove(6);
@@ -351,7 +387,11 @@ async fn a_bad_record_is_isolated_by_splitting() {
     assert_eq!(out.dead.len(), 1);
     assert_eq!(out.dead[0].seq, batch[6].seq);
     assert_eq!(out.dead[0].status, Some(422));
-    assert!(out.dead[0].reason.contains("orderId missing"), "{}", out.dead[0].reason);
+    assert!(
+        out.dead[0].reason.contains("orderId missing"),
+        "{}",
+        out.dead[0].reason
+    );
     assert!(out.pending.is_empty() && out.stop.is_none());
     // Halving: [0..10] -> [0..5] ok, [5..10] -> [5,6] -> [5] ok, [6] dead; [7..10] ok.
     assert_eq!(out.requests, 7);
@@ -363,15 +403,19 @@ async fn a_bad_record_is_isolated_by_splitting() {
         .collect();
     assert_eq!(lone_bad.len(), 1, "the bad order was sent alone once");
     // Every sub-batch carries the id of its own orders.
-    let ids: std::collections::HashSet<_> = seen.iter().filter_map(|s| s.header("webhook-id")).collect();
+    let ids: std::collections::HashSet<_> =
+        seen.iter().filter_map(|s| s.header("webhook-id")).collect();
     assert_eq!(ids.len(), seen.len());
 }
 
 #[tokio::test]
 async fn unauthorized_stops_and_keeps_everything_queued() {
-    let server = Server::start(|_, _| (StatusCode::UNAUTHORIZED, "bad token").into_response()).await;
+    let server =
+        Server::start(|_, _| (StatusCode::UNAUTHORIZED, "bad token").into_response()).await;
     let batch = orders(3);
-    let out = sink(&server.url, json!({})).deliver(&batch, later(10_000)).await;
+    let out = sink(&server.url, json!({}))
+        .deliver(&batch, later(10_000))
+        .await;
     assert!(out.acked.is_empty() && out.dead.is_empty());
     assert_eq!(out.pending, seqs(&batch));
     assert_eq!(out.requests, 1);
@@ -395,7 +439,9 @@ async fn a_redirect_is_not_followed_and_stops() {
     })
     .await;
     let batch = orders(3);
-    let out = sink(&server.url, json!({})).deliver(&batch, later(10_000)).await;
+    let out = sink(&server.url, json!({}))
+        .deliver(&batch, later(10_000))
+        .await;
     assert!(out.acked.is_empty());
     assert_eq!(out.pending, seqs(&batch));
     assert!(
@@ -420,17 +466,23 @@ async fn a_refusal_after_a_split_leaves_the_rest_pending() {
     })
     .await;
     let batch = orders(4);
-    let out = sink(&server.url, json!({})).deliver(&batch, later(10_000)).await;
+    let out = sink(&server.url, json!({}))
+        .deliver(&batch, later(10_000))
+        .await;
     assert!(out.acked.is_empty() && out.dead.is_empty());
     assert_eq!(out.pending, seqs(&batch));
     assert_eq!(out.requests, 2);
-    assert!(matches!(out.stop, Some(StopReason::Refused { status: 403, .. })));
+    assert!(matches!(
+        out.stop,
+        Some(StopReason::Refused { status: 403, .. })
+    ));
 }
 
 #[tokio::test]
 async fn the_deadline_stops_retrying() {
     let server = Server::start(|_, _| StatusCode::SERVICE_UNAVAILABLE.into_response()).await;
-    let cfg = json!({"retry": {"initial_backoff": "10ms", "max_backoff": "40ms", "max_attempts": 1000}});
+    let cfg =
+        json!({"retry": {"initial_backoff": "10ms", "max_backoff": "40ms", "max_attempts": 1000}});
     let batch = orders(3);
     let started = Instant::now();
     let out = sink(&server.url, cfg).deliver(&batch, later(300)).await;
@@ -443,7 +495,9 @@ async fn the_deadline_stops_retrying() {
 
     // Nothing is sent once the deadline has passed.
     let before = server.seen().len();
-    let out = sink(&server.url, json!({})).deliver(&batch, Instant::now()).await;
+    let out = sink(&server.url, json!({}))
+        .deliver(&batch, Instant::now())
+        .await;
     assert_eq!((out.requests, out.stop), (0, Some(StopReason::Deadline)));
     assert_eq!(server.seen().len(), before);
 }
@@ -484,7 +538,10 @@ async fn auth_headers_come_from_the_environment_and_stay_out_of_debug() {
         let debug = format!("{sink:?}");
         assert!(!debug.contains("SECRET"), "{debug}");
         assert!(!debug.contains(&SECRET[6..]), "{debug}");
-        assert!(!debug.contains(&BASE64.encode("crm:pw-SECRET-2")), "{debug}");
+        assert!(
+            !debug.contains(&BASE64.encode("crm:pw-SECRET-2")),
+            "{debug}"
+        );
 
         let out = sink.deliver(&orders(1), later(10_000)).await;
         assert_eq!(out.acked.len(), 1);
@@ -501,7 +558,10 @@ async fn setup_errors_name_the_variable_and_refuse_plain_http() {
         json!({"auth": {"type": "bearer", "token_env": "CRM_TOKEN"}}),
     );
     let err = WebhookSink::new(&cfg, &no_env).unwrap_err();
-    assert!(matches!(&err, SinkError::MissingEnv { var, .. } if var == "CRM_TOKEN"), "{err}");
+    assert!(
+        matches!(&err, SinkError::MissingEnv { var, .. } if var == "CRM_TOKEN"),
+        "{err}"
+    );
     assert!(err.to_string().contains("CRM_TOKEN"));
 
     let cfg = config(
@@ -510,10 +570,14 @@ async fn setup_errors_name_the_variable_and_refuse_plain_http() {
     );
     let env = |_: &str| Some("whsec_***not base64***".to_string());
     let err = WebhookSink::new(&cfg, &env).unwrap_err();
-    assert!(matches!(&err, SinkError::BadSecretEnv { var, .. } if var == "SIG"), "{err}");
+    assert!(
+        matches!(&err, SinkError::BadSecretEnv { var, .. } if var == "SIG"),
+        "{err}"
+    );
     assert!(!err.to_string().contains("not base64"), "{err}");
 
-    let err = WebhookSink::new(&config("http://crm.example.com/hook", json!({})), &no_env).unwrap_err();
+    let err =
+        WebhookSink::new(&config("http://crm.example.com/hook", json!({})), &no_env).unwrap_err();
     assert!(matches!(err, SinkError::InsecureUrl { .. }), "{err}");
     WebhookSink::new(
         &config("http://crm.example.com/hook", json!({"allow_http": true})),
@@ -531,7 +595,9 @@ async fn the_response_body_read_is_bounded() {
     })
     .await;
     let batch = orders(1);
-    let out = sink(&server.url, json!({})).deliver(&batch, later(10_000)).await;
+    let out = sink(&server.url, json!({}))
+        .deliver(&batch, later(10_000))
+        .await;
     assert_eq!(out.dead.len(), 1);
     assert_eq!(out.dead[0].status, Some(422));
     let reason = &out.dead[0].reason;
@@ -542,15 +608,22 @@ async fn the_response_body_read_is_bounded() {
 #[tokio::test]
 async fn an_empty_batch_sends_nothing() {
     let server = Server::start(|_, _| ok()).await;
-    let out = sink(&server.url, json!({})).deliver(&[], later(10_000)).await;
+    let out = sink(&server.url, json!({}))
+        .deliver(&[], later(10_000))
+        .await;
     assert_eq!(out, BatchOutcome::default());
     assert!(server.seen().is_empty());
 }
 
 #[tokio::test]
 async fn read_capped_stops_at_64_kib() {
-    let server = Server::start(|_, _| (StatusCode::OK, vec![b'x'; 10 * 1024 * 1024]).into_response()).await;
-    let mut response = reqwest::Client::new().post(&server.url).send().await.unwrap();
+    let server =
+        Server::start(|_, _| (StatusCode::OK, vec![b'x'; 10 * 1024 * 1024]).into_response()).await;
+    let mut response = reqwest::Client::new()
+        .post(&server.url)
+        .send()
+        .await
+        .unwrap();
     let body = service::read_capped(&mut response).await;
     assert_eq!(body.len(), service::MAX_RESPONSE_BYTES);
     assert_eq!(service::MAX_RESPONSE_BYTES, 64 * 1024);
