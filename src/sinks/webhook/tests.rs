@@ -616,15 +616,28 @@ async fn an_empty_batch_sends_nothing() {
 }
 
 #[tokio::test]
-async fn read_capped_stops_at_64_kib() {
-    let server =
-        Server::start(|_, _| (StatusCode::OK, vec![b'x'; 10 * 1024 * 1024]).into_response()).await;
+async fn read_capped_stops_reading_at_64_kib() {
+    // 65 KiB and then a body that never ends: only a read that stops at the
+    // cap returns.
+    let server = Server::start(|_, _| {
+        let head = futures::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(
+            vec![b'x'; 65 * 1024],
+        ))]);
+        let body = axum::body::Body::from_stream(futures::StreamExt::chain(
+            head,
+            futures::stream::pending(),
+        ));
+        (StatusCode::UNPROCESSABLE_ENTITY, body).into_response()
+    })
+    .await;
     let mut response = reqwest::Client::new()
         .post(&server.url)
         .send()
         .await
         .unwrap();
-    let body = service::read_capped(&mut response).await;
+    let body = tokio::time::timeout(Duration::from_secs(10), service::read_capped(&mut response))
+        .await
+        .expect("read_capped kept reading past the cap");
     assert_eq!(body.len(), service::MAX_RESPONSE_BYTES);
     assert_eq!(service::MAX_RESPONSE_BYTES, 64 * 1024);
 }
