@@ -10,6 +10,7 @@ pub mod generate;
 pub mod pipeline;
 pub mod preview;
 pub mod schedule;
+pub mod sinks;
 pub mod sources;
 pub mod state;
 pub mod transforms;

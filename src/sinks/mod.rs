@@ -1,0 +1,3 @@
+//! Sinks: where synchronised orders are delivered.
+
+pub mod webhook;

@@ -1,0 +1,407 @@
+//! Webhook sink: delivers one batch of orders to the CRM and reports, per order, what happened.
+//!
+//! The contract with the caller (the run driver):
+//! - every order passed to [`WebhookSink::deliver`] comes back in exactly one
+//!   of `acked`, `dead` or `pending` of the [`BatchOutcome`];
+//! - `acked` orders were answered 2xx, `dead` orders were refused by the CRM as
+//!   bad records (each alone in its request), `pending` orders were not
+//!   delivered and stay queued for a later run;
+//! - a request is re-sent with the same body and `webhook-id`, so the CRM can
+//!   drop duplicates; a sub-batch made by splitting gets the id of its own orders.
+//!
+//! `WebhookSink` is `Send + Sync`; several `deliver` calls may run at once.
+
+mod request;
+mod service;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+
+use crate::pipeline::{AuthConfig, PayloadFormat, WebhookSinkConfig, is_loopback};
+
+use request::SigningKey;
+pub use request::{sign, webhook_id};
+use service::{RateLimiter, Sent};
+
+/// One order to send. `record` is the order as a JSON object text (already encoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingOrder {
+    /// Outbox sequence number; outcomes refer to orders by it.
+    pub seq: i64,
+    /// The order's unique key.
+    pub key: String,
+    /// The order's version, sent along so the CRM can drop stale updates.
+    pub version: i64,
+    /// The order as a JSON object text; written into the body verbatim.
+    pub record: String,
+}
+
+/// What happened to each order of a batch, and why delivery stopped, if it did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Sequence numbers of orders the CRM acknowledged (2xx).
+    pub acked: Vec<i64>,
+    /// Orders the CRM refused as bad records.
+    pub dead: Vec<DeadLetter>,
+    /// Sequence numbers of orders not delivered; they stay queued.
+    pub pending: Vec<i64>,
+    /// HTTP requests sent (attempts, including retries).
+    pub requests: u32,
+    /// Requests that were re-sends after a transient failure.
+    pub retries: u32,
+    /// Why delivery stopped before every order was acked or dead-lettered.
+    pub stop: Option<StopReason>,
+}
+
+/// An order the CRM refused as a bad record (400, 413, 422 or another 4xx).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Outbox sequence number of the order.
+    pub seq: i64,
+    /// HTTP status of the refusal.
+    pub status: Option<u16>,
+    /// Status line and a bounded excerpt of the response body.
+    pub reason: String,
+}
+
+/// Why a batch stopped early; the orders not yet acked are `pending`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// 401, 403, 404, 410 or a redirect: the sink's configuration is wrong,
+    /// retrying cannot help.
+    Refused {
+        /// HTTP status received.
+        status: u16,
+        /// Status line, redirect target if any, and a bounded body excerpt.
+        message: String,
+    },
+    /// The run's deadline passed while retrying.
+    Deadline,
+    /// `retry.max_attempts` transient failures in a row.
+    Exhausted {
+        /// The last failure: status and body excerpt, or the transport error.
+        last_error: String,
+    },
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused { status, message } => {
+                write!(
+                    f,
+                    "the webhook refused the request (HTTP {status}): {message}"
+                )
+            }
+            Self::Deadline => f.write_str("the run's deadline passed while retrying"),
+            Self::Exhausted { last_error } => {
+                write!(
+                    f,
+                    "gave up after the maximum number of attempts: {last_error}"
+                )
+            }
+        }
+    }
+}
+
+/// Why a webhook sink could not be set up; all of them are configuration problems.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// A secret's environment variable is unset or empty.
+    #[error("environment variable {var} is not set or empty (it should hold the {what})")]
+    MissingEnv {
+        /// The variable's name.
+        var: String,
+        /// What the variable is for.
+        what: &'static str,
+    },
+    /// A signing secret that is not `whsec_<base64>`.
+    #[error("the signing secret is not a valid `whsec_...` secret: {reason}")]
+    BadSecret {
+        /// What is wrong with it (never the secret itself).
+        reason: &'static str,
+    },
+    /// The signing secret read from the environment is not `whsec_<base64>`.
+    #[error(
+        "the signing secret in environment variable {var} is not a valid `whsec_...` secret: {reason}"
+    )]
+    BadSecretEnv {
+        /// The variable's name.
+        var: String,
+        /// What is wrong with it (never the secret itself).
+        reason: &'static str,
+    },
+    /// The URL does not parse.
+    #[error("the webhook URL is not a valid URL: {source}")]
+    InvalidUrl {
+        /// The parser's reason (it does not repeat the URL).
+        #[source]
+        source: url::ParseError,
+    },
+    /// The URL is neither `https` nor an allowed `http`.
+    #[error(
+        "the webhook URL must use https (plain http only to loopback hosts or with `allow_http: true`), got scheme {scheme:?}"
+    )]
+    InsecureUrl {
+        /// The URL's scheme.
+        scheme: String,
+    },
+    /// A header name or value that HTTP does not allow.
+    #[error("header {name:?} has an invalid name or value")]
+    InvalidHeader {
+        /// The header's name (its value is not shown, it may be a secret).
+        name: String,
+    },
+    /// The HTTP client could not be built (TLS setup).
+    #[error("could not build the HTTP client")]
+    Client {
+        /// reqwest's error.
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// Retry policy, as plain durations.
+#[derive(Debug, Clone, Copy)]
+struct RetryPolicy {
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    max_attempts: u32,
+}
+
+/// Delivers batches of orders to one webhook; built once per run.
+pub struct WebhookSink {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    /// The URL without user info, query or fragment, for logs and `Debug`.
+    url_display: String,
+    format: PayloadFormat,
+    /// Content type, user agent, configured headers and the auth header.
+    headers: HeaderMap,
+    signing: Option<SigningKey>,
+    retry: RetryPolicy,
+    timeout: Duration,
+    /// For `Debug`: which auth scheme is in use, never its secret.
+    auth_kind: Option<String>,
+    limiter: Option<RateLimiter>,
+}
+
+impl fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Written by hand: the headers hold the auth secret, and the URL may
+        // carry credentials in its user info or query.
+        let extra: Vec<&str> = self
+            .headers
+            .keys()
+            .map(HeaderName::as_str)
+            .filter(|n| *n != "authorization")
+            .collect();
+        f.debug_struct("WebhookSink")
+            .field("url", &self.url_display)
+            .field("format", &self.format)
+            .field("headers", &extra)
+            .field("auth", &self.auth_kind)
+            .field("signed", &self.signing.is_some())
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .field("rate_limited", &self.limiter.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookSink {
+    /// Reads secrets from `env` (names from the config); an error names the
+    /// missing variable, never prints its value.
+    pub fn new(
+        cfg: &WebhookSinkConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, SinkError> {
+        let url =
+            reqwest::Url::parse(&cfg.url).map_err(|source| SinkError::InvalidUrl { source })?;
+        match url.scheme() {
+            "https" => {}
+            "http" if cfg.allow_http || is_loopback(&url) => {}
+            other => {
+                return Err(SinkError::InsecureUrl {
+                    scheme: other.to_string(),
+                });
+            }
+        }
+        let url_display = display_url(&url);
+
+        let secret = |var: &str, what: &'static str| -> Result<String, SinkError> {
+            env(var)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| SinkError::MissingEnv {
+                    var: var.to_string(),
+                    what,
+                })
+        };
+
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("s360-sync/", env!("CARGO_PKG_VERSION"))),
+        );
+        for (name, value) in &cfg.headers {
+            let invalid = || SinkError::InvalidHeader { name: name.clone() };
+            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+            let v = HeaderValue::from_str(value).map_err(|_| invalid())?;
+            headers.insert(n, v);
+        }
+
+        let (auth_kind, auth) = match &cfg.auth {
+            None => (None, None),
+            Some(AuthConfig::Bearer { token_env }) => {
+                let token = secret(token_env, "bearer token")?;
+                let value = format!("Bearer {token}");
+                (
+                    Some("bearer".to_string()),
+                    Some((reqwest::header::AUTHORIZATION, value)),
+                )
+            }
+            Some(AuthConfig::Basic {
+                username,
+                password_env,
+            }) => {
+                let password = secret(password_env, "basic auth password")?;
+                let value = format!("Basic {}", BASE64.encode(format!("{username}:{password}")));
+                (
+                    Some("basic".to_string()),
+                    Some((reqwest::header::AUTHORIZATION, value)),
+                )
+            }
+            Some(AuthConfig::Header { name, value_env }) => {
+                let value = secret(value_env, "auth header value")?;
+                let n = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| SinkError::InvalidHeader { name: name.clone() })?;
+                (Some(format!("header {name}")), Some((n, value)))
+            }
+        };
+        if let Some((name, value)) = auth {
+            let mut v = HeaderValue::from_str(&value).map_err(|_| SinkError::InvalidHeader {
+                name: name.as_str().to_string(),
+            })?;
+            // Keeps the value out of hyper's and reqwest's debug output.
+            v.set_sensitive(true);
+            headers.insert(name, v);
+        }
+
+        let signing = match &cfg.signing {
+            None => None,
+            Some(s) => {
+                let raw = secret(&s.secret_env, "webhook signing secret (whsec_...)")?;
+                let key = SigningKey::decode(&raw).map_err(|reason| SinkError::BadSecretEnv {
+                    var: s.secret_env.clone(),
+                    reason,
+                })?;
+                Some(key)
+            }
+        };
+
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(cfg.connect_timeout.get())
+            .build()
+            .map_err(|source| SinkError::Client { source })?;
+
+        Ok(Self {
+            client,
+            url,
+            url_display,
+            format: cfg.format,
+            headers,
+            signing,
+            retry: RetryPolicy {
+                initial_backoff: cfg.retry.initial_backoff.get(),
+                max_backoff: cfg.retry.max_backoff.get(),
+                max_attempts: cfg.retry.max_attempts.max(1),
+            },
+            timeout: cfg.timeout.get(),
+            auth_kind,
+            limiter: None,
+        })
+    }
+
+    /// Spaces requests at least `1 / per_second` apart across all `deliver`
+    /// calls on this sink (the `rate_limit` of `import run`). Values that are
+    /// not positive and finite leave the sink unlimited.
+    pub fn with_rate_limit(mut self, per_second: f64) -> Self {
+        self.limiter = RateLimiter::new(per_second);
+        self
+    }
+
+    /// Delivers `orders` (the caller guarantees `len <= batch_size` and no key
+    /// twice) and returns what happened to each.
+    ///
+    /// Bad records are isolated by splitting the batch in halves; a transient
+    /// failure is retried until `max_attempts` or `deadline`; a refusal stops
+    /// the batch. Nothing is sent once `deadline` has passed.
+    pub async fn deliver(
+        &self,
+        orders: &[OutgoingOrder],
+        deadline: tokio::time::Instant,
+    ) -> BatchOutcome {
+        let mut out = BatchOutcome::default();
+        // A stack instead of recursion: the top is always the next slice in
+        // input order, so outcomes keep the caller's order.
+        let mut todo: Vec<&[OutgoingOrder]> = Vec::new();
+        if !orders.is_empty() {
+            todo.push(orders);
+        }
+        while let Some(part) = todo.pop() {
+            if out.stop.is_some() {
+                out.pending.extend(part.iter().map(|o| o.seq));
+                continue;
+            }
+            match self.send(part, deadline, &mut out).await {
+                Sent::Acked => out.acked.extend(part.iter().map(|o| o.seq)),
+                Sent::Rejected { status, reason } => {
+                    if let [single] = part {
+                        tracing::warn!(
+                            status,
+                            key = %single.key,
+                            "webhook refused an order as a bad record; it becomes a dead letter"
+                        );
+                        out.dead.push(DeadLetter {
+                            seq: single.seq,
+                            status: Some(status),
+                            reason,
+                        });
+                    } else {
+                        let (first, second) = part.split_at(part.len() / 2);
+                        tracing::info!(
+                            status,
+                            orders = part.len(),
+                            "webhook refused a batch as bad; splitting it to isolate the bad orders"
+                        );
+                        todo.push(second);
+                        todo.push(first);
+                    }
+                }
+                Sent::Stopped(reason) => {
+                    out.pending.extend(part.iter().map(|o| o.seq));
+                    out.stop = Some(reason);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `scheme://host[:port]/path` without user info, query or fragment.
+fn display_url(url: &reqwest::Url) -> String {
+    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    shown.push_str(url.path());
+    shown
+}
