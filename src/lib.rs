@@ -9,5 +9,6 @@ pub mod extract;
 pub mod gen;
 pub mod pipeline;
 pub mod preview;
+pub mod sandbox;
 pub mod sources;
 pub mod transforms;
