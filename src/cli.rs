@@ -65,7 +65,7 @@ pub enum Command {
         json: bool,
     },
     /// Write deterministic sample S-360 and CRM exports of any size.
-    Gen(crate::gen::GenArgs),
+    Gen(crate::generate::GenArgs),
     /// Run a sandbox CRM that receives order webhooks, for rehearsals and tests.
     ///
     /// Accepts both payload shapes on any path (POST), checks Standard Webhooks
@@ -182,7 +182,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         Command::Gen(args) => {
-            let summary = crate::gen::run(&args).map_err(CliError::failure)?;
+            let summary = crate::generate::run(&args).map_err(CliError::failure)?;
             println!("{summary}");
             Ok(exit::OK)
         }
