@@ -29,11 +29,14 @@ pub(super) fn lines(record: &Value) -> Vec<&Map<String, Value>> {
     let Some(obj) = record.as_object() else {
         return Vec::new();
     };
-    let list = obj.get("operationDatas").and_then(Value::as_array).or_else(|| {
-        obj.values()
-            .filter_map(Value::as_array)
-            .find(|a| a.first().is_some_and(Value::is_object))
-    });
+    let list = obj
+        .get("operationDatas")
+        .and_then(Value::as_array)
+        .or_else(|| {
+            obj.values()
+                .filter_map(Value::as_array)
+                .find(|a| a.first().is_some_and(Value::is_object))
+        });
     list.map(|a| a.iter().filter_map(Value::as_object).collect())
         .unwrap_or_default()
 }
@@ -66,7 +69,11 @@ fn field<'a>(obj: &'a Map<String, Value>, paths: &[&str]) -> Option<&'a Value> {
 
 fn integer(v: Option<&Value>) -> Option<i64> {
     match v? {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                .map(|f| f as i64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -75,7 +82,11 @@ fn integer(v: Option<&Value>) -> Option<i64> {
 /// Minor units as major units with two decimals (`40000` -> `400.00`).
 fn major(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", minor.unsigned_abs() / 100, minor.unsigned_abs() % 100)
+    format!(
+        "{sign}{}.{:02}",
+        minor.unsigned_abs() / 100,
+        minor.unsigned_abs() % 100
+    )
 }
 
 /// An amount cell: integers are minor units; anything else (already a
@@ -94,7 +105,12 @@ fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, f) {
             return Some(t.with_timezone(&Utc));
         }
@@ -126,7 +142,9 @@ enum SortKey {
 impl SortKey {
     fn of(s: Option<&str>) -> Self {
         let s = s.unwrap_or("");
-        s.parse().map(Self::Num).unwrap_or_else(|_| Self::Text(s.to_string()))
+        s.parse()
+            .map(Self::Num)
+            .unwrap_or_else(|_| Self::Text(s.to_string()))
     }
 }
 
@@ -145,7 +163,9 @@ fn rows(db: &Path) -> Result<Vec<Row>, SandboxError> {
     let (orders, ids) = (orders?, ids?);
     let mut rows = Vec::new();
     for o in &orders {
-        let Some(rec) = o.record.as_object() else { continue };
+        let Some(rec) = o.record.as_object() else {
+            continue;
+        };
         let order_id = text(field(rec, &["orderId"])).unwrap_or_else(|| o.key.clone());
         let stored = DateTime::parse_from_rfc3339(&o.stored_at)
             .map(|t| crm_time(t.with_timezone(&Utc)))
@@ -159,11 +179,13 @@ fn rows(db: &Path) -> Result<Vec<Row>, SandboxError> {
                     sync_id: sid,
                 });
             };
-            let total = field(line, &["totalAmount"]).and_then(|v| amount(Some(v))).or_else(|| {
-                let q = integer(field(line, &["quantity"]))?;
-                let u = integer(field(line, &["unitPrice"]))?;
-                Some(major(q.checked_mul(u)?))
-            });
+            let total = field(line, &["totalAmount"])
+                .and_then(|v| amount(Some(v)))
+                .or_else(|| {
+                    let q = integer(field(line, &["quantity"]))?;
+                    let u = integer(field(line, &["unitPrice"]))?;
+                    Some(major(q.checked_mul(u)?))
+                });
             rows.push(vec![
                 Some(format!("a0B5g{id:013}")),
                 text(line.get("operationId")),
@@ -172,7 +194,10 @@ fn rows(db: &Path) -> Result<Vec<Row>, SandboxError> {
                 text(field(rec, &["orderType"])),
                 date(field(rec, &["creationDateTime"])),
                 total,
-                text(field(rec, &["currencyCode", "catalogCurrency.currencyCode"])),
+                text(field(
+                    rec,
+                    &["currencyCode", "catalogCurrency.currencyCode"],
+                )),
                 text(field(line, &["quantity"])),
                 amount(field(line, &["unitPrice"])),
                 text(field(rec, &["salesChannelCode"])),
@@ -181,7 +206,13 @@ fn rows(db: &Path) -> Result<Vec<Row>, SandboxError> {
         }
     }
     // Ties (same order and operation id) keep the CRM id order: deterministic.
-    rows.sort_by_cached_key(|r| (SortKey::of(r[2].as_deref()), SortKey::of(r[1].as_deref()), r[0].clone()));
+    rows.sort_by_cached_key(|r| {
+        (
+            SortKey::of(r[2].as_deref()),
+            SortKey::of(r[1].as_deref()),
+            r[0].clone(),
+        )
+    });
     Ok(rows)
 }
 
@@ -195,7 +226,9 @@ pub fn export(db: &Path, out: &Path) -> Result<usize, SandboxError> {
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     if ext != "csv" && ext != "parquet" {
-        return Err(SandboxError::UnsupportedFormat { path: out.to_path_buf() });
+        return Err(SandboxError::UnsupportedFormat {
+            path: out.to_path_buf(),
+        });
     }
     let rows = rows(db)?;
     let mut partial = out.as_os_str().to_owned();
@@ -247,7 +280,10 @@ fn write_csv(path: &Path, rows: &[Row]) -> Result<(), SandboxError> {
     let mut w = BufWriter::new(create(path)?);
     writeln!(w, "{}", CRM_COLUMNS.join(",")).map_err(io)?;
     for row in rows {
-        let line: Vec<Cow<'_, str>> = row.iter().map(|c| csv_field(c.as_deref().unwrap_or(""))).collect();
+        let line: Vec<Cow<'_, str>> = row
+            .iter()
+            .map(|c| csv_field(c.as_deref().unwrap_or("")))
+            .collect();
         writeln!(w, "{}", line.join(",")).map_err(io)?;
     }
     w.flush().map_err(io)?;
@@ -270,15 +306,18 @@ fn write_parquet(path: &Path, rows: &[Row]) -> Result<(), SandboxError> {
             Arc::new(b.finish())
         })
         .collect();
-    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|source| SandboxError::Arrow {
-        path: path.to_path_buf(),
-        source,
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|source| {
+        SandboxError::Arrow {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     let pq = |source| SandboxError::Parquet {
         path: path.to_path_buf(),
         source,
     };
-    let mut writer = parquet::arrow::ArrowWriter::try_new(create(path)?, schema, None).map_err(pq)?;
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(create(path)?, schema, None).map_err(pq)?;
     writer.write(&batch).map_err(pq)?;
     writer.close().map_err(pq)?;
     Ok(())
@@ -292,9 +331,18 @@ mod unit {
     #[test]
     fn dates_are_utc_without_milliseconds() {
         let t = |s: &str| date(Some(&json!(s)));
-        assert_eq!(t("2026-10-13T10:09:27.503+00:00").as_deref(), Some("2026-10-13T10:09:27.000Z"));
-        assert_eq!(t("2026-10-13T12:09:27.503+02:00").as_deref(), Some("2026-10-13T10:09:27.000Z"));
-        assert_eq!(t("2026-10-13 10:09:27").as_deref(), Some("2026-10-13T10:09:27.000Z"));
+        assert_eq!(
+            t("2026-10-13T10:09:27.503+00:00").as_deref(),
+            Some("2026-10-13T10:09:27.000Z")
+        );
+        assert_eq!(
+            t("2026-10-13T12:09:27.503+02:00").as_deref(),
+            Some("2026-10-13T10:09:27.000Z")
+        );
+        assert_eq!(
+            t("2026-10-13 10:09:27").as_deref(),
+            Some("2026-10-13T10:09:27.000Z")
+        );
         assert_eq!(t("not a date").as_deref(), Some("not a date"));
     }
 
@@ -316,8 +364,15 @@ mod unit {
 
     #[test]
     fn numbers_sort_before_text_and_numerically() {
-        let mut v = vec![SortKey::of(Some("b")), SortKey::of(Some("10")), SortKey::of(Some("9"))];
+        let mut v = vec![
+            SortKey::of(Some("b")),
+            SortKey::of(Some("10")),
+            SortKey::of(Some("9")),
+        ];
         v.sort();
-        assert_eq!(v, vec![SortKey::Num(9), SortKey::Num(10), SortKey::Text("b".into())]);
+        assert_eq!(
+            v,
+            vec![SortKey::Num(9), SortKey::Num(10), SortKey::Text("b".into())]
+        );
     }
 }

@@ -100,7 +100,10 @@ impl Faults {
         if !(400..=599).contains(&self.fail_status) {
             return Err(SandboxError::Config {
                 field: "fail_status",
-                problem: format!("{} is not an HTTP error status (400..=599)", self.fail_status),
+                problem: format!(
+                    "{} is not an HTTP error status (400..=599)",
+                    self.fail_status
+                ),
             });
         }
         Ok(())
@@ -276,10 +279,14 @@ pub async fn start(cfg: SandboxConfig, listen: SocketAddr) -> Result<RunningSand
         .map_err(SandboxError::Task)??;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|source| SandboxError::Bind { addr: listen, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| SandboxError::Bind { addr: listen, source })?;
+        .map_err(|source| SandboxError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+        addr: listen,
+        source,
+    })?;
     let state = server::AppState::new(Arc::new(Mutex::new(conn)), cfg.db, key, cfg.faults);
     let app = server::router(Arc::new(state));
     let (stop, stopped) = oneshot::channel::<()>();
@@ -381,7 +388,12 @@ impl SandboxArgs {
                 fail_first: self.fail_first,
                 latency: Duration::from_millis(self.latency_ms),
                 retry_after: self.retry_after,
-                reject_ids: self.reject_ids.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+                reject_ids: self
+                    .reject_ids
+                    .iter()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
                 seed: self.seed,
             },
         }
@@ -396,7 +408,11 @@ pub async fn run(args: SandboxArgs) -> Result<Option<String>, SandboxError> {
         let rows = tokio::task::spawn_blocking(move || export(&db, &out).map(|n| (n, out)))
             .await
             .map_err(SandboxError::Task)??;
-        return Ok(Some(format!("wrote {} row(s) to {}", rows.0, rows.1.display())));
+        return Ok(Some(format!(
+            "wrote {} row(s) to {}",
+            rows.0,
+            rows.1.display()
+        )));
     }
     let running = start(args.config(), args.listen).await?;
     // The URL first, alone on its line, so scripts can read it.

@@ -40,7 +40,12 @@ struct FaultDraws {
 }
 
 impl AppState {
-    pub(super) fn new(conn: Arc<Mutex<Connection>>, db: PathBuf, key: Option<Vec<u8>>, faults: Faults) -> Self {
+    pub(super) fn new(
+        conn: Arc<Mutex<Connection>>,
+        db: PathBuf,
+        key: Option<Vec<u8>>,
+        faults: Faults,
+    ) -> Self {
         let rng = Rng::new(faults.seed);
         Self {
             conn,
@@ -149,20 +154,41 @@ pub(super) fn parse_payload(body: &[u8]) -> Result<Vec<Incoming>, PayloadError> 
             let key = match item.get(key_name) {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
                 Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
-                None | Some(Value::Null) => return Err(PayloadError::Missing { index, field: key_name }),
+                None | Some(Value::Null) => {
+                    return Err(PayloadError::Missing {
+                        index,
+                        field: key_name,
+                    });
+                }
                 Some(_) => return Err(bad("the key is not a non-empty string or an integer")),
             };
             let version = match item.get(version_name) {
-                Some(Value::Number(n)) => n.as_i64().ok_or(bad("the version is not a 64-bit integer"))?,
-                None | Some(Value::Null) => return Err(PayloadError::Missing { index, field: version_name }),
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .ok_or(bad("the version is not a 64-bit integer"))?,
+                None | Some(Value::Null) => {
+                    return Err(PayloadError::Missing {
+                        index,
+                        field: version_name,
+                    });
+                }
                 Some(_) => return Err(bad("the version is not an integer")),
             };
             let record = match item.get(record_name) {
                 Some(r @ Value::Object(_)) => r.clone(),
-                None | Some(Value::Null) => return Err(PayloadError::Missing { index, field: record_name }),
+                None | Some(Value::Null) => {
+                    return Err(PayloadError::Missing {
+                        index,
+                        field: record_name,
+                    });
+                }
                 Some(_) => return Err(bad("the record is not a JSON object")),
             };
-            Ok(Incoming { key, version, record })
+            Ok(Incoming {
+                key,
+                version,
+                record,
+            })
         })
         .collect()
 }
@@ -186,7 +212,12 @@ pub(super) enum SignatureError {
 
 /// Check Standard Webhooks headers: `v1,` + base64 HMAC-SHA256 over
 /// `id.timestamp.body`; several space-separated signatures may be given.
-pub(super) fn verify_signature(key: &[u8], headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), SignatureError> {
+pub(super) fn verify_signature(
+    key: &[u8],
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
     let text = |name: &'static str| {
         headers
             .get(name)
@@ -196,18 +227,24 @@ pub(super) fn verify_signature(key: &[u8], headers: &HeaderMap, body: &[u8], now
     let id = text("webhook-id")?;
     let ts = text("webhook-timestamp")?;
     let sigs = text("webhook-signature")?;
-    let seconds: i64 = ts.trim().parse().map_err(|_| SignatureError::BadTimestamp)?;
+    let seconds: i64 = ts
+        .trim()
+        .parse()
+        .map_err(|_| SignatureError::BadTimestamp)?;
     if now.abs_diff(seconds) > TIMESTAMP_TOLERANCE.as_secs() {
         return Err(SignatureError::StaleTimestamp);
     }
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| SignatureError::NoMatch)?;
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| SignatureError::NoMatch)?;
     mac.update(id.as_bytes());
     mac.update(b".");
     mac.update(ts.as_bytes());
     mac.update(b".");
     mac.update(body);
     for sig in sigs.split(' ') {
-        let Some(b64) = sig.strip_prefix("v1,") else { continue };
+        let Some(b64) = sig.strip_prefix("v1,") else {
+            continue;
+        };
         let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64) else {
             continue;
         };
@@ -250,15 +287,29 @@ impl IntoResponse for Reply {
     }
 }
 
-async fn webhook(State(st): State<Arc<AppState>>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+async fn webhook(
+    State(st): State<Arc<AppState>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if method != Method::POST {
-        let mut r = Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "webhooks are POSTed").into_response();
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        let mut r = Reply::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "webhooks are POSTed",
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
     let received = Utc::now();
     let mut log = RequestLog {
-        webhook_id: headers.get("webhook-id").and_then(|v| v.to_str().ok()).map(str::to_string),
+        webhook_id: headers
+            .get("webhook-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
         received_at: iso_millis(received),
         status: 0,
         orders: 0,
@@ -270,15 +321,26 @@ async fn webhook(State(st): State<Arc<AppState>>, method: Method, headers: Heade
     reply.into_response()
 }
 
-async fn handle(st: &AppState, headers: &HeaderMap, body: &Bytes, received: DateTime<Utc>, log: &mut RequestLog) -> Reply {
+async fn handle(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    received: DateTime<Utc>,
+    log: &mut RequestLog,
+) -> Reply {
     let reply = if st.injected_fault() {
-        let status = StatusCode::from_u16(st.faults.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let status =
+            StatusCode::from_u16(st.faults.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         let mut r = Reply::error(status, "injected_fault", "failure injected by the sandbox");
         if matches!(status.as_u16(), 429 | 503) {
             r.retry_after = st.faults.retry_after;
         }
         r
-    } else if let Some(Err(e)) = st.key.as_deref().map(|k| verify_signature(k, headers, body, received.timestamp())) {
+    } else if let Some(Err(e)) = st
+        .key
+        .as_deref()
+        .map(|k| verify_signature(k, headers, body, received.timestamp()))
+    {
         Reply::error(StatusCode::UNAUTHORIZED, "unauthorized", e)
     } else {
         match parse_payload(body) {
@@ -286,7 +348,10 @@ async fn handle(st: &AppState, headers: &HeaderMap, body: &Bytes, received: Date
             Ok(orders) => {
                 log.orders = orders.len();
                 let mut rejected: Vec<&str> = Vec::new();
-                for o in orders.iter().filter(|o| st.faults.reject_ids.contains(&o.key)) {
+                for o in orders
+                    .iter()
+                    .filter(|o| st.faults.reject_ids.contains(&o.key))
+                {
                     if !rejected.contains(&o.key.as_str()) {
                         rejected.push(&o.key);
                     }
@@ -320,7 +385,10 @@ async fn handle(st: &AppState, headers: &HeaderMap, body: &Bytes, received: Date
 async fn store(st: &AppState, orders: Vec<Incoming>, log: &mut RequestLog) -> Reply {
     log.status = StatusCode::OK.as_u16();
     let entry = log.clone();
-    match st.with_conn(move |c| store::store_request(c, &orders, &entry)).await {
+    match st
+        .with_conn(move |c| store::store_request(c, &orders, &entry))
+        .await
+    {
         Ok(Ok(out)) => Reply {
             status: StatusCode::OK,
             body: json!({ "accepted": out.accepted, "stale": out.stale }),
@@ -328,11 +396,19 @@ async fn store(st: &AppState, orders: Vec<Incoming>, log: &mut RequestLog) -> Re
         },
         Ok(Err(e)) => {
             tracing::error!(error = %e, db = %st.db.display(), "storing orders failed");
-            Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "storage", "the sandbox could not store the orders")
+            Reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage",
+                "the sandbox could not store the orders",
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "storage task failed");
-            Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "storage", "the sandbox could not store the orders")
+            Reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage",
+                "the sandbox could not store the orders",
+            )
         }
     }
 }

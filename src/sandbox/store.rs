@@ -118,7 +118,9 @@ pub(super) fn open(path: &Path) -> Result<Connection, SandboxError> {
 
 /// Open an existing sandbox database; a missing file is an error, not a new empty store.
 pub(super) fn open_existing(path: &Path) -> Result<Connection, SandboxError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(db_err(path))?;
     configure(&conn).map_err(db_err(path))?;
     Ok(conn)
@@ -129,13 +131,22 @@ pub(super) fn open_existing(path: &Path) -> Result<Connection, SandboxError> {
 /// An order is stored when its key is new or its version is higher than the
 /// stored one; otherwise it counts as stale. Orders are applied in request
 /// order, so a key repeated within a request behaves as if sent twice.
-pub(super) fn store_request(conn: &mut Connection, orders: &[Incoming], log: &RequestLog) -> rusqlite::Result<Outcome> {
+pub(super) fn store_request(
+    conn: &mut Connection,
+    orders: &[Incoming],
+    log: &RequestLog,
+) -> rusqlite::Result<Outcome> {
     // IMMEDIATE: take the write lock up front instead of failing on upgrade.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut out = Outcome { accepted: 0, stale: 0 };
+    let mut out = Outcome {
+        accepted: 0,
+        stale: 0,
+    };
     for o in orders {
         let current: Option<i64> = tx
-            .query_row("SELECT version FROM orders WHERE key = ?1", [&o.key], |r| r.get(0))
+            .query_row("SELECT version FROM orders WHERE key = ?1", [&o.key], |r| {
+                r.get(0)
+            })
             .optional()?;
         if current.is_some_and(|v| v >= o.version) {
             out.stale += 1;
@@ -162,7 +173,14 @@ pub(super) fn store_request(conn: &mut Connection, orders: &[Incoming], log: &Re
 
 /// Log a request that stored nothing.
 pub(super) fn log_request(conn: &Connection, log: &RequestLog) -> rusqlite::Result<()> {
-    insert_log(conn, log, Outcome { accepted: 0, stale: 0 })
+    insert_log(
+        conn,
+        log,
+        Outcome {
+            accepted: 0,
+            stale: 0,
+        },
+    )
 }
 
 fn insert_log(conn: &Connection, log: &RequestLog, out: Outcome) -> rusqlite::Result<()> {
@@ -182,7 +200,10 @@ fn insert_log(conn: &Connection, log: &RequestLog, out: Outcome) -> rusqlite::Re
 }
 
 /// All orders, by key.
-pub(super) fn list_orders(conn: &Connection, path: &Path) -> Result<Vec<StoredOrder>, SandboxError> {
+pub(super) fn list_orders(
+    conn: &Connection,
+    path: &Path,
+) -> Result<Vec<StoredOrder>, SandboxError> {
     let mut stmt = conn
         .prepare("SELECT key, version, record, stored_at FROM orders ORDER BY key")
         .map_err(db_err(path))?;
@@ -224,7 +245,8 @@ pub(super) fn line_ids(conn: &Connection) -> rusqlite::Result<BTreeMap<(String, 
 /// Totals of the request log.
 pub(super) fn stats(conn: &Connection) -> rusqlite::Result<Stats> {
     let mut stats = Stats::default();
-    let mut stmt = conn.prepare("SELECT status, COUNT(*) FROM requests GROUP BY status ORDER BY status")?;
+    let mut stmt =
+        conn.prepare("SELECT status, COUNT(*) FROM requests GROUP BY status ORDER BY status")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {
         let (status, n) = row?;
@@ -241,6 +263,7 @@ pub(super) fn stats(conn: &Connection) -> rusqlite::Result<Stats> {
     stats.stale = stale as u64;
     stats.distinct_webhook_ids = ids as u64;
     stats.distinct_webhook_ids_ok = ids_ok as u64;
-    stats.orders = conn.query_row("SELECT COUNT(*) FROM orders", [], |r| r.get::<_, i64>(0))? as u64;
+    stats.orders =
+        conn.query_row("SELECT COUNT(*) FROM orders", [], |r| r.get::<_, i64>(0))? as u64;
     Ok(stats)
 }
