@@ -66,6 +66,15 @@ pub enum Command {
     },
     /// Write deterministic sample S-360 and CRM exports of any size.
     Gen(crate::generate::GenArgs),
+    /// Run a sandbox CRM that receives order webhooks, for rehearsals and tests.
+    ///
+    /// Accepts both payload shapes on any path (POST), checks Standard Webhooks
+    /// signatures when given a secret, keeps the newest version of each order
+    /// in SQLite, and can inject failures. Prints its webhook URL on stdout,
+    /// then serves until Ctrl-C or SIGTERM. `GET /_sandbox/orders` and
+    /// `GET /_sandbox/stats` show what it received. `sandbox-crm export`
+    /// writes what it holds as a CRM export (one row per order line).
+    SandboxCrm(crate::sandbox::SandboxArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -164,6 +173,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             let p = pipeline::load(&file)?;
             let out = runtime()?.block_on(crate::preview::preview(&p, limit, json))?;
             print!("{out}");
+            Ok(exit::OK)
+        }
+        Command::SandboxCrm(args) => {
+            if let Some(line) = runtime()?.block_on(crate::sandbox::run(args))? {
+                println!("{line}");
+            }
             Ok(exit::OK)
         }
         Command::Gen(args) => {
