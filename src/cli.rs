@@ -75,6 +75,120 @@ pub enum Command {
     /// `GET /_sandbox/stats` show what it received. `sandbox-crm export`
     /// writes what it holds as a CRM export (one row per order line).
     SandboxCrm(crate::sandbox::SandboxArgs),
+    /// One scheduled run of a sync pipeline (for cron): detect changes, send
+    /// at most `max_per_run` orders in payloads of at most `batch_size`.
+    ///
+    /// Prints one summary line (or JSON). Exit 0 when everything sent was
+    /// acknowledged, 3 when the CRM refused the configuration, 4 when another
+    /// run holds the lock, 6 when orders were dead-lettered or left queued.
+    Run {
+        /// A sync pipeline file.
+        pipeline: PathBuf,
+        /// Show what would be sent; send nothing and change no state.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Run even if another run seems to hold the lock (operator override:
+        /// only when you are sure no other run is going).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show a sync pipeline's cursor, backlog, dead letters and last runs.
+    Status {
+        /// A sync pipeline file.
+        pipeline: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List or replay orders the CRM refused.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
+    /// Initial import: flag a timeframe's orders, then drain them in one large run.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Run pipelines at their intervals until SIGTERM or Ctrl-C.
+    ///
+    /// Each sync pipeline runs every `schedule.interval`; reconcile pipelines
+    /// run only if they have a `schedule`. A pipeline never overlaps itself,
+    /// and shares its lock with `run`, so cron and the daemon cannot collide.
+    Schedule {
+        /// Pipeline files or folders of them (default: ./pipelines).
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// `dead-letters` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// List dead letters.
+    List {
+        /// A sync pipeline file.
+        pipeline: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead letters back on the outbox (all, or the given ids).
+    Replay {
+        /// A sync pipeline file.
+        pipeline: PathBuf,
+        /// Dead letter ids (from `list`); all when none are given.
+        ids: Vec<i64>,
+    },
+}
+
+/// `import` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Flag every order of a timeframe for sync (idempotent).
+    Flag {
+        /// A sync pipeline file.
+        pipeline: PathBuf,
+        /// Start, inclusive: RFC 3339 or YYYY-MM-DD (UTC).
+        #[arg(long, value_parser = parse_time)]
+        from: chrono::DateTime<chrono::Utc>,
+        /// End, exclusive: RFC 3339 or YYYY-MM-DD (UTC).
+        #[arg(long, value_parser = parse_time)]
+        to: chrono::DateTime<chrono::Utc>,
+        /// Time column that selects orders.
+        #[arg(long, default_value = "creationDateTime")]
+        column: String,
+        /// Queue again orders the CRM already has with the same content.
+        #[arg(long)]
+        force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drain everything flagged, without the per-run cap; Ctrl-C stops
+    /// cleanly and running it again resumes.
+    Run {
+        /// A sync pipeline file.
+        pipeline: PathBuf,
+        /// Requests in flight (default: the pipeline's sink.concurrency).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Requests per second at most (default: the pipeline's sink.rate_limit).
+        #[arg(long)]
+        rate_limit: Option<f64>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("{s:?}: write RFC 3339 (2026-10-13T00:00:00Z) or YYYY-MM-DD"))
 }
 
 /// An error with the exit code it maps to.
@@ -102,6 +216,20 @@ impl CliError {
             error: e.into(),
         }
     }
+}
+
+impl From<crate::sync::SyncError> for CliError {
+    fn from(e: crate::sync::SyncError) -> Self {
+        Self {
+            code: e.exit_code(),
+            error: e.into(),
+        }
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
+    println!("{}", serde_json::to_string(v).map_err(CliError::failure)?);
+    Ok(())
 }
 
 impl From<pipeline::PipelineError> for CliError {
@@ -181,10 +309,154 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             }
             Ok(exit::OK)
         }
+        Command::Run {
+            pipeline: file,
+            dry_run,
+            json,
+            force,
+        } => {
+            let p = pipeline::load(&file)?;
+            let summary = runtime()?.block_on(crate::sync::run(
+                &p,
+                crate::sync::RunOptions { dry_run, force },
+            ))?;
+            if json {
+                print_json(&summary)?;
+            } else {
+                println!("{}", summary.line());
+            }
+            Ok(summary.exit_code())
+        }
+        Command::Status { pipeline: file, json } => {
+            let p = pipeline::load(&file)?;
+            let status = runtime()?.block_on(crate::sync::status(&p))?;
+            match (status, json) {
+                (None, true) => print_json(&serde_json::json!({"state": null}))?,
+                (None, false) => println!("{}: no state yet (never run)", p.name()),
+                (Some(s), true) => print_json(&s)?,
+                (Some(s), false) => {
+                    println!("pipeline:      {}", p.name());
+                    match &s.cursor {
+                        Some((at, key)) => println!("cursor:        {at} / {key}"),
+                        None => println!("cursor:        (none)"),
+                    }
+                    println!("backlog:       {} ({} in flight)", s.backlog, s.in_flight);
+                    println!("dead letters:  {}", s.dead_letters);
+                    println!("delivered:     {} order(s)", s.delivered_orders);
+                    println!("files read:    {}", s.files_read);
+                    for r in &s.last_runs {
+                        println!("run {:>5}  {}  {:<7} {}", r.id, r.started_at, r.kind, r.outcome);
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::DeadLetters(cmd) => dead_letters(cmd),
+        Command::Import(cmd) => import(cmd),
+        Command::Schedule { paths } => crate::schedule::cli(paths),
         Command::Gen(args) => {
             let summary = crate::generate::run(&args).map_err(CliError::failure)?;
             println!("{summary}");
             Ok(exit::OK)
+        }
+    }
+}
+
+fn dead_letters(cmd: DeadLettersCommand) -> Result<u8, CliError> {
+    use crate::state::StateStore;
+    let (file, replay_ids, json) = match cmd {
+        DeadLettersCommand::List { pipeline, json } => (pipeline, None, json),
+        DeadLettersCommand::Replay { pipeline, ids } => (pipeline, Some(ids), false),
+    };
+    let p = pipeline::load(&file)?;
+    let spec = p.as_sync()?;
+    let path = crate::sync::state_path(&p, spec);
+    let Some(mut store) = StateStore::open_existing(&path).map_err(CliError::failure)? else {
+        println!("{}: no state yet (never run)", p.name());
+        return Ok(exit::OK);
+    };
+    match replay_ids {
+        None => {
+            let list = store.dead_letters().map_err(CliError::failure)?;
+            if json {
+                print_json(&list)?;
+            } else if list.is_empty() {
+                println!("no dead letters");
+            } else {
+                for d in list {
+                    let status = d.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+                    println!("{:>6}  {}  key {} v{}  HTTP {status}  {}", d.id, d.at, d.key, d.version, d.reason);
+                }
+            }
+        }
+        Some(ids) => {
+            let _lock = crate::state::lock::RunLock::acquire(&path)
+                .map_err(|e| CliError { code: exit::LOCKED, error: e.into() })?;
+            let ids = (!ids.is_empty()).then_some(ids);
+            let n = store.replay_dead_letters(ids.as_deref()).map_err(CliError::failure)?;
+            println!("{n} dead letter(s) queued again; the next run sends them");
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn import(cmd: ImportCommand) -> Result<u8, CliError> {
+    match cmd {
+        ImportCommand::Flag {
+            pipeline: file,
+            from,
+            to,
+            column,
+            force,
+            json,
+        } => {
+            if from >= to {
+                return Err(CliError::usage(format!("--from {from} must be before --to {to}")));
+            }
+            let p = pipeline::load(&file)?;
+            let s = runtime()?.block_on(crate::sync::import::flag(
+                &p,
+                crate::sync::import::FlagOptions { from, to, column, force },
+            ))?;
+            if json {
+                print_json(&s)?;
+            } else {
+                println!(
+                    "{}: {} order(s) in the timeframe: {} flagged, {} already queued, {} already delivered (use --force to resend), {} superseded; {} file(s) read",
+                    p.name(), s.matched, s.flagged, s.already_queued, s.already_delivered, s.superseded, s.files
+                );
+            }
+            Ok(exit::OK)
+        }
+        ImportCommand::Run {
+            pipeline: file,
+            concurrency,
+            rate_limit,
+            json,
+        } => {
+            let p = pipeline::load(&file)?;
+            let rt = runtime()?;
+            let summary = rt.block_on(async {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                crate::sync::cancel_on_signal(tx);
+                let progress = (!json).then(|| crate::sync::progress_reporter(p.name()));
+                crate::sync::import::run(
+                    &p,
+                    crate::sync::import::ImportRunOptions {
+                        concurrency,
+                        rate_limit,
+                        progress,
+                    },
+                    rx,
+                )
+                .await
+            })?;
+            if json {
+                print_json(&summary)?;
+            } else {
+                println!("{}", summary.line());
+            }
+            Ok(summary.exit_code())
         }
     }
 }

@@ -14,4 +14,5 @@ pub mod schedule;
 pub mod sinks;
 pub mod sources;
 pub mod state;
+pub mod sync;
 pub mod transforms;

@@ -286,3 +286,76 @@ mod tests {
         assert_eq!(b.load(Ordering::SeqCst), 2);
     }
 }
+
+/// `s360-sync schedule PATHS...`: load pipelines and run them until SIGTERM.
+pub fn cli(paths: Vec<std::path::PathBuf>) -> Result<u8, crate::cli::CliError> {
+    use crate::cli::CliError;
+    use crate::pipeline::{self, PipelineSpec};
+    let paths = if paths.is_empty() {
+        vec![std::path::PathBuf::from("pipelines")]
+    } else {
+        paths
+    };
+    let mut files = Vec::new();
+    for p in &paths {
+        if p.is_dir() {
+            let mut found: Vec<_> = std::fs::read_dir(p)
+                .map_err(|e| CliError::usage(format!("{}: {e}", p.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut jobs = Vec::new();
+    for f in &files {
+        let p = Arc::new(pipeline::load(f)?);
+        let (interval, run): (Duration, RunFn) = match &p.spec {
+            PipelineSpec::Sync(s) => {
+                let p = p.clone();
+                (
+                    s.schedule.interval.get(),
+                    Arc::new(move || {
+                        let p = p.clone();
+                        Box::pin(async move {
+                            match crate::sync::run(&p, crate::sync::RunOptions::default()).await {
+                                Ok(s) => s.line(),
+                                Err(e) => format!("failed: {e}"),
+                            }
+                        })
+                    }),
+                )
+            }
+            PipelineSpec::Reconcile(r) => {
+                if r.schedule.is_some() {
+                    eprintln!("{}: scheduled consistency checks are not supported yet; skipped", p.name());
+                }
+                continue;
+            }
+        };
+        jobs.push(Job {
+            name: p.name().to_string(),
+            interval,
+            run,
+        });
+    }
+    if jobs.is_empty() {
+        return Err(CliError::usage("no pipeline to schedule (sync pipelines, or reconcile pipelines with a `schedule`)"));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::failure)?;
+    rt.block_on(async {
+        let (tx, rx) = watch::channel(false);
+        crate::sync::cancel_on_signal(tx);
+        for j in &jobs {
+            println!("scheduled {} every {}", j.name, crate::pipeline::HumanDuration(j.interval));
+        }
+        run(jobs, Arc::new(SystemClock::new()), rx, Arc::new(Counters::default())).await;
+    });
+    Ok(crate::exit::OK)
+}

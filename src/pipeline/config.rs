@@ -621,7 +621,8 @@ pub struct RetryConfig {
     /// First delay; doubles after each failure, with jitter.
     #[serde(default = "default_initial_backoff")]
     pub initial_backoff: HumanDuration,
-    /// Longest delay between two attempts (also caps `Retry-After`).
+    /// Longest backoff between two attempts (a server's `Retry-After` is
+    /// honoured as asked, up to the run's `deadline`).
     #[serde(default = "default_max_backoff")]
     pub max_backoff: HumanDuration,
     /// Attempts per request before the run gives up and leaves it queued.

@@ -99,7 +99,7 @@ async fn interrupted_import_resumes_with_nothing_lost() {
     .await;
     pipeline(dir.path(), &rec.url());
     flag(dir.path()).await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_s360-sync"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_s360-sync"))
         .args(["import", "run", "import.yaml", "--concurrency", "2"])
         .current_dir(dir.path())
         .stdout(std::process::Stdio::piped())

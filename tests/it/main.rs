@@ -1,4 +1,6 @@
 //! Integration tests: the real binary and library against temp dirs and servers on 127.0.0.1.
 
 mod common;
+mod import;
 mod sources;
+mod sync;

@@ -50,7 +50,7 @@ fn many(n: i64, start: i64, at: impl Fn(i64) -> String) -> Vec<(i64, &'static st
     (start..start + n).map(|i| (i, "CLOSED", i * 10, at(i))).collect()
 }
 
-fn rows(v: &[(i64, &'static str, i64, String)]) -> Vec<(i64, &str, i64, &str)> {
+fn rows<'a>(v: &'a [(i64, &'static str, i64, String)]) -> Vec<(i64, &'a str, i64, &'a str)> {
     v.iter().map(|(a, b, c, d)| (*a, *b, *c, d.as_str())).collect()
 }
 

@@ -26,7 +26,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGE
 use crate::pipeline::{AuthConfig, PayloadFormat, WebhookSinkConfig, is_loopback};
 
 use request::SigningKey;
-pub use request::{sign, webhook_id};
+pub use request::{build_body, sign, webhook_id};
 use service::{RateLimiter, Sent};
 
 /// One order to send. `record` is the order as a JSON object text (already encoded).

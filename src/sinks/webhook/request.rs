@@ -87,7 +87,7 @@ impl fmt::Debug for SigningKey {
 
 /// The request body for `orders`. Records are JSON object texts already, so
 /// they are written in as they are instead of being parsed and re-encoded.
-pub(super) fn build_body(format: PayloadFormat, orders: &[OutgoingOrder]) -> Vec<u8> {
+pub fn build_body(format: PayloadFormat, orders: &[OutgoingOrder]) -> Vec<u8> {
     let records: usize = orders
         .iter()
         .map(|o| o.record.len() + o.key.len() + 64)

@@ -277,11 +277,11 @@ fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
 }
 
 /// The wait before attempt `failed + 1`: the server's `Retry-After` if it
-/// gave one, else exponential backoff with full jitter; both capped at
-/// `max_backoff`.
+/// gave one (bounded only by the run's deadline, which the caller checks),
+/// else exponential backoff with full jitter capped at `max_backoff`.
 fn retry_delay(policy: &RetryPolicy, failed: u32, retry_after: Option<Duration>) -> Duration {
     if let Some(wait) = retry_after {
-        return wait.min(policy.max_backoff);
+        return wait;
     }
     let exp = policy
         .initial_backoff
@@ -346,15 +346,16 @@ mod unit {
     }
 
     #[test]
-    fn retry_after_is_honoured_and_capped() {
+    fn retry_after_is_honoured_beyond_max_backoff() {
         let p = policy();
         assert_eq!(
             retry_delay(&p, 1, Some(Duration::from_secs(1))),
             Duration::from_secs(1)
         );
+        // The deadline, not max_backoff, bounds what the server asks for.
         assert_eq!(
             retry_delay(&p, 1, Some(Duration::from_secs(3600))),
-            Duration::from_secs(2)
+            Duration::from_secs(3600)
         );
     }
 

@@ -1,0 +1,182 @@
+//! Initial import: flag the orders of a timeframe for sync, then drain the outbox in one large, resumable run.
+
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::detect::{Row, fingerprint, rows_of};
+use super::drain::{DrainOptions, Progress};
+use super::{RunSummary, SyncError, env, finish, open_store, state_path};
+use crate::extract::Extractor;
+use crate::pipeline::Pipeline;
+use crate::sinks::webhook::WebhookSink;
+use crate::sources::{SourceError, SourceFile};
+use crate::state::lock::RunLock;
+use crate::state::{Change, Offer, Reason, StateStore};
+
+/// Which orders to flag.
+#[derive(Debug, Clone)]
+pub struct FlagOptions {
+    /// Start of the timeframe (inclusive).
+    pub from: DateTime<Utc>,
+    /// End of the timeframe (exclusive).
+    pub to: DateTime<Utc>,
+    /// Time column that selects the orders (default: `creationDateTime`).
+    pub column: String,
+    /// Queue orders again even when the CRM already has their content.
+    pub force: bool,
+}
+
+/// What `import flag` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlagSummary {
+    /// Orders in the timeframe.
+    pub matched: u64,
+    /// Newly queued.
+    pub flagged: u64,
+    /// Already on the outbox with this content.
+    pub already_queued: u64,
+    /// Already acknowledged by the CRM with this content (use `--force` to resend).
+    pub already_delivered: u64,
+    /// Rows superseded by a newer version of the same order.
+    pub superseded: u64,
+    /// Files read.
+    pub files: usize,
+}
+
+fn bad(file: &SourceFile, message: String) -> SyncError {
+    SyncError::Source(SourceError::Parse {
+        file: file.name.clone(),
+        message,
+    })
+}
+
+/// Put every order of the timeframe on the outbox, in one transaction.
+pub async fn flag(p: &Pipeline, options: FlagOptions) -> Result<FlagSummary, SyncError> {
+    let spec = p.as_sync()?.clone();
+    let path = state_path(p, &spec);
+    let _lock = RunLock::acquire(&path)?;
+    let ex = Extractor::new(p, &spec)?;
+    let mut store = open_store(path).await?;
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || flag_blocking(&handle, &ex, &mut store, &options))
+        .await
+        .map_err(|e| SyncError::Join(e.to_string()))?
+}
+
+fn flag_blocking(
+    handle: &tokio::runtime::Handle,
+    ex: &Extractor,
+    store: &mut StateStore,
+    o: &FlagOptions,
+) -> Result<FlagSummary, SyncError> {
+    let files = handle.block_on(ex.orders.list())?;
+    let lines = handle.block_on(ex.lines_index(None))?;
+    let (from, to) = (o.from.timestamp_millis(), o.to.timestamp_millis());
+    let staging = store.stage()?;
+    let mut s = FlagSummary {
+        files: files.len(),
+        ..Default::default()
+    };
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into()));
+    for file in &files {
+        let data = handle.block_on(ex.orders.fetch(file))?;
+        let mut first_row = 0;
+        for batch in ex.orders.batches(file, data)? {
+            let batch = batch?;
+            let n = batch.num_rows();
+            let batch = ex.finish(&batch, lines.as_ref(), &file.name)?;
+            let idx = batch.schema().index_of(&o.column).map_err(|_| {
+                bad(file, format!("no column `{}` to select the timeframe by (use --column)", o.column))
+            })?;
+            let when = arrow::compute::cast(batch.column(idx), &ts)
+                .map_err(|e| bad(file, format!("column `{}` is not a time: {e}", o.column)))?;
+            let when = when.as_primitive::<TimestampMillisecondType>();
+            let rows: Vec<Row> = rows_of(&batch, ex, &file.name, first_row)?;
+            for (i, row) in rows.into_iter().enumerate() {
+                if when.is_null(i) || when.value(i) < from || when.value(i) >= to {
+                    continue;
+                }
+                s.matched += 1;
+                let change = Change {
+                    fingerprint: fingerprint(&row.record),
+                    key: row.key,
+                    modified_ms: Some(row.modified_ms),
+                    record: row.record,
+                };
+                match staging.offer(&change, Reason::Import, o.force)? {
+                    Offer::Queued | Offer::Coalesced => s.flagged += 1,
+                    Offer::AlreadyQueued => s.already_queued += 1,
+                    Offer::Unchanged => s.already_delivered += 1,
+                    Offer::Stale => s.superseded += 1,
+                }
+            }
+            first_row += n;
+        }
+    }
+    staging.commit()?;
+    Ok(s)
+}
+
+/// Options of `import run`.
+#[derive(Clone, Default)]
+pub struct ImportRunOptions {
+    /// Requests in flight (default from the pipeline's `sink.concurrency`).
+    pub concurrency: Option<usize>,
+    /// Requests per second (default from `sink.rate_limit`).
+    pub rate_limit: Option<f64>,
+    /// Show progress.
+    pub progress: Option<Progress>,
+}
+
+/// Drain everything queued, without the per-run cap, until done or
+/// interrupted (`cancel`); resumable by running it again.
+pub async fn run(
+    p: &Pipeline,
+    options: ImportRunOptions,
+    cancel: tokio::sync::watch::Receiver<bool>,
+) -> Result<RunSummary, SyncError> {
+    let spec = p.as_sync()?.clone();
+    let started = std::time::Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let path = state_path(p, &spec);
+    let lock = RunLock::acquire(&path)?;
+    let stale = lock.stale.clone();
+    let mut sink = WebhookSink::new(&spec.sink, &env)?;
+    if let Some(rate) = options.rate_limit.or(spec.sink.rate_limit) {
+        sink = sink.with_rate_limit(rate);
+    }
+    let sink = Arc::new(sink);
+    let store = Arc::new(Mutex::new(open_store(path).await?));
+    let delivery = super::drain::drain(
+        store.clone(),
+        sink,
+        DrainOptions {
+            cap: None,
+            batch_size: spec.sink.batch_size as usize,
+            concurrency: options.concurrency.unwrap_or(spec.sink.concurrency as usize),
+            // An import is bounded by its retries, not by the scheduled deadline.
+            deadline: Instant::now() + std::time::Duration::from_secs(365 * 86_400),
+        },
+        cancel,
+        options.progress,
+    )
+    .await?;
+    let summary = finish(
+        store,
+        "import",
+        &started_at,
+        started,
+        spec.name.clone(),
+        Default::default(),
+        delivery,
+        stale,
+    )
+    .await;
+    drop(lock);
+    summary
+}

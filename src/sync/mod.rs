@@ -1,0 +1,372 @@
+//! Sync pipelines: one scheduled run (detect, then drain at most `max_per_run`), dry runs, status, dead letters, imports.
+
+pub mod detect;
+pub mod drain;
+pub mod import;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::extract::{ExtractError, Extractor};
+use crate::pipeline::{Pipeline, PipelineError, SyncPipeline};
+use crate::sinks::webhook::{OutgoingOrder, SinkError, WebhookSink, build_body};
+use crate::sources::SourceError;
+use crate::state::lock::{LockError, RunLock};
+use crate::state::{StateError, StateStore};
+use detect::Detected;
+use drain::{DrainOptions, DrainStats, Progress};
+
+/// A sync operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The pipeline is not a sync pipeline.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// Another run holds the lock.
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    /// Reading the exports failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Transforming or encoding failed.
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    /// The state database failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The sink could not be set up (missing secret, bad URL).
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// A worker thread died.
+    #[error("internal error: {0}")]
+    Join(String),
+    /// The state lock was poisoned by a panic.
+    #[error("internal error: state lock poisoned")]
+    Poisoned,
+}
+
+impl SyncError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Pipeline(_) | Self::Sink(_) => crate::exit::USAGE,
+            Self::Locked(LockError::Held { .. }) => crate::exit::LOCKED,
+            _ => crate::exit::FAILURE,
+        }
+    }
+}
+
+/// Options of `run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Show what would be sent; send nothing, change nothing.
+    pub dry_run: bool,
+    /// Run even if the lock is held (operator override).
+    pub force: bool,
+}
+
+/// The one-line summary of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Change detection.
+    pub detection: Detected,
+    /// Delivery.
+    pub delivery: DrainStats,
+    /// Orders still queued after the run.
+    pub backlog: u64,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// For dry runs: the batches that would be sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<DryRun>,
+    /// Holder of a lock left by a killed run, if one was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_lock: Option<String>,
+}
+
+/// What a dry run would send.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRun {
+    /// Orders that would be sent this run.
+    pub orders: u64,
+    /// Requests that would be made.
+    pub requests: u64,
+    /// First keys in sending order.
+    pub first_keys: Vec<String>,
+    /// Body size of each request, bytes.
+    pub payload_bytes: Vec<usize>,
+}
+
+impl RunSummary {
+    /// Exit code: refused → 3, dead letters or stopped early → 6, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.delivery.refused {
+            crate::exit::DELIVERY_STOPPED
+        } else if self.delivery.dead_lettered > 0 || self.delivery.stopped.is_some() {
+            crate::exit::INCOMPLETE
+        } else {
+            crate::exit::OK
+        }
+    }
+
+    /// One human line.
+    pub fn line(&self) -> String {
+        let d = &self.delivery;
+        let mut s = format!(
+            "{}: detected {}, sent {}, acknowledged {}, retried {}, dead-lettered {}, backlog {}, {:.1}s",
+            self.pipeline,
+            self.detection.changes(),
+            d.sent,
+            d.acknowledged,
+            d.retried,
+            d.dead_lettered,
+            self.backlog,
+            self.duration_ms as f64 / 1000.0
+        );
+        if let Some(stop) = &d.stopped {
+            s.push_str(&format!(" (stopped: {stop})"));
+        }
+        if let Some(dry) = &self.dry_run {
+            s.push_str(&format!(
+                "\ndry run: would send {} order(s) in {} request(s); first keys: {}; payload bytes: {:?}",
+                dry.orders,
+                dry.requests,
+                dry.first_keys.join(", "),
+                dry.payload_bytes
+            ));
+        }
+        s
+    }
+}
+
+/// The state database of a sync pipeline.
+pub fn state_path(p: &Pipeline, spec: &SyncPipeline) -> PathBuf {
+    match &spec.state.path {
+        Some(path) => PathBuf::from(p.resolve(path)),
+        None => p.base_dir.join("state").join(format!("{}.db", spec.name)),
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+pub(crate) fn open_store(path: PathBuf) -> impl std::future::Future<Output = Result<StateStore, SyncError>> {
+    async move {
+        tokio::task::spawn_blocking(move || StateStore::open(&path))
+            .await
+            .map_err(|e| SyncError::Join(e.to_string()))?
+            .map_err(SyncError::from)
+    }
+}
+
+/// One scheduled run of a sync pipeline.
+pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncError> {
+    let spec = p.as_sync()?.clone();
+    let started = std::time::Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let path = state_path(p, &spec);
+    let lock = if options.force {
+        None
+    } else {
+        Some(RunLock::acquire(&path)?)
+    };
+    let stale_lock = lock.as_ref().and_then(|l| l.stale.clone());
+    if let Some(stale) = &stale_lock {
+        tracing::warn!(holder = %stale, "previous run ended without releasing its lock (killed?); taking over");
+    }
+    // Set the sink up first: a missing secret fails before any state changes.
+    let sink = Arc::new(WebhookSink::new(&spec.sink, &env)?);
+    let ex = Extractor::new(p, &spec)?;
+    let mut store = open_store(path.clone()).await?;
+    let lookback_ms = spec.state.lookback.get().as_millis() as i64;
+    let handle = tokio::runtime::Handle::current();
+    let batch_size = spec.sink.batch_size as usize;
+    let max_per_run = spec.sink.max_per_run as u64;
+
+    if options.dry_run {
+        let (detection, dry) = tokio::task::spawn_blocking(move || {
+            let (d, staging) = detect::detect(&handle, &ex, &mut store, lookback_ms, false)?;
+            let entries = match staging {
+                Some(st) => st.peek(max_per_run as usize)?,
+                None => Vec::new(),
+            };
+            Ok::<_, SyncError>((d, entries))
+        })
+        .await
+        .map_err(|e| SyncError::Join(e.to_string()))??;
+        let first_keys = dry.iter().take(10).map(|e| e.key.clone()).collect();
+        let payload_bytes = dry
+            .chunks(batch_size.max(1))
+            .map(|c| {
+                let orders: Vec<OutgoingOrder> = c
+                    .iter()
+                    .map(|e| OutgoingOrder {
+                        seq: e.seq,
+                        key: e.key.clone(),
+                        version: e.version,
+                        record: e.record.clone(),
+                    })
+                    .collect();
+                build_body(spec.sink.format, &orders).len()
+            })
+            .collect::<Vec<_>>();
+        return Ok(RunSummary {
+            pipeline: spec.name.clone(),
+            backlog: 0,
+            duration_ms: started.elapsed().as_millis() as u64,
+            delivery: DrainStats::default(),
+            dry_run: Some(DryRun {
+                orders: dry.len() as u64,
+                requests: payload_bytes.len() as u64,
+                first_keys,
+                payload_bytes,
+            }),
+            detection,
+            stale_lock,
+        });
+    }
+
+    let (detection, store) = tokio::task::spawn_blocking(move || {
+        let (d, _) = detect::detect(&handle, &ex, &mut store, lookback_ms, true)?;
+        Ok::<_, SyncError>((d, store))
+    })
+    .await
+    .map_err(|e| SyncError::Join(e.to_string()))??;
+    tracing::info!(changes = detection.changes(), files = detection.files_read, "detection done");
+
+    let store = Arc::new(Mutex::new(store));
+    let (_tx, cancel) = tokio::sync::watch::channel(false);
+    let delivery = drain::drain(
+        store.clone(),
+        sink,
+        DrainOptions {
+            cap: Some(max_per_run),
+            batch_size,
+            concurrency: 1,
+            deadline: Instant::now() + spec.sink.deadline.get(),
+        },
+        cancel,
+        None,
+    )
+    .await?;
+    finish(store, "run", &started_at, started, spec.name.clone(), detection, delivery, stale_lock).await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn finish(
+    store: Arc<Mutex<StateStore>>,
+    kind: &'static str,
+    started_at: &str,
+    started: std::time::Instant,
+    pipeline: String,
+    detection: Detected,
+    delivery: DrainStats,
+    stale_lock: Option<String>,
+) -> Result<RunSummary, SyncError> {
+    let mut summary = RunSummary {
+        pipeline,
+        detection,
+        delivery,
+        backlog: 0,
+        duration_ms: 0,
+        dry_run: None,
+        stale_lock,
+    };
+    let started_at = started_at.to_string();
+    let summary = tokio::task::spawn_blocking(move || {
+        let s = store.lock().map_err(|_| SyncError::Poisoned)?;
+        summary.backlog = s.backlog()?;
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        let outcome = match summary.exit_code() {
+            0 => "ok",
+            3 => "refused",
+            _ => "incomplete",
+        };
+        let json = serde_json::to_value(&summary).unwrap_or(serde_json::Value::Null);
+        s.record_run(kind, &started_at, outcome, &json)?;
+        Ok::<_, SyncError>(summary)
+    })
+    .await
+    .map_err(|e| SyncError::Join(e.to_string()))??;
+    Ok(summary)
+}
+
+/// Status of a sync pipeline's state.
+pub async fn status(p: &Pipeline) -> Result<Option<crate::state::Status>, SyncError> {
+    let spec = p.as_sync()?;
+    let path = state_path(p, spec);
+    tokio::task::spawn_blocking(move || match StateStore::open_existing(&path)? {
+        Some(s) => Ok(Some(s.status(10)?)),
+        None => Ok(None),
+    })
+    .await
+    .map_err(|e| SyncError::Join(e.to_string()))?
+}
+
+/// Wait for Ctrl-C or SIGTERM and flip `tx` to true.
+pub fn cancel_on_signal(tx: tokio::sync::watch::Sender<bool>) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    let _ = tx.send(true);
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::warn!("stopping: finishing requests in flight, then committing");
+        let _ = tx.send(true);
+    });
+}
+
+/// A progress reporter: a bar on a terminal, plain lines otherwise.
+pub fn progress_reporter(label: &str) -> Progress {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:40}] {pos}/{len} orders  {per_sec}  ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(label.to_string());
+        Arc::new(move |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+    } else {
+        let started = std::time::Instant::now();
+        let last = Arc::new(Mutex::new(std::time::Instant::now() - Duration::from_secs(60)));
+        let label = label.to_string();
+        Arc::new(move |done, total| {
+            let Ok(mut last) = last.lock() else { return };
+            if last.elapsed() < Duration::from_secs(2) && done < total {
+                return;
+            }
+            *last = std::time::Instant::now();
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            eprintln!(
+                "{label}: {done}/{total} orders, {:.0} orders/s",
+                done as f64 / secs
+            );
+        })
+    }
+}
