@@ -66,6 +66,23 @@ pub enum Command {
     },
     /// Write deterministic sample S-360 and CRM exports of any size.
     Gen(crate::gen::GenArgs),
+    /// Compare an S-360 export with a CRM export and write discrepancy reports.
+    ///
+    /// Exits with 5 when a count exceeds the pipeline's `fail_if` threshold,
+    /// 1 on bad input (no report is written then), 2 on a bad pipeline.
+    Reconcile {
+        /// A reconcile pipeline file.
+        pipeline: PathBuf,
+        /// Report folder (default: `output.dir`, else `reports/<name>` beside the pipeline).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Discrepancy rows per category shown in the summaries.
+        #[arg(long)]
+        sample: Option<usize>,
+        /// Print the summary as JSON instead of a few lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// An error with the exit code it maps to.
@@ -165,6 +182,30 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             let out = runtime()?.block_on(crate::preview::preview(&p, limit, json))?;
             print!("{out}");
             Ok(exit::OK)
+        }
+        Command::Reconcile {
+            pipeline: file,
+            out,
+            sample,
+            json,
+        } => {
+            let p = pipeline::load(&file)?;
+            let opts = crate::reconcile::RunOptions { out, sample };
+            let outcome = runtime()?
+                .block_on(crate::reconcile::run(&p, &opts))
+                .map_err(|e| CliError {
+                    code: e.exit_code(),
+                    error: e.into(),
+                })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcome.summary).map_err(CliError::failure)?
+                );
+            } else {
+                print!("{}", outcome.human());
+            }
+            Ok(outcome.exit_code())
         }
         Command::Gen(args) => {
             let summary = crate::gen::run(&args).map_err(CliError::failure)?;

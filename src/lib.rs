@@ -9,5 +9,6 @@ pub mod extract;
 pub mod gen;
 pub mod pipeline;
 pub mod preview;
+pub mod reconcile;
 pub mod sources;
 pub mod transforms;
