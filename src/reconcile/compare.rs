@@ -50,7 +50,7 @@ impl Category {
         }
     }
 
-    fn from_str(s: &str) -> Option<Self> {
+    fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
 }
@@ -1132,7 +1132,7 @@ fn discrepancies(
     }
     let mut out = Vec::with_capacity(df.height());
     for r in 0..df.height() {
-        let Some(category) = cats[r].as_deref().and_then(Category::from_str) else {
+        let Some(category) = cats[r].as_deref().and_then(Category::parse) else {
             continue;
         };
         let differing: Vec<String> = fields

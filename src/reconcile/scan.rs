@@ -84,7 +84,14 @@ pub fn build_side(
         .iter()
         .all(|(_, d)| matches!(d, FileData::Local(_)));
     let key = src.key.as_ref().map(|k| k.columns()).unwrap_or_default();
-    let mut tmp = None;
+    let tmp = if format == Format::Csv && all_local && src.csv.encoding != Encoding::Utf8 {
+        Some(tempfile::tempdir().map_err(|source| ReconcileError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?)
+    } else {
+        None
+    };
     let lf = match format {
         Format::Csv | Format::Parquet if all_local => {
             let mut frames = Vec::with_capacity(fetched.files.len());
@@ -94,19 +101,9 @@ pub fn build_side(
                 };
                 let lf = match format {
                     Format::Csv => {
-                        let path = if src.csv.encoding == Encoding::Utf8 {
-                            path.clone()
-                        } else {
-                            let dir = match &tmp {
-                                Some(d) => d,
-                                None => tmp.insert(tempfile::tempdir().map_err(|source| {
-                                    ReconcileError::Io {
-                                        path: std::env::temp_dir(),
-                                        source,
-                                    }
-                                })?),
-                            };
-                            transcode(path, dir.path(), frames.len())?
+                        let path = match &tmp {
+                            None => path.clone(),
+                            Some(dir) => transcode(path, dir.path(), frames.len())?,
                         };
                         scan_csv(&file.name, &path, side, &key)?
                     }
@@ -127,8 +124,11 @@ pub fn build_side(
 }
 
 fn concat_frames(frames: Vec<LazyFrame>, side: &str) -> Result<LazyFrame, ReconcileError> {
-    if frames.len() == 1 {
-        return Ok(frames.into_iter().next().unwrap_or_default());
+    let mut frames = frames;
+    if frames.len() == 1
+        && let Some(only) = frames.pop()
+    {
+        return Ok(only);
     }
     concat(
         frames,
@@ -143,7 +143,7 @@ fn concat_frames(frames: Vec<LazyFrame>, side: &str) -> Result<LazyFrame, Reconc
     })
 }
 
-fn polars_err(file: &str, source: PolarsError) -> ReconcileError {
+fn perr(file: &str, source: PolarsError) -> ReconcileError {
     ReconcileError::Polars {
         context: file.to_string(),
         source,
@@ -174,8 +174,8 @@ fn scan_csv(
     };
     // Read the header first, so the overrides name only present columns and
     // a missing one gets our message rather than Polars'.
-    let mut probe = reader(None).map_err(|e| polars_err(name, e))?;
-    let schema = probe.collect_schema().map_err(|e| polars_err(name, e))?;
+    let mut probe = reader(None).map_err(|e| perr(name, e))?;
+    let schema = probe.collect_schema().map_err(|e| perr(name, e))?;
     check_columns(name, &schema, side, key)?;
     // Keys and declared columns are read as text: keys keep leading zeros,
     // and declared types are parsed by `conform` with messages naming the file.
@@ -185,7 +185,7 @@ fn scan_csv(
             overrides.with_column(c.as_str().into(), DataType::String);
         }
     }
-    reader(Some(Arc::new(overrides))).map_err(|e| polars_err(name, e))
+    reader(Some(Arc::new(overrides))).map_err(|e| perr(name, e))
 }
 
 fn scan_parquet(name: &str, path: &Path) -> Result<LazyFrame, ReconcileError> {
@@ -194,7 +194,7 @@ fn scan_parquet(name: &str, path: &Path) -> Result<LazyFrame, ReconcileError> {
         ..Default::default()
     };
     LazyFrame::scan_parquet(PlRefPath::new(path.to_string_lossy().as_ref()), args)
-        .map_err(|e| polars_err(name, e))
+        .map_err(|e| perr(name, e))
 }
 
 fn check_columns(
@@ -228,7 +228,7 @@ fn conform(
     key: &[String],
     offset: i32,
 ) -> Result<LazyFrame, ReconcileError> {
-    let schema = lf.collect_schema().map_err(|e| polars_err(name, e))?;
+    let schema = lf.collect_schema().map_err(|e| perr(name, e))?;
     check_columns(name, &schema, side, key)?;
     let file: Arc<str> = Arc::from(name);
     let exprs: Vec<Expr> = side
@@ -347,15 +347,26 @@ fn fingerprint(
     })
 }
 
-/// A path relative to the pipeline folder when the file is below it, so the
-/// summary is the same wherever the checkout lives.
+/// A local path relative to the pipeline folder (`../testdata/x.csv`), so the
+/// summary is the same wherever the checkout lives; URLs stay as they are.
 fn display_path(base_dir: &Path, name: &str) -> String {
-    let base = std::fs::canonicalize(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
-    let p = std::fs::canonicalize(name).unwrap_or_else(|_| PathBuf::from(name));
-    match p.strip_prefix(&base) {
-        Ok(rel) if !name.contains("://") => rel.to_string_lossy().into_owned(),
-        _ => name.to_string(),
+    if name.contains("://") {
+        return name.to_string();
     }
+    let (Ok(base), Ok(path)) = (std::fs::canonicalize(base_dir), std::fs::canonicalize(name)) else {
+        return name.to_string();
+    };
+    let b: Vec<_> = base.components().collect();
+    let p: Vec<_> = path.components().collect();
+    let common = b.iter().zip(&p).take_while(|(x, y)| x == y).count();
+    let mut rel = PathBuf::new();
+    for _ in common..b.len() {
+        rel.push("..");
+    }
+    for c in &p[common..] {
+        rel.push(c);
+    }
+    rel.to_string_lossy().into_owned()
 }
 
 /// Decode a Windows-1252 file into a UTF-8 copy that Polars can scan.

@@ -145,13 +145,13 @@ fn spec(fields: Vec<FieldComparison>) -> Spec {
 
 #[test]
 fn join_categorises_and_counts() {
-    let left = df!(
+    let left = polars::df!(
         "id" => [Some(1i64), Some(2), Some(3), Some(4), Some(4), None],
         "amount" => ["10.00", "20.00", "30.00", "40.00", "40.00", "1.00"],
         "who" => ["ann", "Bob ", "cy", "d", "d", "e"],
     )
     .unwrap();
-    let right = df!(
+    let right = polars::df!(
         "id" => ["1", "2", "3 ", "5"],
         "amount" => ["10.004", "20.02", "30", "50"],
         "who" => ["ann", "bob", "cy", "x"],
@@ -186,12 +186,12 @@ fn join_categorises_and_counts() {
 
 #[test]
 fn time_tolerance_and_nulls_in_the_join() {
-    let left = df!(
+    let left = polars::df!(
         "id" => ["a", "b", "c", "d"],
         "at" => [Some("2026-10-13 10:09:27.400"), Some("2026-10-13 10:09:27"), None, None],
     )
     .unwrap();
-    let right = df!(
+    let right = polars::df!(
         "id" => ["a", "b", "c", "d"],
         "at" => [Some("2026-10-13T10:09:27.000Z"), Some("2026-10-13T11:09:29+01:00"), None, Some("2026-10-13T10:00:00Z")],
     )
@@ -214,8 +214,8 @@ fn time_tolerance_and_nulls_in_the_join() {
 
 #[test]
 fn duplicates_fail_policy_stops() {
-    let left = df!("id" => ["1", "1"], "x" => ["a", "b"]).unwrap();
-    let right = df!("id" => ["1"], "x" => ["a"]).unwrap();
+    let left = polars::df!("id" => ["1", "1"], "x" => ["a", "b"]).unwrap();
+    let right = polars::df!("id" => ["1"], "x" => ["a"]).unwrap();
     let mut s = spec(vec![field("x")]);
     s.duplicates = DuplicatePolicy::Fail;
     let e = compare(left.lazy(), right.lazy(), &s).unwrap_err();
@@ -224,8 +224,8 @@ fn duplicates_fail_policy_stops() {
 
 #[test]
 fn composite_keys_compare_as_text() {
-    let left = df!("o" => [1i64, 1, 2], "l" => [1i64, 2, 1], "q" => [1i64, 2, 3]).unwrap();
-    let right = df!("o" => ["1", "1", "2"], "l" => ["1", "2", "2"], "q" => [1i64, 3, 3]).unwrap();
+    let left = polars::df!("o" => [1i64, 1, 2], "l" => [1i64, 2, 1], "q" => [1i64, 2, 3]).unwrap();
+    let right = polars::df!("o" => ["1", "1", "2"], "l" => ["1", "2", "2"], "q" => [1i64, 3, 3]).unwrap();
     let mut s = spec(vec![field("q")]);
     s.left_key = vec!["o".into(), "l".into()];
     s.right_key = s.left_key.clone();
@@ -245,16 +245,16 @@ fn composite_keys_compare_as_text() {
 
 #[test]
 fn missing_compared_column_is_named() {
-    let left = df!("id" => ["1"]).unwrap();
-    let right = df!("id" => ["1"], "x" => ["a"]).unwrap();
+    let left = polars::df!("id" => ["1"]).unwrap();
+    let right = polars::df!("id" => ["1"], "x" => ["a"]).unwrap();
     let e = compare(left.lazy(), right.lazy(), &spec(vec![field("x")])).unwrap_err();
     assert!(e.to_string().contains("missing column `x`"), "{e}");
 }
 
 #[test]
 fn unparsable_compared_value_names_the_column() {
-    let left = df!("id" => ["1"], "amount" => ["12.x"]).unwrap();
-    let right = df!("id" => ["1"], "amount" => ["12"]).unwrap();
+    let left = polars::df!("id" => ["1"], "amount" => ["12.x"]).unwrap();
+    let right = polars::df!("id" => ["1"], "amount" => ["12"]).unwrap();
     let mut amount = field("amount");
     amount.absolute = Some("0.01".into());
     let e = compare(left.lazy(), right.lazy(), &spec(vec![amount])).unwrap_err();

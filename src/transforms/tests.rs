@@ -23,7 +23,7 @@ fn texts(df: &DataFrame, name: &str) -> Vec<Option<String>> {
 
 #[test]
 fn scale_turns_minor_units_into_exact_decimals() {
-    let df = df!("amount" => [Some(40000i64), Some(-150), None, Some(5)]).unwrap();
+    let df = polars::df!("amount" => [Some(40000i64), Some(-150), None, Some(5)]).unwrap();
     let out = run(
         df,
         &[Transform::Scale {
@@ -40,7 +40,7 @@ fn scale_turns_minor_units_into_exact_decimals() {
 
 #[test]
 fn scale_of_decimals_and_text_keeps_every_digit() {
-    let df = df!("a" => ["1.25", "-3"]).unwrap();
+    let df = polars::df!("a" => ["1.25", "-3"]).unwrap();
     let out = run(
         df.clone(),
         &[
@@ -69,7 +69,7 @@ fn scale_of_decimals_and_text_keeps_every_digit() {
 
 #[test]
 fn scale_refuses_floats() {
-    let df = df!("a" => [1.5f64]).unwrap();
+    let df = polars::df!("a" => [1.5f64]).unwrap();
     let r = apply(
         df.lazy(),
         &[Transform::Scale {
@@ -84,7 +84,7 @@ fn scale_refuses_floats() {
 
 #[test]
 fn text_trims_and_changes_case() {
-    let df = df!("c" => [Some(" Chf "), None, Some("eur")]).unwrap();
+    let df = polars::df!("c" => [Some(" Chf "), None, Some("eur")]).unwrap();
     let out = run(
         df,
         &[Transform::Text {
@@ -127,7 +127,7 @@ fn truncate_drops_milliseconds_including_before_1970() {
 
 #[test]
 fn aggregate_lines_into_orders_with_exact_sums() {
-    let df = df!(
+    let df = polars::df!(
         "order" => ["1", "1", "2"],
         "amount" => ["0.10", "0.20", "5.00"],
         "currency" => ["CHF", "CHF", "EUR"],
