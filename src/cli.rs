@@ -65,7 +65,7 @@ pub enum Command {
         json: bool,
     },
     /// Write deterministic sample S-360 and CRM exports of any size.
-    Gen(crate::gen::GenArgs),
+    Gen(crate::generate::GenArgs),
     /// Compare an S-360 export with a CRM export and write discrepancy reports.
     ///
     /// Exits with 5 when a count exceeds the pipeline's `fail_if` threshold,
@@ -208,7 +208,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(outcome.exit_code())
         }
         Command::Gen(args) => {
-            let summary = crate::gen::run(&args).map_err(CliError::failure)?;
+            let summary = crate::generate::run(&args).map_err(CliError::failure)?;
             println!("{summary}");
             Ok(exit::OK)
         }

@@ -6,9 +6,11 @@
 pub mod cli;
 pub mod exit;
 pub mod extract;
-pub mod gen;
+pub mod generate;
 pub mod pipeline;
 pub mod preview;
 pub mod reconcile;
+pub mod schedule;
 pub mod sources;
+pub mod state;
 pub mod transforms;

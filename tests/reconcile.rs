@@ -71,7 +71,11 @@ fn orders_counts_equal_the_generators_answer_key() {
     )
     .unwrap();
     let ids = |v: &Value| -> BTreeSet<String> {
-        v.as_array().unwrap().iter().map(|i| i.to_string()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.to_string())
+            .collect()
     };
     let mut expected = BTreeSet::new();
     for id in ids(&manifest["missing_in_crm"]) {
@@ -87,15 +91,24 @@ fn orders_counts_equal_the_generators_answer_key() {
             mismatched_fields.insert(id, field.clone());
         }
     }
-    assert!(expected.len() >= 8, "the test data holds discrepancies of every kind");
+    assert!(
+        expected.len() >= 8,
+        "the test data holds discrepancies of every kind"
+    );
     // Exactly the injected discrepancies: representation-only differences
     // (lines vs orders, minor vs major units, text ids, lost milliseconds,
     // ISO dates) are not reported.
     assert_eq!(categories(&out), expected);
     let s = summary(&out);
     let counts = &s["counts"];
-    assert_eq!(counts["missing_in_crm"], manifest["missing_in_crm"].as_array().unwrap().len());
-    assert_eq!(counts["missing_in_s360"], manifest["missing_in_s360"].as_array().unwrap().len());
+    assert_eq!(
+        counts["missing_in_crm"],
+        manifest["missing_in_crm"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        counts["missing_in_s360"],
+        manifest["missing_in_s360"].as_array().unwrap().len()
+    );
     assert_eq!(counts["mismatched"], mismatched_fields.len());
     assert_eq!(counts["duplicate_key"], 0);
     assert_eq!(counts["null_key"], 0);
@@ -139,7 +152,10 @@ fn summary_matches_the_committed_snapshot() {
     for (k, v) in want.as_object().unwrap() {
         assert_eq!(&got[k], v, "summary.json field `{k}` changed");
     }
-    assert_eq!(got.as_object().unwrap().len(), want.as_object().unwrap().len());
+    assert_eq!(
+        got.as_object().unwrap().len(),
+        want.as_object().unwrap().len()
+    );
 }
 
 #[test]
@@ -191,7 +207,11 @@ fn duplicates_fail_policy_exits_1_without_reports() {
     let out = tmp.path().join("report");
     let o = reconcile(&p, &out, &[]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(stderr(&o).contains("duplicate key on the right side"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("duplicate key on the right side"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!out.exists());
 }
 
@@ -206,7 +226,10 @@ fn bad_input_exits_1_and_writes_nothing() {
     std::fs::write(&bad, text).unwrap();
     let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
         t.replace(
-            &format!("{}/testdata/reconcile/edge/s360_operations.csv", root().display()),
+            &format!(
+                "{}/testdata/reconcile/edge/s360_operations.csv",
+                root().display()
+            ),
             &bad.display().to_string(),
         )
     });
@@ -214,7 +237,10 @@ fn bad_input_exits_1_and_writes_nothing() {
     let o = reconcile(&p, &out, &[]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.contains("bad.csv") && e.contains("createdAt") && e.contains("yesterday"), "{e}");
+    assert!(
+        e.contains("bad.csv") && e.contains("createdAt") && e.contains("yesterday"),
+        "{e}"
+    );
     assert!(!out.exists());
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
@@ -226,7 +252,11 @@ fn bad_input_exits_1_and_writes_nothing() {
     // A missing file and a missing column.
     for (from, to, needle) in [
         ("s360_operations.csv", "nope.csv", "nope.csv"),
-        ("key: [orderId, operationId]", "key: [orderId, lineId]", "lineId"),
+        (
+            "key: [orderId, operationId]",
+            "key: [orderId, lineId]",
+            "lineId",
+        ),
     ] {
         let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| t.replace(from, to));
         let o = reconcile(&p, &out, &[]);
@@ -263,7 +293,11 @@ fn two_runs_give_byte_identical_reports() {
         "summary.html",
     ];
     for n in names {
-        assert_eq!(std::fs::read(a.join(n)).unwrap(), std::fs::read(b.join(n)).unwrap(), "{n}");
+        assert_eq!(
+            std::fs::read(a.join(n)).unwrap(),
+            std::fs::read(b.join(n)).unwrap(),
+            "{n}"
+        );
     }
     // Running again into the same folder replaces the report.
     assert_eq!(code(&reconcile(&p, &a, &[])), 0);
@@ -290,12 +324,16 @@ fn parquet_copies_give_the_same_counts() {
     for e in std::fs::read_dir(data.join("s360")).unwrap() {
         let path = e.unwrap().path();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        convert(&path, &tmp.path().join("pq/s360").join(format!("{name}.parquet")), b';');
+        convert(
+            &path,
+            &tmp.path().join("pq/s360").join(format!("{name}.parquet")),
+            b';',
+        );
     }
     convert(
         &data.join("crm/crm_orders.csv"),
         &tmp.path().join("pq/crm/crm_orders.parquet"),
-        b',',
+        b';',
     );
     let pq = tmp.path().join("pq").display().to_string();
     let p = pipeline_copy(tmp.path(), "reconcile-orders.yaml", |t| {
@@ -303,7 +341,14 @@ fn parquet_copies_give_the_same_counts() {
             .replace(".csv", ".parquet")
     });
     let (a, b) = (tmp.path().join("csv"), tmp.path().join("parquet"));
-    assert_eq!(code(&reconcile(&root().join("pipelines/reconcile-orders.yaml"), &a, &[])), 5);
+    assert_eq!(
+        code(&reconcile(
+            &root().join("pipelines/reconcile-orders.yaml"),
+            &a,
+            &[]
+        )),
+        5
+    );
     let o = reconcile(&p, &b, &[]);
     assert_eq!(code(&o), 5, "{}", stderr(&o));
     let (sa, sb) = (summary(&a), summary(&b));
@@ -320,7 +365,11 @@ fn parquet_copies_give_the_same_counts() {
 fn json_flag_prints_the_summary() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("report");
-    let o = reconcile(&root().join("pipelines/reconcile-edge.yaml"), &out, &["--json", "--sample", "1"]);
+    let o = reconcile(
+        &root().join("pipelines/reconcile-edge.yaml"),
+        &out,
+        &["--json", "--sample", "1"],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["counts"]["mismatched"], 3);

@@ -1,7 +1,5 @@
 //! The comparison itself: key normalisation, key quality, the full outer join, per-field rules (exact decimals, time, text, nulls) and statistics.
 
-use std::collections::BTreeSet;
-
 use polars::prelude::*;
 
 use super::ReconcileError;
@@ -95,6 +93,9 @@ pub struct FieldPlan {
     pub rule: Rule,
     /// Whether null on both sides counts as equal.
     pub null_equals_null: bool,
+    /// An amount: compared with a numeric tolerance, or decimal on both
+    /// sides. Amounts get control totals.
+    pub amount: bool,
 }
 
 /// The inputs of [`compare`], independent of files.
@@ -156,7 +157,7 @@ pub struct ColumnStats {
     pub null_only_left: u64,
     /// Null on the right only.
     pub null_only_right: u64,
-    /// Largest absolute difference (numbers: decimal text; times: seconds).
+    /// Largest absolute difference (numbers: decimal text; times: seconds with milliseconds).
     pub max_difference: Option<String>,
 }
 
@@ -430,7 +431,11 @@ pub fn to_text(s: &Series, trim: bool, lower: bool) -> Result<StringChunked, Str
         .map(|v| {
             v.map(|v| {
                 let v = if trim { v.trim() } else { v };
-                if lower { v.to_lowercase() } else { v.to_string() }
+                if lower {
+                    v.to_lowercase()
+                } else {
+                    v.to_string()
+                }
             })
         })
         .collect();
@@ -463,7 +468,12 @@ pub fn numbers_equal(l: i128, r: i128, absolute: i128, relative: Option<(i128, u
 
 /// Whether a field differs, given both values' presence and the null policy.
 /// `None` when the values are not both present as a pair (key only on one side).
-pub fn differs<T>(l: Option<T>, r: Option<T>, null_equals_null: bool, eq: impl Fn(T, T) -> bool) -> bool {
+pub fn differs<T>(
+    l: Option<T>,
+    r: Option<T>,
+    null_equals_null: bool,
+    eq: impl Fn(T, T) -> bool,
+) -> bool {
     match (l, r) {
         (None, None) => !null_equals_null,
         (Some(l), Some(r)) => !eq(l, r),
@@ -496,9 +506,7 @@ pub fn resolve_field(f: &FieldComparison, left: &DataType, right: &DataType) -> 
         Rule::Time {
             tolerance_ms: t.get().as_millis().min(i64::MAX as u128) as i64,
         }
-    } else if f.absolute.is_some()
-        || f.relative.is_some()
-        || (is_number(left) && is_number(right))
+    } else if f.absolute.is_some() || f.relative.is_some() || (is_number(left) && is_number(right))
     {
         let tol_places = f.absolute.as_deref().map(decimal_places).unwrap_or(0);
         let scale = scale_of(left)
@@ -527,11 +535,15 @@ pub fn resolve_field(f: &FieldComparison, left: &DataType, right: &DataType) -> 
             ignore_case: f.ignore_case,
         }
     };
+    let decimal = |dt: &DataType| matches!(dt, DataType::Decimal(_, _));
+    let amount = matches!(rule, Rule::Number { .. })
+        && (f.absolute.is_some() || f.relative.is_some() || (decimal(left) && decimal(right)));
     FieldPlan {
         field: f.field.clone(),
         right: f.right.clone().unwrap_or_else(|| f.field.clone()),
         rule,
         null_equals_null: f.null_equals_null,
+        amount,
     }
 }
 
@@ -622,11 +634,10 @@ fn any_key_null(nk: usize) -> Expr {
 }
 
 fn collect(lf: LazyFrame, context: &str) -> Result<DataFrame, ReconcileError> {
+    // One plan, one sink: the result is always `Single` (the enum itself is
+    // not exported by `polars`, so it cannot be matched here).
     lf.collect_with_engine(Engine::Streaming)
-        .map(|r| match r {
-            QueryResult::Single(df) => df,
-            QueryResult::Multiple(mut v) => v.pop().unwrap_or_default(),
-        })
+        .map(|r| r.unwrap_single())
         .map_err(|source| ReconcileError::Polars {
             context: context.to_string(),
             source,
@@ -694,7 +705,8 @@ fn ms_text(ms: i64, utc: bool) -> String {
 pub fn difference_text(rule: &Rule, diff: i128) -> Option<String> {
     match rule {
         Rule::Number { scale, .. } => Some(format_decimal(diff, *scale)),
-        Rule::Time { .. } => Some(format!("{}s", format_decimal(diff, 3))),
+        // Seconds, as a plain number (spreadsheets read it as one).
+        Rule::Time { .. } => Some(format_decimal(diff, 3)),
         Rule::Text { .. } => None,
     }
 }
@@ -781,7 +793,11 @@ fn key_quality(
 /// Compare two sides. Reads each side three times (key check, row count,
 /// join), each as a streaming aggregation; only discrepancies and key
 /// findings are held in memory.
-pub fn compare(left: LazyFrame, right: LazyFrame, spec: &Spec) -> Result<Comparison, ReconcileError> {
+pub fn compare(
+    left: LazyFrame,
+    right: LazyFrame,
+    spec: &Spec,
+) -> Result<Comparison, ReconcileError> {
     let (mut left, mut right) = (left, right);
     let schema_err = |side: &str| {
         let side = side.to_string();
@@ -791,7 +807,9 @@ pub fn compare(left: LazyFrame, right: LazyFrame, spec: &Spec) -> Result<Compari
         }
     };
     let ls = left.collect_schema().map_err(schema_err(&spec.left_name))?;
-    let rs = right.collect_schema().map_err(schema_err(&spec.right_name))?;
+    let rs = right
+        .collect_schema()
+        .map_err(schema_err(&spec.right_name))?;
     let need = |schema: &Schema, side: &str, column: &str| -> Result<DataType, ReconcileError> {
         schema
             .get(column)
@@ -815,13 +833,31 @@ pub fn compare(left: LazyFrame, right: LazyFrame, spec: &Spec) -> Result<Compari
     let mut fields = Vec::with_capacity(spec.fields.len());
     for f in &spec.fields {
         let lt = need(&ls, &spec.left_name, &f.field)?;
-        let rt = need(&rs, &spec.right_name, f.right.as_deref().unwrap_or(&f.field))?;
+        let rt = need(
+            &rs,
+            &spec.right_name,
+            f.right.as_deref().unwrap_or(&f.field),
+        )?;
         fields.push(resolve_field(f, &lt, &rt));
     }
     let nk = spec.left_key.len();
     let nf = fields.len();
-    let kl = keyed(left, &spec.left_key, &fields, 'l', spec.left_offset, &spec.left_name);
-    let kr = keyed(right, &spec.right_key, &fields, 'r', spec.right_offset, &spec.right_name);
+    let kl = keyed(
+        left,
+        &spec.left_key,
+        &fields,
+        'l',
+        spec.left_offset,
+        &spec.left_name,
+    );
+    let kr = keyed(
+        right,
+        &spec.right_key,
+        &fields,
+        'r',
+        spec.right_offset,
+        &spec.right_name,
+    );
 
     let ql = key_quality(&kl, nk, nf, "left")?;
     let qr = key_quality(&kr, nk, nf, "right")?;
@@ -853,13 +889,13 @@ pub fn compare(left: LazyFrame, right: LazyFrame, spec: &Spec) -> Result<Compari
 
     // Keys duplicated on either side are reported, never paired.
     let keys: Vec<Expr> = (0..nk).map(|j| col(k(j))).collect();
-    let mut excluded = ql
-        .duplicates
-        .vstack(&qr.duplicates)
-        .map_err(|source| ReconcileError::Polars {
-            context: "combining duplicate keys".into(),
-            source,
-        })?;
+    let mut excluded =
+        ql.duplicates
+            .vstack(&qr.duplicates)
+            .map_err(|source| ReconcileError::Polars {
+                context: "combining duplicate keys".into(),
+                source,
+            })?;
     excluded.rechunk_mut();
     let clean = |lf: LazyFrame, flag: &str| -> LazyFrame {
         let lf = lf.filter(any_key_null(nk).not());
@@ -871,8 +907,13 @@ pub fn compare(left: LazyFrame, right: LazyFrame, spec: &Spec) -> Result<Compari
                 .lazy()
                 .unique(None, UniqueKeepStrategy::First)
                 .with_column(lit(true).alias("__excluded"));
-            lf.join(ex, keys.clone(), keys.clone(), JoinArgs::new(JoinType::Left))
-                .filter(col("__excluded").is_null())
+            lf.join(
+                ex,
+                keys.clone(),
+                keys.clone(),
+                JoinArgs::new(JoinType::Left),
+            )
+            .filter(col("__excluded").is_null())
         };
         lf.with_column(lit(true).alias(flag))
     };
@@ -898,11 +939,9 @@ pub fn compare(left: LazyFrame, right: LazyFrame, spec: &Spec) -> Result<Compari
         );
         with.push(
             col(n('l', i))
-                .map_many(
-                    diff_column,
-                    &[col(n('r', i))],
-                    |_, fs| Ok(Field::new(fs[0].name().clone(), DataType::Int128)),
-                )
+                .map_many(diff_column, &[col(n('r', i))], |_, fs| {
+                    Ok(Field::new(fs[0].name().clone(), DataType::Int128))
+                })
                 .alias(d(i)),
         );
     }
@@ -959,9 +998,7 @@ pub fn compare(left: LazyFrame, right: LazyFrame, spec: &Spec) -> Result<Compari
     }
     let stats = collect(joined.select(stat_exprs), "computing statistics")?;
 
-    let amounts: Vec<usize> = (0..nf)
-        .filter(|&i| matches!(fields[i].rule, Rule::Number { .. }))
-        .collect();
+    let amounts: Vec<usize> = (0..nf).filter(|&i| fields[i].amount).collect();
     let totals = if amounts.is_empty() {
         Vec::new()
     } else {
@@ -1054,7 +1091,10 @@ fn differs_column(cols: &mut [Column], rule: &Rule, null_eq: bool) -> PolarsResu
             .map(|(a, b)| a.unwrap_or(false) && b.unwrap_or(false))
             .collect()
     };
-    let (l, r) = (cols[0].as_materialized_series(), cols[1].as_materialized_series());
+    let (l, r) = (
+        cols[0].as_materialized_series(),
+        cols[1].as_materialized_series(),
+    );
     let out: BooleanChunked = match rule {
         Rule::Number {
             absolute, relative, ..
@@ -1064,7 +1104,11 @@ fn differs_column(cols: &mut [Column], rule: &Rule, null_eq: bool) -> PolarsResu
                 .zip(r.iter())
                 .zip(&paired)
                 .map(|((l, r), p)| {
-                    p.then(|| differs(l, r, null_eq, |l, r| numbers_equal(l, r, *absolute, *relative)))
+                    p.then(|| {
+                        differs(l, r, null_eq, |l, r| {
+                            numbers_equal(l, r, *absolute, *relative)
+                        })
+                    })
                 })
                 .collect()
         }
@@ -1074,7 +1118,11 @@ fn differs_column(cols: &mut [Column], rule: &Rule, null_eq: bool) -> PolarsResu
                 .zip(r.iter())
                 .zip(&paired)
                 .map(|((l, r), p)| {
-                    p.then(|| differs(l, r, null_eq, |l, r| l.abs_diff(r) <= tolerance_ms.unsigned_abs()))
+                    p.then(|| {
+                        differs(l, r, null_eq, |l, r| {
+                            l.abs_diff(r) <= tolerance_ms.unsigned_abs()
+                        })
+                    })
                 })
                 .collect()
         }
@@ -1092,7 +1140,10 @@ fn differs_column(cols: &mut [Column], rule: &Rule, null_eq: bool) -> PolarsResu
 
 fn diff_column(cols: &mut [Column]) -> PolarsResult<Column> {
     let name = cols[0].name().clone();
-    let (l, r) = (cols[0].as_materialized_series(), cols[1].as_materialized_series());
+    let (l, r) = (
+        cols[0].as_materialized_series(),
+        cols[1].as_materialized_series(),
+    );
     let out: Int128Chunked = match l.dtype() {
         DataType::Int128 => {
             let (l, r) = (l.i128()?, r.i128()?);
@@ -1138,7 +1189,9 @@ fn discrepancies(
         let differing: Vec<String> = fields
             .iter()
             .enumerate()
-            .filter(|(i, _)| category == Category::Mismatched && nes[*i][r].as_deref() == Some("true"))
+            .filter(|(i, _)| {
+                category == Category::Mismatched && nes[*i][r].as_deref() == Some("true")
+            })
             .map(|(_, f)| f.field.clone())
             .collect();
         let difference = fields
@@ -1158,13 +1211,4 @@ fn discrepancies(
         });
     }
     Ok(out)
-}
-
-/// Names of fields compared as amounts (control totals).
-pub fn amount_fields(fields: &[FieldPlan]) -> BTreeSet<String> {
-    fields
-        .iter()
-        .filter(|f| matches!(f.rule, Rule::Number { .. }))
-        .map(|f| f.field.clone())
-        .collect()
 }

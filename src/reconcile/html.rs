@@ -30,11 +30,12 @@ fn row(out: &mut String, cells: &[String], header: bool) {
     let tag = if header { "th" } else { "td" };
     out.push_str("<tr>");
     for c in cells {
-        let class = if !header && super::report::csv_safe(c) == c.as_str() && c.parse::<f64>().is_ok() {
-            " class=\"n\""
-        } else {
-            ""
-        };
+        let class =
+            if !header && super::report::csv_safe(c) == c.as_str() && c.parse::<f64>().is_ok() {
+                " class=\"n\""
+            } else {
+                ""
+            };
         let _ = write!(out, "<{tag}{class}>{}</{tag}>", escape(c));
     }
     out.push_str("</tr>\n");
@@ -69,8 +70,20 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
     );
 
     out.push_str("<h2>Counts</h2>\n<table>\n");
-    row(&mut out, &["category".into(), "count".into(), "threshold".into()], true);
-    row(&mut out, &["matched".into(), s.counts.matched.to_string(), String::new()], false);
+    row(
+        &mut out,
+        &["category".into(), "count".into(), "threshold".into()],
+        true,
+    );
+    row(
+        &mut out,
+        &[
+            "matched".into(),
+            s.counts.matched.to_string(),
+            String::new(),
+        ],
+        false,
+    );
     let t = &s.settings.fail_if;
     for (c, limit) in [
         (Category::MissingInCrm, t.missing_in_crm),
@@ -81,7 +94,11 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
     ] {
         row(
             &mut out,
-            &[c.as_str().into(), s.counts.get(c).to_string(), limit.to_string()],
+            &[
+                c.as_str().into(),
+                s.counts.get(c).to_string(),
+                limit.to_string(),
+            ],
             false,
         );
     }
@@ -91,7 +108,13 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
     row(
         &mut out,
         &[
-            "field", "right", "compared", "equal", "unequal", "null only left", "null only right",
+            "field",
+            "right",
+            "compared",
+            "equal",
+            "unequal",
+            "null only left",
+            "null only right",
             "max difference",
         ]
         .map(String::from),
@@ -117,11 +140,20 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
 
     if !s.control_totals.is_empty() {
         out.push_str("<h2>Control totals</h2>\n<table>\n");
-        row(&mut out, &["field", "left", "right", "delta"].map(String::from), true);
+        row(
+            &mut out,
+            &["field", "left", "right", "delta"].map(String::from),
+            true,
+        );
         for t in &s.control_totals {
             row(
                 &mut out,
-                &[t.field.clone(), t.left.clone(), t.right.clone(), t.delta.clone()],
+                &[
+                    t.field.clone(),
+                    t.left.clone(),
+                    t.right.clone(),
+                    t.delta.clone(),
+                ],
                 false,
             );
         }
@@ -153,7 +185,11 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
         );
         row(&mut out, &header, true);
         for r in rows {
-            let mut cells: Vec<String> = r.key.iter().map(|k| k.clone().unwrap_or_default()).collect();
+            let mut cells: Vec<String> = r
+                .key
+                .iter()
+                .map(|k| k.clone().unwrap_or_default())
+                .collect();
             cells.push(r.side.unwrap_or_default().to_string());
             cells.push(r.count.map(|c| c.to_string()).unwrap_or_default());
             cells.push(r.fields.join(", "));
@@ -167,11 +203,20 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
     }
 
     out.push_str("<h2>Inputs</h2>\n<table>\n");
-    row(&mut out, &["side", "path", "size", "sha256"].map(String::from), true);
+    row(
+        &mut out,
+        &["side", "path", "size", "sha256"].map(String::from),
+        true,
+    );
     for f in &s.inputs {
         row(
             &mut out,
-            &[f.side.clone(), f.path.clone(), f.size.to_string(), f.sha256.clone()],
+            &[
+                f.side.clone(),
+                f.path.clone(),
+                f.size.to_string(),
+                f.sha256.clone(),
+            ],
             false,
         );
     }

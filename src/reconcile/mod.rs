@@ -189,7 +189,11 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
         let l = scan::build_side("left", &base_dir, &spec.left, left)?;
         let r = scan::build_side("right", &base_dir, &spec.right, right)?;
         let key = |s: &crate::pipeline::ReconcileSide| {
-            s.source.key.as_ref().map(|k| k.columns()).unwrap_or_default()
+            s.source
+                .key
+                .as_ref()
+                .map(|k| k.columns())
+                .unwrap_or_default()
         };
         let cspec = compare::Spec {
             left_key: key(&spec.left),

@@ -200,7 +200,11 @@ pub fn summarize(
         }
     }
     let key = |s: &crate::pipeline::ReconcileSide| {
-        s.source.key.as_ref().map(|k| k.columns()).unwrap_or_default()
+        s.source
+            .key
+            .as_ref()
+            .map(|k| k.columns())
+            .unwrap_or_default()
     };
     Summary {
         tool: Tool {
@@ -246,7 +250,10 @@ pub fn summarize(
 
 fn sample_row(cmp: &Comparison, r: &Discrepancy) -> BTreeMap<String, serde_json::Value> {
     let mut m = BTreeMap::new();
-    let text = |v: &Option<String>| v.clone().map_or(serde_json::Value::Null, serde_json::Value::from);
+    let text = |v: &Option<String>| {
+        v.clone()
+            .map_or(serde_json::Value::Null, serde_json::Value::from)
+    };
     for (name, v) in cmp.key_names.iter().zip(&r.key) {
         m.insert(name.clone(), text(v));
     }
@@ -307,7 +314,11 @@ fn mismatch_table(cmp: &Comparison) -> Table {
     let mut names: Vec<String> = cmp.key_names.clone();
     names.extend(["field", "left", "right", "difference"].map(String::from));
     let mut rows = Vec::new();
-    for r in cmp.rows.iter().filter(|r| r.category == Category::Mismatched) {
+    for r in cmp
+        .rows
+        .iter()
+        .filter(|r| r.category == Category::Mismatched)
+    {
         for (i, f) in cmp.fields.iter().enumerate() {
             if !r.fields.contains(&f.field) {
                 continue;
@@ -398,11 +409,7 @@ fn write_parquet(path: &Path, t: &Table) -> Result<(), ReconcileError> {
 /// Write every report file into a fresh folder beside `out`, then move it
 /// into place: readers never see half a report, and a failure leaves the
 /// previous report (or nothing) where it was.
-pub fn write_all(
-    out: &Path,
-    cmp: &Comparison,
-    summary: &Summary,
-) -> Result<(), ReconcileError> {
+pub fn write_all(out: &Path, cmp: &Comparison, summary: &Summary) -> Result<(), ReconcileError> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -436,7 +443,9 @@ pub fn write_all(
     let staged: PathBuf = stage.keep();
     let old = parent.join(format!(
         ".{}.old",
-        out.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        out.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
     ));
     if out.exists() {
         let _ = std::fs::remove_dir_all(&old);

@@ -48,7 +48,9 @@ pub struct ScannedSide {
 
 impl std::fmt::Debug for ScannedSide {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScannedSide").field("files", &self.files).finish()
+        f.debug_struct("ScannedSide")
+            .field("files", &self.files)
+            .finish()
     }
 }
 
@@ -167,7 +169,10 @@ fn scan_csv(
             .with_dtype_overwrite(overrides);
         if !o.null_values.is_empty() {
             r = r.with_null_values(Some(NullValues::AllColumns(
-                o.null_values.iter().map(|v| PlSmallStr::from(v.as_str())).collect(),
+                o.null_values
+                    .iter()
+                    .map(|v| PlSmallStr::from(v.as_str()))
+                    .collect(),
             )));
         }
         r.finish()
@@ -353,7 +358,8 @@ fn display_path(base_dir: &Path, name: &str) -> String {
     if name.contains("://") {
         return name.to_string();
     }
-    let (Ok(base), Ok(path)) = (std::fs::canonicalize(base_dir), std::fs::canonicalize(name)) else {
+    let (Ok(base), Ok(path)) = (std::fs::canonicalize(base_dir), std::fs::canonicalize(name))
+    else {
         return name.to_string();
     };
     let b: Vec<_> = base.components().collect();

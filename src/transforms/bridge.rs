@@ -136,7 +136,7 @@ pub fn to_arrow(df: &DataFrame) -> Result<RecordBatch, BridgeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, StringArray, TimestampMillisecondArray};
+    use arrow::array::{Array, Int64Array, StringArray, TimestampMillisecondArray};
 
     #[test]
     fn round_trip_keeps_values_and_nulls() {

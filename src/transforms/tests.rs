@@ -1,156 +1,274 @@
-//! Tests of the reconcile-oriented steps: scale, text, truncate, aggregate.
+//! Tests of the transform steps on small arrow-rs batches, through Polars and back.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Int64Type};
 
 use super::*;
-use crate::pipeline::HumanDuration;
 
-fn run(df: DataFrame, steps: &[Transform]) -> DataFrame {
-    apply(df.lazy(), steps).unwrap().collect().unwrap()
-}
-
-fn texts(df: &DataFrame, name: &str) -> Vec<Option<String>> {
-    let c = df.column(name).unwrap();
-    (0..c.len())
-        .map(|i| match c.get(i).unwrap() {
-            AnyValue::Null => None,
-            AnyValue::Decimal(v, _, s) => Some(crate::reconcile::compare::format_decimal(v, s as u32)),
-            AnyValue::String(s) => Some(s.to_string()),
-            other => Some(other.to_string()),
-        })
-        .collect()
-}
-
-#[test]
-fn scale_turns_minor_units_into_exact_decimals() {
-    let df = polars::df!("amount" => [Some(40000i64), Some(-150), None, Some(5)]).unwrap();
-    let out = run(
-        df,
-        &[Transform::Scale {
-            columns: vec!["amount".into()],
-            digits: 2,
-        }],
-    );
-    assert_eq!(out.column("amount").unwrap().dtype(), &DataType::Decimal(38, 2));
-    assert_eq!(
-        texts(&out, "amount"),
-        vec![Some("400.00".into()), Some("-1.50".into()), None, Some("0.05".into())]
-    );
-}
-
-#[test]
-fn scale_of_decimals_and_text_keeps_every_digit() {
-    let df = polars::df!("a" => ["1.25", "-3"]).unwrap();
-    let out = run(
-        df.clone(),
-        &[
-            Transform::Cast {
-                columns: BTreeMap::from([("a".to_string(), ColumnType::Decimal(18, 2))]),
-            },
-            Transform::Scale {
-                columns: vec!["a".into()],
-                digits: -2,
-            },
-        ],
-    );
-    assert_eq!(texts(&out, "a"), vec![Some("125".into()), Some("-300".into())]);
-    let out = run(
-        df,
-        &[Transform::Scale {
-            columns: vec!["a".into()],
-            digits: 1,
-        }],
-    );
-    assert_eq!(
-        texts(&out, "a"),
-        vec![Some("0.1250000000".into()), Some("-0.3000000000".into())]
-    );
-}
-
-#[test]
-fn scale_refuses_floats() {
-    let df = polars::df!("a" => [1.5f64]).unwrap();
-    let r = apply(
-        df.lazy(),
-        &[Transform::Scale {
-            columns: vec!["a".into()],
-            digits: 2,
-        }],
-    )
+fn orders() -> RecordBatch {
+    RecordBatch::try_from_iter([
+        (
+            "orderId",
+            Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef,
+        ),
+        (
+            "orderState",
+            Arc::new(StringArray::from(vec!["CLOSED", "ABANDONED", "CLOSED"])),
+        ),
+        ("saleAmount", Arc::new(Int64Array::from(vec![40000, 0, 12550]))),
+        (
+            "contactReference",
+            Arc::new(StringArray::from(vec!["3346662", "3346670", "x"])),
+        ),
+    ])
     .unwrap()
-    .collect();
-    assert!(r.is_err());
+}
+
+fn names(b: &RecordBatch) -> Vec<String> {
+    b.schema().fields().iter().map(|f| f.name().clone()).collect()
 }
 
 #[test]
-fn text_trims_and_changes_case() {
-    let df = polars::df!("c" => [Some(" Chf "), None, Some("eur")]).unwrap();
-    let out = run(
-        df,
-        &[Transform::Text {
-            columns: vec!["c".into()],
-            trim: true,
-            case: Some(LetterCase::Upper),
-        }],
-    );
-    assert_eq!(
-        texts(&out, "c"),
-        vec![Some("CHF".into()), None, Some("EUR".into())]
-    );
+fn rename_filter_derive_select() {
+    let steps = vec![
+        Transform::Rename {
+            columns: BTreeMap::from([("saleAmount".to_string(), "amount".to_string())]),
+        },
+        Transform::Filter {
+            expr: "orderState <> 'ABANDONED'".into(),
+        },
+        Transform::Derive {
+            column: "double".into(),
+            expr: "amount * 2".into(),
+        },
+        Transform::Select {
+            columns: vec!["orderId".into(), "double".into()],
+        },
+    ];
+    let out = apply_to_batch(&orders(), &steps).unwrap();
+    assert_eq!(names(&out), vec!["orderId", "double"]);
+    assert_eq!(out.num_rows(), 2);
+    let d = out.column(1).as_primitive::<Int64Type>();
+    assert_eq!(d.values().to_vec(), vec![80000, 25100]);
 }
 
 #[test]
-fn truncate_drops_milliseconds_including_before_1970() {
-    let ca = Int64Chunked::new("t".into(), &[Some(1_760_350_167_503i64), Some(-1), None]);
-    let s = ca
-        .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-        .into_series();
-    let df = DataFrame::new(3, vec![s.into_column()]).unwrap();
-    let out = run(
-        df,
-        &[Transform::Truncate {
-            columns: vec!["t".into()],
-            every: HumanDuration::secs(1),
-        }],
-    );
-    let phys: Vec<_> = out
-        .column("t")
+fn sql_select_over_source() {
+    let steps = vec![Transform::Sql {
+        query: "SELECT orderId, saleAmount FROM source WHERE saleAmount > 100 ORDER BY orderId DESC"
+            .into(),
+    }];
+    let out = apply_to_batch(&orders(), &steps).unwrap();
+    let ids = out.column(0).as_primitive::<Int64Type>();
+    assert_eq!(ids.values().to_vec(), vec![3, 1]);
+}
+
+#[test]
+fn drop_removes_columns() {
+    let steps = vec![Transform::Drop {
+        columns: vec!["contactReference".into()],
+    }];
+    let out = apply_to_batch(&orders(), &steps).unwrap();
+    assert_eq!(names(&out), vec!["orderId", "orderState", "saleAmount"]);
+}
+
+#[test]
+fn failing_cast_is_an_error_naming_the_column() {
+    let steps = vec![Transform::Cast {
+        columns: BTreeMap::from([("contactReference".to_string(), ColumnType::Int64)]),
+    }];
+    let err = apply_to_batch(&orders(), &steps).unwrap_err().to_string();
+    assert!(err.contains("contactReference"), "{err}");
+}
+
+#[test]
+fn bad_sql_names_the_step() {
+    let steps = vec![Transform::Filter {
+        expr: "orderState <> ".into(),
+    }];
+    let err = apply_to_batch(&orders(), &steps).unwrap_err().to_string();
+    assert!(err.starts_with("transforms[0] (filter)"), "{err}");
+}
+
+#[test]
+fn unknown_column_in_rename_is_an_error() {
+    let steps = vec![Transform::Rename {
+        columns: BTreeMap::from([("nope".to_string(), "x".to_string())]),
+    }];
+    assert!(apply_to_batch(&orders(), &steps).is_err());
+}
+
+#[test]
+fn cast_to_string_keeps_values() {
+    let steps = vec![Transform::Cast {
+        columns: BTreeMap::from([("orderId".to_string(), ColumnType::String)]),
+    }];
+    let out = apply_to_batch(&orders(), &steps).unwrap();
+    let ids = arrow::compute::cast(out.column(0), &DataType::Utf8).unwrap();
+    let ids = ids.as_string::<i32>();
+    assert_eq!(ids.value(2), "3");
+    assert!(!ids.is_null(0));
+}
+
+/// The reconcile-oriented steps (scale, text, truncate, aggregate) on Polars frames.
+mod reconcile_steps {
+
+    use std::collections::BTreeMap;
+
+    use super::super::*;
+    use polars::prelude::DataType;
+    use crate::pipeline::HumanDuration;
+
+    fn run(df: DataFrame, steps: &[Transform]) -> DataFrame {
+        apply(df.lazy(), steps).unwrap().collect().unwrap()
+    }
+
+    fn texts(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+        let c = df.column(name).unwrap();
+        (0..c.len())
+            .map(|i| match c.get(i).unwrap() {
+                AnyValue::Null => None,
+                AnyValue::Decimal(v, _, s) => Some(crate::reconcile::compare::format_decimal(v, s as u32)),
+                AnyValue::String(s) => Some(s.to_string()),
+                other => Some(other.to_string()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scale_turns_minor_units_into_exact_decimals() {
+        let df = polars::df!("amount" => [Some(40000i64), Some(-150), None, Some(5)]).unwrap();
+        let out = run(
+            df,
+            &[Transform::Scale {
+                columns: vec!["amount".into()],
+                digits: 2,
+            }],
+        );
+        assert_eq!(out.column("amount").unwrap().dtype(), &DataType::Decimal(38, 2));
+        assert_eq!(
+            texts(&out, "amount"),
+            vec![Some("400.00".into()), Some("-1.50".into()), None, Some("0.05".into())]
+        );
+    }
+
+    #[test]
+    fn scale_of_decimals_and_text_keeps_every_digit() {
+        let df = polars::df!("a" => ["1.25", "-3"]).unwrap();
+        let out = run(
+            df.clone(),
+            &[
+                Transform::Cast {
+                    columns: BTreeMap::from([("a".to_string(), ColumnType::Decimal(18, 2))]),
+                },
+                Transform::Scale {
+                    columns: vec!["a".into()],
+                    digits: -2,
+                },
+            ],
+        );
+        assert_eq!(texts(&out, "a"), vec![Some("125".into()), Some("-300".into())]);
+        let out = run(
+            df,
+            &[Transform::Scale {
+                columns: vec!["a".into()],
+                digits: 1,
+            }],
+        );
+        assert_eq!(
+            texts(&out, "a"),
+            vec![Some("0.1250000000".into()), Some("-0.3000000000".into())]
+        );
+    }
+
+    #[test]
+    fn scale_refuses_floats() {
+        let df = polars::df!("a" => [1.5f64]).unwrap();
+        let r = apply(
+            df.lazy(),
+            &[Transform::Scale {
+                columns: vec!["a".into()],
+                digits: 2,
+            }],
+        )
         .unwrap()
-        .as_materialized_series()
-        .datetime()
-        .unwrap()
-        .physical()
-        .iter()
         .collect();
-    assert_eq!(phys, vec![Some(1_760_350_167_000), Some(-1000), None]);
-}
+        assert!(r.is_err());
+    }
 
-#[test]
-fn aggregate_lines_into_orders_with_exact_sums() {
-    let df = polars::df!(
-        "order" => ["1", "1", "2"],
-        "amount" => ["0.10", "0.20", "5.00"],
-        "currency" => ["CHF", "CHF", "EUR"],
-    )
-    .unwrap();
-    let out = run(
-        df,
-        &[
-            Transform::Cast {
-                columns: BTreeMap::from([("amount".to_string(), ColumnType::Decimal(18, 2))]),
-            },
-            Transform::Aggregate {
-                by: vec!["order".into()],
-                aggregations: BTreeMap::from([
-                    ("total".to_string(), "sum(amount)".to_string()),
-                    ("currency".to_string(), "first(currency)".to_string()),
-                    ("lines".to_string(), "count(amount)".to_string()),
-                ]),
-            },
-        ],
-    );
-    assert_eq!(out.height(), 2);
-    assert_eq!(texts(&out, "order"), vec![Some("1".into()), Some("2".into())]);
-    assert_eq!(texts(&out, "total"), vec![Some("0.30".into()), Some("5.00".into())]);
-    assert_eq!(texts(&out, "currency"), vec![Some("CHF".into()), Some("EUR".into())]);
+    #[test]
+    fn text_trims_and_changes_case() {
+        let df = polars::df!("c" => [Some(" Chf "), None, Some("eur")]).unwrap();
+        let out = run(
+            df,
+            &[Transform::Text {
+                columns: vec!["c".into()],
+                trim: true,
+                case: Some(LetterCase::Upper),
+            }],
+        );
+        assert_eq!(
+            texts(&out, "c"),
+            vec![Some("CHF".into()), None, Some("EUR".into())]
+        );
+    }
+
+    #[test]
+    fn truncate_drops_milliseconds_including_before_1970() {
+        let ca = Int64Chunked::new("t".into(), &[Some(1_760_350_167_503i64), Some(-1), None]);
+        let s = ca
+            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+            .into_series();
+        let df = DataFrame::new(3, vec![s.into_column()]).unwrap();
+        let out = run(
+            df,
+            &[Transform::Truncate {
+                columns: vec!["t".into()],
+                every: HumanDuration::secs(1),
+            }],
+        );
+        let phys: Vec<_> = out
+            .column("t")
+            .unwrap()
+            .as_materialized_series()
+            .datetime()
+            .unwrap()
+            .physical()
+            .iter()
+            .collect();
+        assert_eq!(phys, vec![Some(1_760_350_167_000), Some(-1000), None]);
+    }
+
+    #[test]
+    fn aggregate_lines_into_orders_with_exact_sums() {
+        let df = polars::df!(
+            "order" => ["1", "1", "2"],
+            "amount" => ["0.10", "0.20", "5.00"],
+            "currency" => ["CHF", "CHF", "EUR"],
+        )
+        .unwrap();
+        let out = run(
+            df,
+            &[
+                Transform::Cast {
+                    columns: BTreeMap::from([("amount".to_string(), ColumnType::Decimal(18, 2))]),
+                },
+                Transform::Aggregate {
+                    by: vec!["order".into()],
+                    aggregations: BTreeMap::from([
+                        ("total".to_string(), "sum(amount)".to_string()),
+                        ("currency".to_string(), "first(currency)".to_string()),
+                        ("lines".to_string(), "count(amount)".to_string()),
+                    ]),
+                },
+            ],
+        );
+        assert_eq!(out.height(), 2);
+        assert_eq!(texts(&out, "order"), vec![Some("1".into()), Some("2".into())]);
+        assert_eq!(texts(&out, "total"), vec![Some("0.30".into()), Some("5.00".into())]);
+        assert_eq!(texts(&out, "currency"), vec![Some("CHF".into()), Some("EUR".into())]);
+    }
 }

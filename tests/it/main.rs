@@ -1,0 +1,4 @@
+//! Integration tests: the real binary and library against temp dirs and servers on 127.0.0.1.
+
+mod common;
+mod sources;
