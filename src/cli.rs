@@ -66,6 +66,23 @@ pub enum Command {
     },
     /// Write deterministic sample S-360 and CRM exports of any size.
     Gen(crate::generate::GenArgs),
+    /// Compare an S-360 export with a CRM export and write discrepancy reports.
+    ///
+    /// Exits with 5 when a count exceeds the pipeline's `fail_if` threshold,
+    /// 1 on bad input (no report is written then), 2 on a bad pipeline.
+    Reconcile {
+        /// A reconcile pipeline file.
+        pipeline: PathBuf,
+        /// Report folder (default: `output.dir`, else `reports/<name>` beside the pipeline).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Discrepancy rows per category shown in the summaries.
+        #[arg(long)]
+        sample: Option<usize>,
+        /// Print the summary as JSON instead of a few lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a sandbox CRM that receives order webhooks, for rehearsals and tests.
     ///
     /// Accepts both payload shapes on any path (POST), checks Standard Webhooks
@@ -354,6 +371,30 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::DeadLetters(cmd) => dead_letters(cmd),
         Command::Import(cmd) => import(cmd),
         Command::Schedule { paths } => crate::schedule::cli(paths),
+        Command::Reconcile {
+            pipeline: file,
+            out,
+            sample,
+            json,
+        } => {
+            let p = pipeline::load(&file)?;
+            let opts = crate::reconcile::RunOptions { out, sample };
+            let outcome = runtime()?
+                .block_on(crate::reconcile::run(&p, &opts))
+                .map_err(|e| CliError {
+                    code: e.exit_code(),
+                    error: e.into(),
+                })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcome.summary).map_err(CliError::failure)?
+                );
+            } else {
+                print!("{}", outcome.human());
+            }
+            Ok(outcome.exit_code())
+        }
         Command::Gen(args) => {
             let summary = crate::generate::run(&args).map_err(CliError::failure)?;
             println!("{summary}");

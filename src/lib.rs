@@ -9,6 +9,7 @@ pub mod extract;
 pub mod generate;
 pub mod pipeline;
 pub mod preview;
+pub mod reconcile;
 pub mod sandbox;
 pub mod schedule;
 pub mod sinks;

@@ -109,26 +109,15 @@ pub fn apply(mut lf: LazyFrame, steps: &[Transform]) -> Result<LazyFrame, Transf
             } => lf.with_columns(
                 columns
                     .iter()
-                    .map(|c| {
-                        let mut e = col(c.as_str());
-                        if *trim {
-                            e = e.str().strip_chars(lit(NULL));
-                        }
-                        match case {
-                            Some(LetterCase::Lower) => e = e.str().to_lowercase(),
-                            Some(LetterCase::Upper) => e = e.str().to_uppercase(),
-                            None => {}
-                        }
-                        e
-                    })
+                    .map(|c| text_expr(c, *trim, *case))
                     .collect::<Vec<_>>(),
             ),
             Transform::Truncate { columns, every } => {
-                let every = format!("{}ms", every.get().as_millis());
+                let every_ms = every.get().as_millis().min(i64::MAX as u128) as i64;
                 lf.with_columns(
                     columns
                         .iter()
-                        .map(|c| col(c.as_str()).dt().truncate(lit(every.clone())))
+                        .map(|c| truncate_expr(c, every_ms))
                         .collect::<Vec<_>>(),
                 )
             }
@@ -166,43 +155,126 @@ fn cast_expr(e: Expr, t: ColumnType) -> Expr {
     }
 }
 
-/// Shift the decimal point by `digits` exactly: integers and decimals are
-/// reinterpreted as decimals with a new scale, never passed through floats.
+/// Shift the decimal point by `digits` exactly: integers, decimals and
+/// numeric text become decimals with a new scale, never passing through floats.
 fn scale_expr(name: &str, digits: i8) -> Expr {
     col(name).map(
         move |c| scale_column(c, digits),
         move |_, f| {
-            let scale = match f.dtype() {
-                DataType::Decimal(_, s) => (*s as i64 + digits as i64).max(0) as usize,
-                _ => digits.max(0) as usize,
-            };
+            let (_, scale) = scales(f.dtype(), digits);
             Ok(Field::new(f.name().clone(), DataType::Decimal(38, scale)))
         },
     )
 }
 
+/// Scale digits of text read as decimals by `scale`.
+const TEXT_SCALE: usize = 9;
+
+/// (scale of the input's units, scale of the output).
+fn scales(dtype: &DataType, digits: i8) -> (usize, usize) {
+    let from = match dtype {
+        DataType::Decimal(_, s) => *s,
+        DataType::String => TEXT_SCALE,
+        _ => 0,
+    };
+    (from, (from as i64 + digits as i64).max(0) as usize)
+}
+
 fn scale_column(c: Column, digits: i8) -> PolarsResult<Column> {
     let s = c.as_materialized_series();
-    let (unscaled, scale) = match s.dtype() {
-        DataType::Decimal(_, scale) => (s.cast(&DataType::Int128)?, *scale as i64),
-        dt if dt.is_integer() => (s.cast(&DataType::Int128)?, 0),
-        DataType::String => {
-            let d = s.strict_cast(&DataType::Decimal(38, 9))?;
-            (d.cast(&DataType::Int128)?, 9)
-        }
+    // The unscaled integer units: a decimal's physical i128, not its value.
+    let units: Int128Chunked = match s.dtype() {
+        DataType::Decimal(_, _) => s.decimal()?.physical().clone(),
+        dt if dt.is_integer() => s.cast(&DataType::Int128)?.i128()?.clone(),
+        DataType::String => s
+            .strict_cast(&DataType::Decimal(38, TEXT_SCALE))?
+            .decimal()?
+            .physical()
+            .clone(),
         other => polars_bail!(InvalidOperation: "scale needs an integer, decimal or numeric text column, `{}` is {other}", s.name()),
     };
-    let new_scale = scale + digits as i64;
-    let (unscaled, new_scale) = if new_scale < 0 {
-        // Multiplying past scale 0: multiply the unscaled value instead.
-        let factor = 10i128.pow((-new_scale) as u32);
-        let ca = unscaled.i128()?;
-        let out: Int128Chunked = ca.apply_values(|v| v * factor);
-        (out.into_series(), 0)
+    let (from, to) = scales(s.dtype(), digits);
+    let shift = from as i64 + digits as i64;
+    let units = if shift < 0 {
+        // Multiplying past scale 0: multiply the units instead.
+        let factor = 10i128.pow((-shift) as u32);
+        let mut overflow = false;
+        let out: Int128Chunked = units
+            .iter()
+            .map(|v| {
+                v.and_then(|v| {
+                    let r = v.checked_mul(factor);
+                    overflow |= r.is_none();
+                    r
+                })
+            })
+            .collect();
+        polars_ensure!(!overflow, ComputeError: "scale: `{}` overflows when multiplied by 10^{}", s.name(), -digits);
+        out
     } else {
-        (unscaled, new_scale)
+        units
     };
-    Ok(unscaled.into_decimal(38, new_scale as usize)?.into_column())
+    Ok(units
+        .into_decimal(38, to)?
+        .into_series()
+        .with_name(s.name().clone())
+        .into_column())
+}
+
+/// Trim and/or change the case of a text column (other types are cast to text).
+fn text_expr(name: &str, trim: bool, case: Option<LetterCase>) -> Expr {
+    col(name).map(
+        move |c| {
+            let s = c.as_materialized_series().cast(&DataType::String)?;
+            let out: StringChunked = s
+                .str()?
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        let v = if trim { v.trim() } else { v };
+                        match case {
+                            Some(LetterCase::Lower) => v.to_lowercase(),
+                            Some(LetterCase::Upper) => v.to_uppercase(),
+                            None => v.to_string(),
+                        }
+                    })
+                })
+                .collect();
+            Ok(out.with_name(c.name().clone()).into_column())
+        },
+        |_, f| Ok(Field::new(f.name().clone(), DataType::String)),
+    )
+}
+
+/// Floor timestamps to a multiple of `every_ms` since the epoch (in UTC, so
+/// `1s` drops milliseconds whatever the zone). Dates and other types fail.
+fn truncate_expr(name: &str, every_ms: i64) -> Expr {
+    col(name).map(
+        move |c| {
+            let s = c.as_materialized_series();
+            let DataType::Datetime(tu, tz) = s.dtype().clone() else {
+                polars_bail!(InvalidOperation: "truncate needs a timestamp column, `{}` is {}", s.name(), s.dtype());
+            };
+            let per_ms = match tu {
+                TimeUnit::Nanoseconds => 1_000_000,
+                TimeUnit::Microseconds => 1_000,
+                TimeUnit::Milliseconds => 1,
+            };
+            let every = every_ms.saturating_mul(per_ms).max(1);
+            let out: Int64Chunked = s
+                .datetime()?
+                .physical()
+                .iter()
+                .map(|v| v.map(|v| v - v.rem_euclid(every)))
+                .collect();
+            Ok(out
+                .into_datetime(tu, tz)
+                .into_series()
+                .with_name(s.name().clone())
+                .into_column())
+        },
+        |_, f| Ok(f.clone()),
+    )
 }
 
 /// Apply `steps` to one arrow-rs batch through Polars and return the result.

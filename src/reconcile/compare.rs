@@ -1,0 +1,1214 @@
+//! The comparison itself: key normalisation, key quality, the full outer join, per-field rules (exact decimals, time, text, nulls) and statistics.
+
+use polars::prelude::*;
+
+use super::ReconcileError;
+use crate::pipeline::{DuplicatePolicy, FieldComparison};
+
+/// Decimal places used for numbers whose scale the schema does not tell
+/// (floats, numeric text).
+pub const UNKNOWN_SCALE: u32 = 6;
+/// Largest scale numbers are compared at; leaves headroom in `i128`.
+pub const MAX_SCALE: u32 = 18;
+
+/// What one discrepancy row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// The key appears more than once on one side.
+    DuplicateKey,
+    /// Both sides have the key; some compared fields differ.
+    Mismatched,
+    /// Only the left (S-360) export has the key.
+    MissingInCrm,
+    /// Only the right (CRM) export has the key.
+    MissingInS360,
+    /// A key column is empty.
+    NullKey,
+}
+
+impl Category {
+    /// Every category, in report order.
+    pub const ALL: [Category; 5] = [
+        Self::DuplicateKey,
+        Self::Mismatched,
+        Self::MissingInCrm,
+        Self::MissingInS360,
+        Self::NullKey,
+    ];
+
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DuplicateKey => "duplicate_key",
+            Self::Mismatched => "mismatched",
+            Self::MissingInCrm => "missing_in_crm",
+            Self::MissingInS360 => "missing_in_s360",
+            Self::NullKey => "null_key",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// How a field's values are compared, decided from the rule and the column types.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "as", rename_all = "snake_case")]
+pub enum Rule {
+    /// Exact decimals at `scale` places (as `i128` units).
+    Number {
+        /// Decimal places both sides are brought to.
+        scale: u32,
+        /// Absolute tolerance, in units of `scale`.
+        #[serde(skip)]
+        absolute: i128,
+        /// Relative tolerance as (units, scale): `0.001` is (1, 3).
+        #[serde(skip)]
+        relative: Option<(i128, u32)>,
+    },
+    /// Instants in UTC milliseconds.
+    Time {
+        /// Largest difference still equal, in milliseconds.
+        tolerance_ms: i64,
+    },
+    /// Text, optionally trimmed and case-folded.
+    Text {
+        /// Trim before comparing.
+        trim: bool,
+        /// Compare without letter case.
+        ignore_case: bool,
+    },
+}
+
+/// One compared field, resolved.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FieldPlan {
+    /// Report name (left column).
+    pub field: String,
+    /// Right column.
+    pub right: String,
+    /// The comparison.
+    pub rule: Rule,
+    /// Whether null on both sides counts as equal.
+    pub null_equals_null: bool,
+    /// An amount: compared with a numeric tolerance, or decimal on both
+    /// sides. Amounts get control totals.
+    pub amount: bool,
+}
+
+/// The inputs of [`compare`], independent of files.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Left key columns.
+    pub left_key: Vec<String>,
+    /// Right key columns, same length.
+    pub right_key: Vec<String>,
+    /// Fields to compare.
+    pub fields: Vec<FieldComparison>,
+    /// What duplicates do.
+    pub duplicates: DuplicatePolicy,
+    /// Offset (seconds) of naive timestamps on the left.
+    pub left_offset: i32,
+    /// Offset (seconds) of naive timestamps on the right.
+    pub right_offset: i32,
+    /// Names used in messages for each side (its location).
+    pub left_name: String,
+    /// See `left_name`.
+    pub right_name: String,
+}
+
+/// One row of the discrepancy report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discrepancy {
+    /// Key values as text (null parts as `None`).
+    pub key: Vec<Option<String>>,
+    /// Category.
+    pub category: Category,
+    /// `left` or `right` for duplicate and null keys.
+    pub side: Option<&'static str>,
+    /// Rows sharing the key on that side (duplicate and null keys).
+    pub count: Option<u64>,
+    /// Names of the differing fields (mismatched rows).
+    pub fields: Vec<String>,
+    /// Left values, one per compared field.
+    pub left: Vec<Option<String>>,
+    /// Right values, one per compared field.
+    pub right: Vec<Option<String>>,
+    /// `left - right` per compared field where both are numbers or times.
+    pub difference: Vec<Option<String>>,
+}
+
+/// Statistics of one compared column.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ColumnStats {
+    /// Report name.
+    pub field: String,
+    /// Right column.
+    pub right: String,
+    /// Keys present on both sides (the field was compared).
+    pub compared: u64,
+    /// Equal under the rule.
+    pub equal: u64,
+    /// Different under the rule.
+    pub unequal: u64,
+    /// Null on the left only.
+    pub null_only_left: u64,
+    /// Null on the right only.
+    pub null_only_right: u64,
+    /// Largest absolute difference (numbers: decimal text; times: seconds with milliseconds).
+    pub max_difference: Option<String>,
+}
+
+/// Sum of an amount field on each side.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ControlTotal {
+    /// Report name.
+    pub field: String,
+    /// Sum over all left rows.
+    pub left: String,
+    /// Sum over all right rows.
+    pub right: String,
+    /// `left - right`.
+    pub delta: String,
+}
+
+/// Row counts of one side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SideRows {
+    /// Rows after transforms.
+    pub rows: u64,
+    /// Rows whose key appears more than once.
+    pub duplicate_rows: u64,
+    /// Rows with a null key column.
+    pub null_key_rows: u64,
+}
+
+/// Everything the reports are made of.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// Key column names (the left side's).
+    pub key_names: Vec<String>,
+    /// Compared fields, resolved.
+    pub fields: Vec<FieldPlan>,
+    /// Discrepancy rows, sorted by category then key.
+    pub rows: Vec<Discrepancy>,
+    /// Keys on both sides with all fields equal.
+    pub matched: u64,
+    /// Per-column statistics.
+    pub columns: Vec<ColumnStats>,
+    /// Control totals of amount fields.
+    pub totals: Vec<ControlTotal>,
+    /// Row counts per side.
+    pub left_rows: SideRows,
+    /// Row counts per side.
+    pub right_rows: SideRows,
+}
+
+impl Comparison {
+    /// Discrepancy rows of a category.
+    pub fn count(&self, c: Category) -> u64 {
+        self.rows.iter().filter(|r| r.category == c).count() as u64
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Values: pure conversions, shared with `scan` for declared column types.
+
+/// Parse decimal text (`-1.50`, `+3`, `400.`) into units of `scale` places.
+/// Digits beyond `scale` must be zeros: nothing is rounded silently.
+pub fn parse_decimal(text: &str, scale: u32) -> Result<i128, String> {
+    let t = text.trim();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(format!("{text:?} is not a decimal number"));
+    }
+    let keep = frac.len().min(scale as usize);
+    if frac[keep..].bytes().any(|b| b != b'0') {
+        return Err(format!("{text:?} has more than {scale} decimal places"));
+    }
+    let overflow = || format!("{text:?} is too large");
+    let mut v: i128 = 0;
+    for b in int.bytes().chain(frac[..keep].bytes()) {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(i128::from(b - b'0')))
+            .ok_or_else(overflow)?;
+    }
+    v = v
+        .checked_mul(10i128.pow(scale - keep as u32))
+        .ok_or_else(overflow)?;
+    Ok(if neg { -v } else { v })
+}
+
+/// Write `units` of `scale` places as decimal text: `format_decimal(-150, 2)` is `-1.50`.
+pub fn format_decimal(units: i128, scale: u32) -> String {
+    let sign = if units < 0 { "-" } else { "" };
+    let abs = units.unsigned_abs();
+    if scale == 0 {
+        return format!("{sign}{abs}");
+    }
+    let p = 10u128.pow(scale);
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / p,
+        abs % p,
+        width = scale as usize
+    )
+}
+
+/// Decimal places of a tolerance such as `0.01` (2).
+pub fn decimal_places(text: &str) -> u32 {
+    text.trim()
+        .split_once('.')
+        .map(|(_, f)| f.trim_end_matches('0').len() as u32)
+        .unwrap_or(0)
+}
+
+/// Bring a numeric column (integers, decimals, floats, numeric text) to
+/// `i128` units of `scale` places, exactly (floats are rounded to `scale`).
+pub fn to_scaled(s: &Series, scale: u32) -> Result<Int128Chunked, String> {
+    let name = s.name().clone();
+    let factor = |from: u32| -> Result<i128, String> {
+        if from > scale {
+            Err(format!(
+                "has {from} decimal places, more than the {scale} compared"
+            ))
+        } else {
+            Ok(10i128.pow(scale - from))
+        }
+    };
+    let out: Int128Chunked = match s.dtype() {
+        DataType::Decimal(_, from) => {
+            let f = factor(*from as u32)?;
+            let ca = s.decimal().map_err(|e| e.to_string())?.physical();
+            checked(ca.iter().map(|v| v.map(|v| v.checked_mul(f))))?
+        }
+        dt if dt.is_integer() => {
+            let f = factor(0)?;
+            let ca = s.cast(&DataType::Int128).map_err(|e| e.to_string())?;
+            let ca = ca.i128().map_err(|e| e.to_string())?;
+            checked(ca.iter().map(|v| v.map(|v| v.checked_mul(f))))?
+        }
+        dt if dt.is_float() => {
+            let ca = s.cast(&DataType::Float64).map_err(|e| e.to_string())?;
+            let ca = ca.f64().map_err(|e| e.to_string())?;
+            let p = 10f64.powi(scale as i32);
+            checked(ca.iter().map(|v| {
+                v.map(|v| {
+                    let x = (v * p).round();
+                    (x.is_finite() && x.abs() < 1e37).then_some(x as i128)
+                })
+            }))?
+        }
+        DataType::String => {
+            let ca = s.str().map_err(|e| e.to_string())?;
+            let mut out = Vec::with_capacity(ca.len());
+            for v in ca.iter() {
+                out.push(match v {
+                    None => None,
+                    Some(t) if t.trim().is_empty() => None,
+                    Some(t) => Some(parse_decimal(t, scale)?),
+                });
+            }
+            Int128Chunked::from_iter_options(name.clone(), out.into_iter())
+        }
+        DataType::Null => Int128Chunked::full_null(name.clone(), s.len()),
+        other => return Err(format!("is {other}, not a number")),
+    };
+    Ok(out.with_name(name))
+}
+
+fn checked(it: impl Iterator<Item = Option<Option<i128>>>) -> Result<Int128Chunked, String> {
+    let mut out = Vec::new();
+    for v in it {
+        match v {
+            None => out.push(None),
+            Some(Some(v)) => out.push(Some(v)),
+            Some(None) => return Err("a value is too large to compare exactly".into()),
+        }
+    }
+    Ok(Int128Chunked::from_iter_options(
+        PlSmallStr::EMPTY,
+        out.into_iter(),
+    ))
+}
+
+/// Parse a timestamp as S-360 and CRMs write them; naive ones are at `offset`
+/// seconds east of UTC. Returns UTC epoch milliseconds.
+pub fn parse_timestamp(text: &str, offset: i32) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    let t = text.trim();
+    let iso = if t.len() > 10 && t.as_bytes()[10] == b' ' {
+        format!("{}T{}", &t[..10], &t[11..])
+    } else {
+        t.to_string()
+    };
+    if let Ok(d) = DateTime::parse_from_rfc3339(&iso) {
+        return Some(d.timestamp_millis());
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"] {
+        if let Ok(d) = DateTime::parse_from_str(&iso, f) {
+            return Some(d.timestamp_millis());
+        }
+    }
+    let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(&iso, f).ok())
+        .or_else(|| {
+            NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })?;
+    Some(naive.and_utc().timestamp_millis() - i64::from(offset) * 1000)
+}
+
+/// Bring a temporal column (datetime, date, timestamp text) to UTC epoch
+/// milliseconds; naive values are at `offset` seconds east of UTC.
+pub fn to_epoch_ms(s: &Series, offset: i32) -> Result<Int64Chunked, String> {
+    let name = s.name().clone();
+    let shift = i64::from(offset) * 1000;
+    let out: Int64Chunked = match s.dtype() {
+        DataType::Datetime(tu, tz) => {
+            let ca = s.datetime().map_err(|e| e.to_string())?.physical();
+            let naive = tz.is_none();
+            ca.iter()
+                .map(|v| {
+                    v.map(|v| {
+                        let ms = match tu {
+                            TimeUnit::Nanoseconds => v.div_euclid(1_000_000),
+                            TimeUnit::Microseconds => v.div_euclid(1_000),
+                            TimeUnit::Milliseconds => v,
+                        };
+                        if naive { ms - shift } else { ms }
+                    })
+                })
+                .collect()
+        }
+        DataType::Date => {
+            let ca = s.date().map_err(|e| e.to_string())?.physical();
+            ca.iter()
+                .map(|v| v.map(|d| i64::from(d) * 86_400_000 - shift))
+                .collect()
+        }
+        DataType::String => {
+            let ca = s.str().map_err(|e| e.to_string())?;
+            let mut out = Vec::with_capacity(ca.len());
+            for v in ca.iter() {
+                out.push(match v {
+                    None => None,
+                    Some(t) if t.trim().is_empty() => None,
+                    Some(t) => Some(
+                        parse_timestamp(t, offset)
+                            .ok_or_else(|| format!("{t:?} is not a timestamp"))?,
+                    ),
+                });
+            }
+            out.into_iter().collect()
+        }
+        DataType::Null => Int64Chunked::full_null(name.clone(), s.len()),
+        other => return Err(format!("is {other}, not a timestamp")),
+    };
+    Ok(out.with_name(name))
+}
+
+/// Text of any column, optionally trimmed and lower-cased.
+pub fn to_text(s: &Series, trim: bool, lower: bool) -> Result<StringChunked, String> {
+    let name = s.name().clone();
+    let s = s.cast(&DataType::String).map_err(|e| e.to_string())?;
+    let ca = s.str().map_err(|e| e.to_string())?;
+    let out: StringChunked = ca
+        .iter()
+        .map(|v| {
+            v.map(|v| {
+                let v = if trim { v.trim() } else { v };
+                if lower {
+                    v.to_lowercase()
+                } else {
+                    v.to_string()
+                }
+            })
+        })
+        .collect();
+    Ok(out.with_name(name))
+}
+
+/// Whether two numbers (units of one scale) are equal under the tolerances:
+/// `|l - r| <= absolute` or `|l - r| <= relative * max(|l|, |r|)`.
+pub fn numbers_equal(l: i128, r: i128, absolute: i128, relative: Option<(i128, u32)>) -> bool {
+    let d = l.abs_diff(r);
+    if d <= absolute.unsigned_abs() {
+        return true;
+    }
+    match relative {
+        None => false,
+        Some((units, places)) => {
+            let m = l.unsigned_abs().max(r.unsigned_abs());
+            // d <= units / 10^places * m, without division.
+            match (
+                d.checked_mul(10u128.pow(places)),
+                m.checked_mul(units.unsigned_abs()),
+            ) {
+                (Some(lhs), Some(rhs)) => lhs <= rhs,
+                // Beyond 10^38: compare the quotients instead (coarser, still exact enough).
+                _ => d / units.unsigned_abs().max(1) <= m / 10u128.pow(places),
+            }
+        }
+    }
+}
+
+/// Whether a field differs, given both values' presence and the null policy.
+/// `None` when the values are not both present as a pair (key only on one side).
+pub fn differs<T>(
+    l: Option<T>,
+    r: Option<T>,
+    null_equals_null: bool,
+    eq: impl Fn(T, T) -> bool,
+) -> bool {
+    match (l, r) {
+        (None, None) => !null_equals_null,
+        (Some(l), Some(r)) => !eq(l, r),
+        _ => true,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Plans.
+
+fn scale_of(dt: &DataType) -> u32 {
+    match dt {
+        DataType::Decimal(_, s) => *s as u32,
+        dt if dt.is_integer() => 0,
+        _ => UNKNOWN_SCALE,
+    }
+}
+
+fn is_number(dt: &DataType) -> bool {
+    dt.is_integer() || dt.is_float() || matches!(dt, DataType::Decimal(_, _))
+}
+
+fn is_time(dt: &DataType) -> bool {
+    matches!(dt, DataType::Datetime(_, _) | DataType::Date)
+}
+
+/// Decide how a field is compared.
+pub fn resolve_field(f: &FieldComparison, left: &DataType, right: &DataType) -> FieldPlan {
+    let rule = if let Some(t) = f.time_tolerance {
+        Rule::Time {
+            tolerance_ms: t.get().as_millis().min(i64::MAX as u128) as i64,
+        }
+    } else if f.absolute.is_some() || f.relative.is_some() || (is_number(left) && is_number(right))
+    {
+        let tol_places = f.absolute.as_deref().map(decimal_places).unwrap_or(0);
+        let scale = scale_of(left)
+            .max(scale_of(right))
+            .max(tol_places)
+            .min(MAX_SCALE);
+        let absolute = f
+            .absolute
+            .as_deref()
+            .and_then(|a| parse_decimal(a, scale).ok())
+            .unwrap_or(0);
+        let relative = f.relative.as_deref().and_then(|r| {
+            let places = decimal_places(r).min(MAX_SCALE);
+            parse_decimal(r, places).ok().map(|u| (u, places))
+        });
+        Rule::Number {
+            scale,
+            absolute,
+            relative,
+        }
+    } else if is_time(left) && is_time(right) {
+        Rule::Time { tolerance_ms: 0 }
+    } else {
+        Rule::Text {
+            trim: f.trim,
+            ignore_case: f.ignore_case,
+        }
+    };
+    let decimal = |dt: &DataType| matches!(dt, DataType::Decimal(_, _));
+    let amount = matches!(rule, Rule::Number { .. })
+        && (f.absolute.is_some() || f.relative.is_some() || (decimal(left) && decimal(right)));
+    FieldPlan {
+        field: f.field.clone(),
+        right: f.right.clone().unwrap_or_else(|| f.field.clone()),
+        rule,
+        null_equals_null: f.null_equals_null,
+        amount,
+    }
+}
+
+fn normalize(e: Expr, rule: &Rule, offset: i32, context: String) -> Expr {
+    let rule = rule.clone();
+    let out_type = match rule {
+        Rule::Number { .. } => DataType::Int128,
+        Rule::Time { .. } => DataType::Int64,
+        Rule::Text { .. } => DataType::String,
+    };
+    e.map(
+        move |c| {
+            let s = c.as_materialized_series();
+            let bad = |why: String| polars_err!(ComputeError: "{context}: {why}");
+            let out = match rule {
+                Rule::Number { scale, .. } => to_scaled(s, scale).map_err(bad)?.into_series(),
+                Rule::Time { .. } => to_epoch_ms(s, offset).map_err(bad)?.into_series(),
+                Rule::Text { trim, ignore_case } => {
+                    to_text(s, trim, ignore_case).map_err(bad)?.into_series()
+                }
+            };
+            Ok(out.with_name(c.name().clone()).into_column())
+        },
+        move |_, f| Ok(Field::new(f.name().clone(), out_type.clone())),
+    )
+}
+
+fn key_text(e: Expr) -> Expr {
+    e.map(
+        |c| {
+            let s = c.as_materialized_series().cast(&DataType::String)?;
+            let out: StringChunked = s
+                .str()?
+                .iter()
+                .map(|v| v.map(str::trim).filter(|v| !v.is_empty()))
+                .collect();
+            Ok(out.with_name(c.name().clone()).into_column())
+        },
+        |_, f| Ok(Field::new(f.name().clone(), DataType::String)),
+    )
+}
+
+/// `__lk0`, `__lv1`, ... : internal column names, clear of user columns.
+fn k(j: usize) -> String {
+    format!("__k{j}")
+}
+fn v(side: char, i: usize) -> String {
+    format!("__{side}v{i}")
+}
+fn n(side: char, i: usize) -> String {
+    format!("__{side}n{i}")
+}
+fn ne(i: usize) -> String {
+    format!("__ne{i}")
+}
+fn d(i: usize) -> String {
+    format!("__d{i}")
+}
+
+/// A side reduced to text keys, raw values and normalised values.
+fn keyed(
+    lf: LazyFrame,
+    key: &[String],
+    fields: &[FieldPlan],
+    side: char,
+    offset: i32,
+    name: &str,
+) -> LazyFrame {
+    let mut exprs: Vec<Expr> = key
+        .iter()
+        .enumerate()
+        .map(|(j, c)| key_text(col(c.as_str())).alias(k(j)))
+        .collect();
+    for (i, f) in fields.iter().enumerate() {
+        let column = if side == 'l' { &f.field } else { &f.right };
+        exprs.push(col(column.as_str()).alias(v(side, i)));
+        let context = format!("{name}: column `{column}`");
+        exprs.push(normalize(col(column.as_str()), &f.rule, offset, context).alias(n(side, i)));
+    }
+    lf.select(exprs)
+}
+
+fn any_key_null(nk: usize) -> Expr {
+    (0..nk)
+        .map(|j| col(k(j)).is_null())
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false))
+}
+
+fn collect(lf: LazyFrame, context: &str) -> Result<DataFrame, ReconcileError> {
+    // One plan, one sink: the result is always `Single` (the enum itself is
+    // not exported by `polars`, so it cannot be matched here).
+    lf.collect_with_engine(Engine::Streaming)
+        .map(|r| r.unwrap_single())
+        .map_err(|source| ReconcileError::Polars {
+            context: context.to_string(),
+            source,
+        })
+}
+
+fn texts(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, ReconcileError> {
+    let c = df.column(name).map_err(|source| ReconcileError::Polars {
+        context: "reading results".into(),
+        source,
+    })?;
+    Ok((0..c.len())
+        .map(|i| c.get(i).ok().and_then(|av| value_text(&av)))
+        .collect())
+}
+
+fn int_at(df: &DataFrame, name: &str, row: usize) -> Option<i128> {
+    let av = df.column(name).ok()?.get(row).ok()?;
+    match av {
+        AnyValue::Int128(v) => Some(v),
+        AnyValue::Null => None,
+        other => other.extract::<i64>().map(i128::from),
+    }
+}
+
+/// Text of one value as reports show it: decimals with their scale, instants
+/// as ISO 8601 in UTC with milliseconds.
+pub fn value_text(av: &AnyValue<'_>) -> Option<String> {
+    Some(match av {
+        AnyValue::Null => return None,
+        AnyValue::String(s) => s.to_string(),
+        AnyValue::StringOwned(s) => s.to_string(),
+        AnyValue::Boolean(b) => b.to_string(),
+        AnyValue::Decimal(v, _, s) => format_decimal(*v, *s as u32),
+        AnyValue::Datetime(v, tu, tz) => datetime_text(*v, *tu, tz.is_some()),
+        AnyValue::DatetimeOwned(v, tu, tz) => datetime_text(*v, *tu, tz.is_some()),
+        AnyValue::Date(days) => chrono::DateTime::from_timestamp(i64::from(*days) * 86_400, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
+        other => {
+            let s = other.to_string();
+            s.trim_matches('"').to_string()
+        }
+    })
+}
+
+fn datetime_text(v: i64, tu: TimeUnit, utc: bool) -> String {
+    let ms = match tu {
+        TimeUnit::Nanoseconds => v.div_euclid(1_000_000),
+        TimeUnit::Microseconds => v.div_euclid(1_000),
+        TimeUnit::Milliseconds => v,
+    };
+    ms_text(ms, utc)
+}
+
+fn ms_text(ms: i64, utc: bool) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(d) if utc => d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Some(d) => d.naive_utc().format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+        None => ms.to_string(),
+    }
+}
+
+/// A difference as reports show it: decimal text for numbers, seconds for times.
+pub fn difference_text(rule: &Rule, diff: i128) -> Option<String> {
+    match rule {
+        Rule::Number { scale, .. } => Some(format_decimal(diff, *scale)),
+        // Seconds, as a plain number (spreadsheets read it as one).
+        Rule::Time { .. } => Some(format_decimal(diff, 3)),
+        Rule::Text { .. } => None,
+    }
+}
+
+struct KeyQuality {
+    rows: SideRows,
+    findings: Vec<Discrepancy>,
+    duplicates: DataFrame,
+}
+
+fn key_quality(
+    keyed: &LazyFrame,
+    nk: usize,
+    nf: usize,
+    side: &'static str,
+) -> Result<KeyQuality, ReconcileError> {
+    let keys: Vec<Expr> = (0..nk).map(|j| col(k(j))).collect();
+    let groups = keyed
+        .clone()
+        .group_by(keys.clone())
+        .agg([len().alias("__count")]);
+    let flagged = collect(
+        groups
+            .filter(col("__count").gt(lit(1)).or(any_key_null(nk)))
+            .with_column(any_key_null(nk).alias("__null")),
+        &format!("{side}: checking keys"),
+    )?;
+    let total = collect(
+        keyed.clone().select([len().alias("__rows")]),
+        &format!("{side}: counting rows"),
+    )?;
+    let mut rows = SideRows {
+        rows: int_at(&total, "__rows", 0).unwrap_or(0) as u64,
+        ..Default::default()
+    };
+    let key_values: Vec<Vec<Option<String>>> = (0..nk)
+        .map(|j| texts(&flagged, &k(j)))
+        .collect::<Result<_, _>>()?;
+    let mut findings = Vec::new();
+    let mut dup_mask = Vec::with_capacity(flagged.height());
+    for r in 0..flagged.height() {
+        let count = int_at(&flagged, "__count", r).unwrap_or(0) as u64;
+        let null = matches!(
+            flagged.column("__null").ok().and_then(|c| c.get(r).ok()),
+            Some(AnyValue::Boolean(true))
+        );
+        dup_mask.push(!null);
+        if null {
+            rows.null_key_rows += count;
+        } else {
+            rows.duplicate_rows += count;
+        }
+        findings.push(Discrepancy {
+            key: key_values.iter().map(|kv| kv[r].clone()).collect(),
+            category: if null {
+                Category::NullKey
+            } else {
+                Category::DuplicateKey
+            },
+            side: Some(side),
+            count: Some(count),
+            fields: Vec::new(),
+            left: vec![None; nf],
+            right: vec![None; nf],
+            difference: vec![None; nf],
+        });
+    }
+    let mask = BooleanChunked::from_iter_values(PlSmallStr::EMPTY, dup_mask.into_iter());
+    let key_names: Vec<PlSmallStr> = (0..nk).map(|j| PlSmallStr::from(k(j))).collect();
+    let duplicates = flagged
+        .filter(&mask)
+        .and_then(|df| df.select(key_names))
+        .map_err(|source| ReconcileError::Polars {
+            context: format!("{side}: checking keys"),
+            source,
+        })?;
+    Ok(KeyQuality {
+        rows,
+        findings,
+        duplicates,
+    })
+}
+
+/// Compare two sides. Reads each side three times (key check, row count,
+/// join), each as a streaming aggregation; only discrepancies and key
+/// findings are held in memory.
+pub fn compare(
+    left: LazyFrame,
+    right: LazyFrame,
+    spec: &Spec,
+) -> Result<Comparison, ReconcileError> {
+    let (mut left, mut right) = (left, right);
+    let schema_err = |side: &str| {
+        let side = side.to_string();
+        move |source| ReconcileError::Polars {
+            context: format!("{side}: after transforms"),
+            source,
+        }
+    };
+    let ls = left.collect_schema().map_err(schema_err(&spec.left_name))?;
+    let rs = right
+        .collect_schema()
+        .map_err(schema_err(&spec.right_name))?;
+    let need = |schema: &Schema, side: &str, column: &str| -> Result<DataType, ReconcileError> {
+        schema
+            .get(column)
+            .cloned()
+            .ok_or_else(|| ReconcileError::MissingColumn {
+                file: format!("{side} (after transforms)"),
+                column: column.to_string(),
+                present: schema
+                    .iter_names()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    };
+    for c in &spec.left_key {
+        need(&ls, &spec.left_name, c)?;
+    }
+    for c in &spec.right_key {
+        need(&rs, &spec.right_name, c)?;
+    }
+    let mut fields = Vec::with_capacity(spec.fields.len());
+    for f in &spec.fields {
+        let lt = need(&ls, &spec.left_name, &f.field)?;
+        let rt = need(
+            &rs,
+            &spec.right_name,
+            f.right.as_deref().unwrap_or(&f.field),
+        )?;
+        fields.push(resolve_field(f, &lt, &rt));
+    }
+    let nk = spec.left_key.len();
+    let nf = fields.len();
+    let kl = keyed(
+        left,
+        &spec.left_key,
+        &fields,
+        'l',
+        spec.left_offset,
+        &spec.left_name,
+    );
+    let kr = keyed(
+        right,
+        &spec.right_key,
+        &fields,
+        'r',
+        spec.right_offset,
+        &spec.right_name,
+    );
+
+    let ql = key_quality(&kl, nk, nf, "left")?;
+    let qr = key_quality(&kr, nk, nf, "right")?;
+    if spec.duplicates == DuplicatePolicy::Fail
+        && let Some(first) = ql
+            .findings
+            .iter()
+            .chain(&qr.findings)
+            .find(|f| f.category == Category::DuplicateKey)
+    {
+        let total = ql
+            .findings
+            .iter()
+            .chain(&qr.findings)
+            .filter(|f| f.category == Category::DuplicateKey)
+            .count();
+        return Err(ReconcileError::Duplicates {
+            side: first.side.unwrap_or_default().to_string(),
+            key: first
+                .key
+                .iter()
+                .map(|k| k.clone().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("|"),
+            count: first.count.unwrap_or(0),
+            keys: total,
+        });
+    }
+
+    // Keys duplicated on either side are reported, never paired.
+    let keys: Vec<Expr> = (0..nk).map(|j| col(k(j))).collect();
+    let mut excluded =
+        ql.duplicates
+            .vstack(&qr.duplicates)
+            .map_err(|source| ReconcileError::Polars {
+                context: "combining duplicate keys".into(),
+                source,
+            })?;
+    excluded.rechunk_mut();
+    let clean = |lf: LazyFrame, flag: &str| -> LazyFrame {
+        let lf = lf.filter(any_key_null(nk).not());
+        let lf = if excluded.height() == 0 {
+            lf
+        } else {
+            let ex = excluded
+                .clone()
+                .lazy()
+                .unique(None, UniqueKeepStrategy::First)
+                .with_column(lit(true).alias("__excluded"));
+            lf.join(
+                ex,
+                keys.clone(),
+                keys.clone(),
+                JoinArgs::new(JoinType::Left),
+            )
+            .filter(col("__excluded").is_null())
+        };
+        lf.with_column(lit(true).alias(flag))
+    };
+    let joined = clean(kl.clone(), "__in_l").join(
+        clean(kr.clone(), "__in_r"),
+        keys.clone(),
+        keys.clone(),
+        JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
+    );
+
+    let mut with = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        let rule = f.rule.clone();
+        let null_eq = f.null_equals_null;
+        with.push(
+            col(n('l', i))
+                .map_many(
+                    move |cols| differs_column(cols, &rule, null_eq),
+                    &[col(n('r', i)), col("__in_l"), col("__in_r")],
+                    |_, fs| Ok(Field::new(fs[0].name().clone(), DataType::Boolean)),
+                )
+                .alias(ne(i)),
+        );
+        with.push(
+            col(n('l', i))
+                .map_many(diff_column, &[col(n('r', i))], |_, fs| {
+                    Ok(Field::new(fs[0].name().clone(), DataType::Int128))
+                })
+                .alias(d(i)),
+        );
+    }
+    let any_ne = (0..nf)
+        .map(|i| col(ne(i)).fill_null(lit(false)))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false));
+    let category = when(col("__in_r").is_null())
+        .then(lit(Category::MissingInCrm.as_str()))
+        .when(col("__in_l").is_null())
+        .then(lit(Category::MissingInS360.as_str()))
+        .when(any_ne)
+        .then(lit(Category::Mismatched.as_str()))
+        .otherwise(lit("matched"))
+        .alias("__cat");
+    let joined = joined.with_columns(with).with_column(category);
+
+    let mut out_cols: Vec<Expr> = keys.clone();
+    out_cols.push(col("__cat"));
+    for i in 0..nf {
+        out_cols.extend([col(ne(i)), col(v('l', i)), col(v('r', i)), col(d(i))]);
+    }
+    let found = collect(
+        joined
+            .clone()
+            .filter(col("__cat").neq(lit("matched")))
+            .select(out_cols),
+        "comparing",
+    )?;
+
+    let paired = || col("__in_l").is_not_null().and(col("__in_r").is_not_null());
+    let count = |e: Expr| e.cast(DataType::Int64).sum();
+    let mut stat_exprs = vec![count(col("__cat").eq(lit("matched"))).alias("matched")];
+    for i in 0..nf {
+        stat_exprs.extend([
+            count(paired()).alias(format!("compared{i}")),
+            count(col(ne(i)).eq(lit(false))).alias(format!("equal{i}")),
+            count(col(ne(i))).alias(format!("unequal{i}")),
+            count(
+                paired()
+                    .and(col(n('l', i)).is_null())
+                    .and(col(n('r', i)).is_not_null()),
+            )
+            .alias(format!("nol{i}")),
+            count(
+                paired()
+                    .and(col(n('l', i)).is_not_null())
+                    .and(col(n('r', i)).is_null()),
+            )
+            .alias(format!("nor{i}")),
+            col(d(i)).max().alias(format!("dmax{i}")),
+            col(d(i)).min().alias(format!("dmin{i}")),
+        ]);
+    }
+    let stats = collect(joined.select(stat_exprs), "computing statistics")?;
+
+    let amounts: Vec<usize> = (0..nf).filter(|&i| fields[i].amount).collect();
+    let totals = if amounts.is_empty() {
+        Vec::new()
+    } else {
+        let sums = |lf: LazyFrame, side: char| -> Result<DataFrame, ReconcileError> {
+            collect(
+                lf.select(
+                    amounts
+                        .iter()
+                        .map(|&i| col(n(side, i)).sum().alias(format!("t{i}")))
+                        .collect::<Vec<_>>(),
+                ),
+                "computing control totals",
+            )
+        };
+        let tl = sums(kl, 'l')?;
+        let tr = sums(kr, 'r')?;
+        amounts
+            .iter()
+            .map(|&i| {
+                let Rule::Number { scale, .. } = fields[i].rule else {
+                    return None;
+                };
+                let l = int_at(&tl, &format!("t{i}"), 0).unwrap_or(0);
+                let r = int_at(&tr, &format!("t{i}"), 0).unwrap_or(0);
+                Some(ControlTotal {
+                    field: fields[i].field.clone(),
+                    left: format_decimal(l, scale),
+                    right: format_decimal(r, scale),
+                    delta: format_decimal(l - r, scale),
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default()
+    };
+
+    let columns = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let get = |name: &str| int_at(&stats, &format!("{name}{i}"), 0).unwrap_or(0) as u64;
+            let dmax = int_at(&stats, &format!("dmax{i}"), 0);
+            let dmin = int_at(&stats, &format!("dmin{i}"), 0);
+            let max_abs = match (dmax, dmin) {
+                (Some(a), Some(b)) => Some(a.abs().max(b.abs())),
+                (a, b) => a.or(b).map(i128::abs),
+            };
+            ColumnStats {
+                field: f.field.clone(),
+                right: f.right.clone(),
+                compared: get("compared"),
+                equal: get("equal"),
+                unequal: get("unequal"),
+                null_only_left: get("nol"),
+                null_only_right: get("nor"),
+                max_difference: max_abs.and_then(|m| difference_text(&f.rule, m)),
+            }
+        })
+        .collect();
+
+    let mut rows = discrepancies(&found, nk, &fields)?;
+    rows.extend(ql.findings);
+    rows.extend(qr.findings);
+    sort_rows(&mut rows);
+    Ok(Comparison {
+        key_names: spec.left_key.clone(),
+        matched: int_at(&stats, "matched", 0).unwrap_or(0) as u64,
+        fields,
+        rows,
+        columns,
+        totals,
+        left_rows: ql.rows,
+        right_rows: qr.rows,
+    })
+}
+
+/// Deterministic order: category, key, side.
+pub fn sort_rows(rows: &mut [Discrepancy]) {
+    rows.sort_by(|a, b| {
+        (a.category, &a.key, a.side, &a.fields).cmp(&(b.category, &b.key, b.side, &b.fields))
+    });
+}
+
+fn differs_column(cols: &mut [Column], rule: &Rule, null_eq: bool) -> PolarsResult<Column> {
+    let name = cols[0].name().clone();
+    let paired: Vec<bool> = {
+        let a = cols[2].is_not_null();
+        let b = cols[3].is_not_null();
+        a.iter()
+            .zip(b.iter())
+            .map(|(a, b)| a.unwrap_or(false) && b.unwrap_or(false))
+            .collect()
+    };
+    let (l, r) = (
+        cols[0].as_materialized_series(),
+        cols[1].as_materialized_series(),
+    );
+    let out: BooleanChunked = match rule {
+        Rule::Number {
+            absolute, relative, ..
+        } => {
+            let (l, r) = (l.i128()?, r.i128()?);
+            l.iter()
+                .zip(r.iter())
+                .zip(&paired)
+                .map(|((l, r), p)| {
+                    p.then(|| {
+                        differs(l, r, null_eq, |l, r| {
+                            numbers_equal(l, r, *absolute, *relative)
+                        })
+                    })
+                })
+                .collect()
+        }
+        Rule::Time { tolerance_ms } => {
+            let (l, r) = (l.i64()?, r.i64()?);
+            l.iter()
+                .zip(r.iter())
+                .zip(&paired)
+                .map(|((l, r), p)| {
+                    p.then(|| {
+                        differs(l, r, null_eq, |l, r| {
+                            l.abs_diff(r) <= tolerance_ms.unsigned_abs()
+                        })
+                    })
+                })
+                .collect()
+        }
+        Rule::Text { .. } => {
+            let (l, r) = (l.str()?, r.str()?);
+            l.iter()
+                .zip(r.iter())
+                .zip(&paired)
+                .map(|((l, r), p)| p.then(|| differs(l, r, null_eq, |l, r| l == r)))
+                .collect()
+        }
+    };
+    Ok(out.with_name(name).into_column())
+}
+
+fn diff_column(cols: &mut [Column]) -> PolarsResult<Column> {
+    let name = cols[0].name().clone();
+    let (l, r) = (
+        cols[0].as_materialized_series(),
+        cols[1].as_materialized_series(),
+    );
+    let out: Int128Chunked = match l.dtype() {
+        DataType::Int128 => {
+            let (l, r) = (l.i128()?, r.i128()?);
+            l.iter()
+                .zip(r.iter())
+                .map(|(l, r)| l.zip(r).and_then(|(l, r)| l.checked_sub(r)))
+                .collect()
+        }
+        DataType::Int64 => {
+            let (l, r) = (l.i64()?, r.i64()?);
+            l.iter()
+                .zip(r.iter())
+                .map(|(l, r)| l.zip(r).map(|(l, r)| i128::from(l) - i128::from(r)))
+                .collect()
+        }
+        _ => Int128Chunked::full_null(name.clone(), l.len()),
+    };
+    Ok(out.with_name(name).into_column())
+}
+
+fn discrepancies(
+    df: &DataFrame,
+    nk: usize,
+    fields: &[FieldPlan],
+) -> Result<Vec<Discrepancy>, ReconcileError> {
+    let keys: Vec<Vec<Option<String>>> = (0..nk)
+        .map(|j| texts(df, &k(j)))
+        .collect::<Result<_, _>>()?;
+    let cats = texts(df, "__cat")?;
+    let mut lefts = Vec::new();
+    let mut rights = Vec::new();
+    let mut nes = Vec::new();
+    for i in 0..fields.len() {
+        lefts.push(texts(df, &v('l', i))?);
+        rights.push(texts(df, &v('r', i))?);
+        nes.push(texts(df, &ne(i))?);
+    }
+    let mut out = Vec::with_capacity(df.height());
+    for r in 0..df.height() {
+        let Some(category) = cats[r].as_deref().and_then(Category::parse) else {
+            continue;
+        };
+        let differing: Vec<String> = fields
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                category == Category::Mismatched && nes[*i][r].as_deref() == Some("true")
+            })
+            .map(|(_, f)| f.field.clone())
+            .collect();
+        let difference = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| int_at(df, &d(i), r).and_then(|x| difference_text(&f.rule, x)))
+            .collect();
+        out.push(Discrepancy {
+            key: keys.iter().map(|kv| kv[r].clone()).collect(),
+            category,
+            side: None,
+            count: None,
+            fields: differing,
+            left: lefts.iter().map(|c| c[r].clone()).collect(),
+            right: rights.iter().map(|c| c[r].clone()).collect(),
+            difference,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,229 @@
+//! The consistency check: two exports, normalised, joined on their key in Polars, every difference reported.
+//!
+//! [`run`] lists and fetches both sides (async), then builds and runs the
+//! Polars plans on a blocking thread ([`scan`], [`compare`]) and writes the
+//! reports all-or-nothing ([`report`], [`html`]).
+
+pub mod compare;
+pub mod html;
+pub mod report;
+pub mod scan;
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::PolarsError;
+
+use crate::exit;
+use crate::pipeline::{Pipeline, PipelineError, parse_offset};
+use crate::sources::SourceError;
+use crate::transforms::TransformError;
+
+pub use compare::{Category, Comparison};
+pub use report::{Counts, Summary};
+
+/// Why a check could not finish. Every variant but `Output` is bad input or
+/// an I/O failure (exit 1); no report file is written in either case.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The pipeline is not a reconcile pipeline.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// Listing, fetching or parsing an export failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A transform step could not be built.
+    #[error(transparent)]
+    Transform(#[from] TransformError),
+    /// A key, declared or compared column is absent.
+    #[error("{file}: missing column `{column}` (columns present: {present})")]
+    MissingColumn {
+        /// The file, or the side after its transforms.
+        file: String,
+        /// The column.
+        column: String,
+        /// Columns that are there.
+        present: String,
+    },
+    /// Reading or comparing failed in Polars (unparsable values name file and column).
+    #[error("{context}: {source}")]
+    Polars {
+        /// Where.
+        context: String,
+        /// Cause.
+        source: PolarsError,
+    },
+    /// `duplicates: fail` and a key appears more than once.
+    #[error(
+        "duplicate key on the {side} side: `{key}` appears {count} times ({keys} duplicated key(s) in all); `duplicates: fail` stops the check"
+    )]
+    Duplicates {
+        /// `left` or `right`.
+        side: String,
+        /// The first duplicated key (parts joined by `|`).
+        key: String,
+        /// Rows with that key.
+        count: u64,
+        /// Duplicated keys on both sides.
+        keys: usize,
+    },
+    /// A side has no rows at all to read.
+    #[error("{side}: no records")]
+    Empty {
+        /// Side.
+        side: String,
+    },
+    /// File system error.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The output location is not a local folder.
+    #[error("output {dir:?}: reports can only be written to a local folder for now")]
+    Output {
+        /// As written.
+        dir: String,
+    },
+    /// The blocking worker failed.
+    #[error("reconcile worker failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+}
+
+impl ReconcileError {
+    /// The process exit code this error maps to.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Pipeline(_) | Self::Output { .. } => exit::USAGE,
+            _ => exit::FAILURE,
+        }
+    }
+}
+
+/// Command-line overrides.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Output folder instead of `output.dir`.
+    pub out: Option<PathBuf>,
+    /// Sample rows per category instead of `output.sample`.
+    pub sample: Option<usize>,
+}
+
+/// A finished check.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// What `summary.json` says.
+    pub summary: Summary,
+    /// Where the reports are.
+    pub out_dir: PathBuf,
+}
+
+impl Outcome {
+    /// 0 when every count is within its threshold, else "discrepancies found".
+    pub fn exit_code(&self) -> u8 {
+        if self.summary.passed {
+            exit::OK
+        } else {
+            exit::DISCREPANCIES
+        }
+    }
+
+    /// A few lines for people.
+    pub fn human(&self) -> String {
+        let s = &self.summary;
+        let c = &s.counts;
+        let mut out = format!(
+            "{}: {} matched, {} missing in CRM, {} missing in S-360, {} mismatched, {} duplicate key(s), {} null key(s)\n",
+            s.pipeline,
+            c.matched,
+            c.missing_in_crm,
+            c.missing_in_s360,
+            c.mismatched,
+            c.duplicate_key,
+            c.null_key
+        );
+        for t in &s.control_totals {
+            out.push_str(&format!(
+                "  total {}: S-360 {} / CRM {} (delta {})\n",
+                t.field, t.left, t.right, t.delta
+            ));
+        }
+        if s.passed {
+            out.push_str("within thresholds\n");
+        } else {
+            out.push_str(&format!("thresholds exceeded: {}\n", s.exceeded.join(", ")));
+        }
+        out.push_str(&format!("reports in {}\n", self.out_dir.display()));
+        out
+    }
+}
+
+/// Where the reports of a pipeline go.
+pub fn output_dir(p: &Pipeline, opts: &RunOptions) -> Result<PathBuf, ReconcileError> {
+    let spec = p.as_reconcile()?;
+    if let Some(out) = &opts.out {
+        return Ok(out.clone());
+    }
+    match &spec.output.dir {
+        Some(d) if d.contains("://") && !d.starts_with("file://") => {
+            Err(ReconcileError::Output { dir: d.clone() })
+        }
+        Some(d) => Ok(PathBuf::from(p.resolve(d.trim_start_matches("file://")))),
+        None => Ok(p.base_dir.join("reports").join(&spec.name)),
+    }
+}
+
+/// Run the check of a reconcile pipeline and write its reports.
+pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileError> {
+    let spec = p.as_reconcile()?.clone();
+    let out_dir = output_dir(p, opts)?;
+    let left = scan::fetch_side(p, &spec.left).await?;
+    let right = scan::fetch_side(p, &spec.right).await?;
+    let base_dir = p.base_dir.clone();
+    let left_name = p.resolve(&spec.left.source.location);
+    let right_name = p.resolve(&spec.right.source.location);
+    let sample = opts.sample.unwrap_or(spec.output.sample);
+    let out = out_dir.clone();
+    let summary = tokio::task::spawn_blocking(move || -> Result<Summary, ReconcileError> {
+        let l = scan::build_side("left", &base_dir, &spec.left, left)?;
+        let r = scan::build_side("right", &base_dir, &spec.right, right)?;
+        let key = |s: &crate::pipeline::ReconcileSide| {
+            s.source
+                .key
+                .as_ref()
+                .map(|k| k.columns())
+                .unwrap_or_default()
+        };
+        let cspec = compare::Spec {
+            left_key: key(&spec.left),
+            right_key: key(&spec.right),
+            fields: spec.compare.clone(),
+            duplicates: spec.duplicates,
+            left_offset: parse_offset(&spec.left.source.timezone).unwrap_or(0),
+            right_offset: parse_offset(&spec.right.source.timezone).unwrap_or(0),
+            left_name: relative(&base_dir, &left_name),
+            right_name: relative(&base_dir, &right_name),
+        };
+        let mut inputs = l.files.clone();
+        inputs.extend(r.files.iter().cloned());
+        let cmp = compare::compare(l.lf.clone(), r.lf.clone(), &cspec)?;
+        let summary = report::summarize(&spec, &cmp, inputs, sample);
+        report::write_all(&out, &cmp, &summary)?;
+        // The sides (and transcoded temp files) live until the plans ran.
+        drop((l, r));
+        Ok(summary)
+    })
+    .await??;
+    Ok(Outcome { summary, out_dir })
+}
+
+fn relative(base: &Path, location: &str) -> String {
+    Path::new(location)
+        .strip_prefix(base)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| location.to_string())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,300 @@
+//! Unit tests of the comparison rules (decimals, times, text, nulls), CSV and HTML safety, and the join on small frames.
+
+use polars::prelude::*;
+
+use super::compare::*;
+use super::html::escape;
+use super::report::{csv_field, csv_safe};
+use crate::pipeline::{DuplicatePolicy, FieldComparison, HumanDuration};
+
+fn field(name: &str) -> FieldComparison {
+    FieldComparison {
+        field: name.into(),
+        right: None,
+        absolute: None,
+        relative: None,
+        time_tolerance: None,
+        trim: false,
+        ignore_case: false,
+        null_equals_null: true,
+    }
+}
+
+#[test]
+fn decimal_text_is_parsed_exactly() {
+    assert_eq!(parse_decimal("400.00", 2), Ok(40000));
+    assert_eq!(parse_decimal("-1.5", 2), Ok(-150));
+    assert_eq!(parse_decimal("+3", 2), Ok(300));
+    assert_eq!(parse_decimal("0.10", 1), Ok(1));
+    assert!(
+        parse_decimal("0.15", 1).is_err(),
+        "digits beyond the scale are not rounded away"
+    );
+    assert!(parse_decimal("1e3", 2).is_err());
+    assert!(parse_decimal("", 2).is_err());
+    assert!(parse_decimal("-", 2).is_err());
+    assert!(parse_decimal("999999999999999999999999999999999999999", 2).is_err());
+    assert_eq!(format_decimal(-150, 2), "-1.50");
+    assert_eq!(format_decimal(5, 2), "0.05");
+    assert_eq!(format_decimal(-5, 2), "-0.05");
+    assert_eq!(format_decimal(42, 0), "42");
+    assert_eq!(decimal_places("0.010"), 2);
+    assert_eq!(decimal_places("1"), 0);
+}
+
+#[test]
+fn absolute_tolerance_edges_are_inclusive_and_exact() {
+    // Scale 2: 0.01 is one unit.
+    assert!(numbers_equal(40000, 40001, 1, None));
+    assert!(numbers_equal(40001, 40000, 1, None));
+    assert!(!numbers_equal(40000, 40002, 1, None));
+    assert!(numbers_equal(40000, 40000, 0, None));
+    assert!(!numbers_equal(40000, 40001, 0, None));
+    // A float would say 0.1 + 0.2 != 0.3; decimals do not.
+    let a = parse_decimal("0.1", 2).unwrap() + parse_decimal("0.2", 2).unwrap();
+    assert!(numbers_equal(a, parse_decimal("0.3", 2).unwrap(), 0, None));
+    // Extremes do not overflow.
+    assert!(!numbers_equal(i128::MAX, i128::MIN, 1, None));
+}
+
+#[test]
+fn relative_tolerance_uses_the_larger_magnitude() {
+    // 0.001 relative: 1000.00 vs 1001.00 is exactly 0.000999.. of 1001 -> equal.
+    let rel = Some((1, 3));
+    assert!(numbers_equal(100000, 100100, 0, rel));
+    assert!(!numbers_equal(100000, 100200, 0, rel));
+    // Either tolerance is enough.
+    assert!(numbers_equal(100, 102, 2, rel));
+    assert!(!numbers_equal(0, 1, 0, rel));
+    assert!(numbers_equal(-100000, -100100, 0, rel));
+}
+
+#[test]
+fn null_policy() {
+    let eq = |a: i32, b: i32| a == b;
+    assert!(!differs(None::<i32>, None, true, eq));
+    assert!(differs(None::<i32>, None, false, eq));
+    assert!(differs(Some(1), None, true, eq));
+    assert!(differs(None, Some(1), true, eq));
+    assert!(!differs(Some(1), Some(1), false, eq));
+}
+
+#[test]
+fn timestamps_in_every_export_form() {
+    let utc = parse_timestamp("2026-10-13T10:09:27.000Z", 0).unwrap();
+    assert_eq!(parse_timestamp("2026-10-13 10:09:27", 0), Some(utc));
+    assert_eq!(parse_timestamp("2026-10-13T10:09:27+00:00", 0), Some(utc));
+    assert_eq!(parse_timestamp("2026-10-13T11:09:27+01:00", 0), Some(utc));
+    assert_eq!(
+        parse_timestamp("2026-10-13T11:09:27.000+0100", 0),
+        Some(utc)
+    );
+    // A naive time is read in the side's zone.
+    assert_eq!(parse_timestamp("2026-10-13 11:09:27", 3600), Some(utc));
+    assert_eq!(
+        parse_timestamp("2020-10-13T10:09:27.503+00:00", 0),
+        parse_timestamp("2020-10-13 10:09:27.503", 0)
+    );
+    assert_eq!(
+        parse_timestamp("2026-10-13", 0),
+        Some(utc - (10 * 3600 + 9 * 60 + 27) * 1000)
+    );
+    assert_eq!(parse_timestamp("13/10/2026", 0), None);
+}
+
+#[test]
+fn columns_convert_to_units_and_instants() {
+    let s = Series::new("a".into(), &[Some("1.50"), None, Some(" -2 ")]);
+    let v: Vec<_> = to_scaled(&s, 2).unwrap().iter().collect();
+    assert_eq!(v, vec![Some(150), None, Some(-200)]);
+    let s = Series::new("a".into(), &[Some(400i64), None]);
+    let v: Vec<_> = to_scaled(&s, 2).unwrap().iter().collect();
+    assert_eq!(v, vec![Some(40000), None]);
+    let s = Series::new("a".into(), &["abc"]);
+    let e = to_scaled(&s, 2).unwrap_err();
+    assert!(e.contains("\"abc\""), "{e}");
+    let s = Series::new(
+        "t".into(),
+        &["2026-10-13 10:09:27", "2026-10-13T10:09:27.000Z"],
+    );
+    let v: Vec<_> = to_epoch_ms(&s, 0).unwrap().iter().collect();
+    assert_eq!(v[0], v[1]);
+    let s = Series::new("t".into(), &[" Abc ", "x"]);
+    let v: Vec<_> = to_text(&s, true, true)
+        .unwrap()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect();
+    assert_eq!(v, vec![Some("abc".to_string()), Some("x".to_string())]);
+}
+
+#[test]
+fn formula_cells_are_defused_but_numbers_are_not() {
+    assert_eq!(csv_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+    assert_eq!(csv_safe("+1+2"), "'+1+2");
+    assert_eq!(csv_safe("-2+3"), "'-2+3");
+    assert_eq!(csv_safe("@SUM(A1)"), "'@SUM(A1)");
+    assert_eq!(csv_safe("\tx"), "'\tx");
+    assert_eq!(csv_safe("\rx"), "'\rx");
+    assert_eq!(csv_safe("-1.50"), "-1.50");
+    assert_eq!(csv_safe("+3"), "+3");
+    assert_eq!(csv_safe("-"), "'-");
+    assert_eq!(csv_safe("CHF"), "CHF");
+    assert_eq!(csv_field("a,b"), "\"a,b\"");
+    assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    assert_eq!(csv_field("=1,2"), "\"'=1,2\"");
+    assert_eq!(escape("<b>&'\""), "&lt;b&gt;&amp;&#39;&quot;");
+}
+
+fn spec(fields: Vec<FieldComparison>) -> Spec {
+    Spec {
+        left_key: vec!["id".into()],
+        right_key: vec!["id".into()],
+        fields,
+        duplicates: DuplicatePolicy::Report,
+        left_offset: 0,
+        right_offset: 0,
+        left_name: "left".into(),
+        right_name: "right".into(),
+    }
+}
+
+#[test]
+fn join_categorises_and_counts() {
+    let left = polars::df!(
+        "id" => [Some(1i64), Some(2), Some(3), Some(4), Some(4), None],
+        "amount" => ["10.00", "20.00", "30.00", "40.00", "40.00", "1.00"],
+        "who" => ["ann", "Bob ", "cy", "d", "d", "e"],
+    )
+    .unwrap();
+    let right = polars::df!(
+        "id" => ["1", "2", "3 ", "5"],
+        "amount" => ["10.004", "20.02", "30", "50"],
+        "who" => ["ann", "bob", "cy", "x"],
+    )
+    .unwrap();
+    let mut amount = field("amount");
+    amount.absolute = Some("0.01".into());
+    let mut who = field("who");
+    who.trim = true;
+    who.ignore_case = true;
+    let cmp = compare(left.lazy(), right.lazy(), &spec(vec![amount, who])).unwrap();
+    assert_eq!(cmp.matched, 2, "{:#?}", cmp.rows);
+    assert_eq!(cmp.count(Category::Mismatched), 1);
+    assert_eq!(cmp.count(Category::MissingInS360), 1);
+    assert_eq!(
+        cmp.count(Category::MissingInCrm),
+        0,
+        "duplicated key 4 is not paired"
+    );
+    assert_eq!(cmp.count(Category::DuplicateKey), 1);
+    assert_eq!(cmp.count(Category::NullKey), 1);
+    let m = cmp
+        .rows
+        .iter()
+        .find(|r| r.category == Category::Mismatched)
+        .unwrap();
+    assert_eq!(m.key, vec![Some("2".to_string())]);
+    assert_eq!(m.fields, vec!["amount".to_string()]);
+    assert_eq!(m.difference[0].as_deref(), Some("-0.020000"));
+    let dup = cmp
+        .rows
+        .iter()
+        .find(|r| r.category == Category::DuplicateKey)
+        .unwrap();
+    assert_eq!((dup.side, dup.count), (Some("left"), Some(2)));
+    assert_eq!(cmp.columns[0].unequal, 1);
+    assert_eq!(cmp.columns[0].equal, 2);
+    assert_eq!(cmp.columns[1].equal, 3);
+    assert_eq!(cmp.totals[0].left, "141.000000");
+    assert_eq!(cmp.totals[0].right, "110.024000");
+    assert_eq!(cmp.left_rows.rows, 6);
+    assert_eq!(cmp.left_rows.duplicate_rows, 2);
+}
+
+#[test]
+fn time_tolerance_and_nulls_in_the_join() {
+    let left = polars::df!(
+        "id" => ["a", "b", "c", "d"],
+        "at" => [Some("2026-10-13 10:09:27.400"), Some("2026-10-13 10:09:27"), None, None],
+    )
+    .unwrap();
+    let right = polars::df!(
+        "id" => ["a", "b", "c", "d"],
+        "at" => [Some("2026-10-13T10:09:27.000Z"), Some("2026-10-13T11:09:29+01:00"), None, Some("2026-10-13T10:00:00Z")],
+    )
+    .unwrap();
+    let mut at = field("at");
+    at.time_tolerance = Some(HumanDuration::secs(1));
+    let cmp = compare(
+        left.clone().lazy(),
+        right.clone().lazy(),
+        &spec(vec![at.clone()]),
+    )
+    .unwrap();
+    let mism: Vec<_> = cmp.rows.iter().map(|r| r.key[0].clone().unwrap()).collect();
+    assert_eq!(mism, vec!["b".to_string(), "d".to_string()]);
+    assert_eq!(cmp.columns[0].null_only_left, 1);
+    assert_eq!(cmp.columns[0].max_difference.as_deref(), Some("2.000"));
+    at.null_equals_null = false;
+    let cmp = compare(left.lazy(), right.lazy(), &spec(vec![at])).unwrap();
+    assert_eq!(cmp.count(Category::Mismatched), 3);
+}
+
+#[test]
+fn duplicates_fail_policy_stops() {
+    let left = polars::df!("id" => ["1", "1"], "x" => ["a", "b"]).unwrap();
+    let right = polars::df!("id" => ["1"], "x" => ["a"]).unwrap();
+    let mut s = spec(vec![field("x")]);
+    s.duplicates = DuplicatePolicy::Fail;
+    let e = compare(left.lazy(), right.lazy(), &s).unwrap_err();
+    assert!(e.to_string().contains("`1` appears 2 times"), "{e}");
+}
+
+#[test]
+fn composite_keys_compare_as_text() {
+    let left = polars::df!("o" => [1i64, 1, 2], "l" => [1i64, 2, 1], "q" => [1i64, 2, 3]).unwrap();
+    let right =
+        polars::df!("o" => ["1", "1", "2"], "l" => ["1", "2", "2"], "q" => [1i64, 3, 3]).unwrap();
+    let mut s = spec(vec![field("q")]);
+    s.left_key = vec!["o".into(), "l".into()];
+    s.right_key = s.left_key.clone();
+    let cmp = compare(left.lazy(), right.lazy(), &s).unwrap();
+    assert_eq!(cmp.matched, 1);
+    let cats: Vec<_> = cmp
+        .rows
+        .iter()
+        .map(|r| (r.category, r.key.clone()))
+        .collect();
+    let key = |a: &str, b: &str| vec![Some(a.to_string()), Some(b.to_string())];
+    assert_eq!(
+        cats,
+        vec![
+            (Category::Mismatched, key("1", "2")),
+            (Category::MissingInCrm, key("2", "1")),
+            (Category::MissingInS360, key("2", "2")),
+        ]
+    );
+}
+
+#[test]
+fn missing_compared_column_is_named() {
+    let left = polars::df!("id" => ["1"]).unwrap();
+    let right = polars::df!("id" => ["1"], "x" => ["a"]).unwrap();
+    let e = compare(left.lazy(), right.lazy(), &spec(vec![field("x")])).unwrap_err();
+    assert!(e.to_string().contains("missing column `x`"), "{e}");
+}
+
+#[test]
+fn unparsable_compared_value_names_the_column() {
+    let left = polars::df!("id" => ["1"], "amount" => ["12.x"]).unwrap();
+    let right = polars::df!("id" => ["1"], "amount" => ["12"]).unwrap();
+    let mut amount = field("amount");
+    amount.absolute = Some("0.01".into());
+    let e = compare(left.lazy(), right.lazy(), &spec(vec![amount])).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("column `amount`") && msg.contains("12.x"),
+        "{msg}"
+    );
+}

@@ -1,0 +1,378 @@
+//! Integration tests of `s360-sync reconcile`: the real binary on the committed test data, checked against gen's independent answer key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_s360-sync"))
+}
+
+fn reconcile(pipeline: &Path, out: &Path, extra: &[&str]) -> Output {
+    bin()
+        .arg("reconcile")
+        .arg(pipeline)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("run s360-sync")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn summary(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+/// A copy of a committed pipeline in `dir`, its relative test data paths made absolute.
+fn pipeline_copy(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("pipelines").join(name)).unwrap();
+    let text = text.replace("../testdata/", &format!("{}/testdata/", root().display()));
+    let path = dir.join(name);
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+/// `discrepancies.csv` as (category, key) pairs.
+fn categories(out: &Path) -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(out.join("discrepancies.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let cat = header.iter().position(|h| *h == "category").unwrap();
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[cat].to_string(), cells[..cat].join("|"))
+        })
+        .collect()
+}
+
+#[test]
+fn orders_counts_equal_the_generators_answer_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("report");
+    let o = reconcile(&root().join("pipelines/reconcile-orders.yaml"), &out, &[]);
+    assert_eq!(code(&o), 5, "discrepancies exceed fail_if: {}", stderr(&o));
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("testdata/reconcile/crm/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let ids = |v: &Value| -> BTreeSet<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.to_string())
+            .collect()
+    };
+    let mut expected = BTreeSet::new();
+    for id in ids(&manifest["missing_in_crm"]) {
+        expected.insert(("missing_in_crm".to_string(), id));
+    }
+    for id in ids(&manifest["missing_in_s360"]) {
+        expected.insert(("missing_in_s360".to_string(), id));
+    }
+    let mut mismatched_fields = BTreeMap::new();
+    for (field, list) in manifest["mismatched"].as_object().unwrap() {
+        for id in ids(list) {
+            expected.insert(("mismatched".to_string(), id.clone()));
+            mismatched_fields.insert(id, field.clone());
+        }
+    }
+    assert!(
+        expected.len() >= 8,
+        "the test data holds discrepancies of every kind"
+    );
+    // Exactly the injected discrepancies: representation-only differences
+    // (lines vs orders, minor vs major units, text ids, lost milliseconds,
+    // ISO dates) are not reported.
+    assert_eq!(categories(&out), expected);
+    let s = summary(&out);
+    let counts = &s["counts"];
+    assert_eq!(
+        counts["missing_in_crm"],
+        manifest["missing_in_crm"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        counts["missing_in_s360"],
+        manifest["missing_in_s360"].as_array().unwrap().len()
+    );
+    assert_eq!(counts["mismatched"], mismatched_fields.len());
+    assert_eq!(counts["duplicate_key"], 0);
+    assert_eq!(counts["null_key"], 0);
+    for c in s["columns"].as_array().unwrap() {
+        let field = c["field"].as_str().unwrap();
+        let want = mismatched_fields.values().filter(|f| *f == field).count();
+        assert_eq!(c["unequal"], want, "{field}: {c}");
+    }
+    // The long table names the differing field of each mismatched order.
+    let long = std::fs::read_to_string(out.join("field_mismatches.csv")).unwrap();
+    let got: BTreeMap<String, String> = long
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[0].to_string(), c[1].to_string())
+        })
+        .collect();
+    assert_eq!(got, mismatched_fields);
+    assert!(long.contains(",amount,") && long.contains("1.00"), "{long}");
+    assert_eq!(s["tool"]["version"], env!("CARGO_PKG_VERSION"));
+    for f in s["inputs"].as_array().unwrap() {
+        assert_eq!(f["sha256"].as_str().unwrap().len(), 64);
+    }
+}
+
+#[test]
+fn summary_matches_the_committed_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("report");
+    let o = reconcile(&root().join("pipelines/reconcile-orders.yaml"), &out, &[]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    let got = summary(&out);
+    let snap = root().join("testdata/reconcile/expected/reconcile-orders.summary.json");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(snap.parent().unwrap()).unwrap();
+        std::fs::write(&snap, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+    }
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(&snap).unwrap()).unwrap();
+    // Field by field, so a failure names the part that changed.
+    for (k, v) in want.as_object().unwrap() {
+        assert_eq!(&got[k], v, "summary.json field `{k}` changed");
+    }
+    assert_eq!(
+        got.as_object().unwrap().len(),
+        want.as_object().unwrap().len()
+    );
+}
+
+#[test]
+fn edge_cases_are_each_reported_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("report");
+    let o = reconcile(&root().join("pipelines/reconcile-edge.yaml"), &out, &[]);
+    assert_eq!(code(&o), 0, "within fail_if: {}", stderr(&o));
+    let got = categories(&out);
+    let want: BTreeSet<(String, String)> = [
+        ("duplicate_key", "105|1"),
+        ("mismatched", "102|1"),
+        ("mismatched", "106|1"),
+        ("mismatched", "107|1"),
+        ("missing_in_crm", "103|1"),
+        ("missing_in_s360", "104|1"),
+        ("null_key", "|3"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    let s = summary(&out);
+    assert_eq!(s["counts"]["matched"], 4);
+    assert_eq!(s["control_totals"][0]["left"], "1402.90");
+    assert_eq!(s["control_totals"][0]["right"], "1401.93");
+    assert_eq!(s["control_totals"][0]["delta"], "0.97");
+    let csv = std::fs::read_to_string(out.join("discrepancies.csv")).unwrap();
+    // Duplicate and null keys carry their side and count.
+    assert!(csv.contains("105,1,duplicate_key,right,2,"), "{csv}");
+    assert!(csv.contains(",3,null_key,left,1,"), "{csv}");
+    // A cell that a spreadsheet would run is defused; a negative number is not.
+    assert!(csv.contains(",'@Zug"), "{csv}");
+    assert!(csv.contains("\"currency,city\""), "{csv}");
+    let long = std::fs::read_to_string(out.join("field_mismatches.csv")).unwrap();
+    assert!(long.contains("102,1,amount,400.00,400.02,-0.02"), "{long}");
+    assert!(long.contains("106,1,createdAt,"), "{long}");
+    let html = std::fs::read_to_string(out.join("summary.html")).unwrap();
+    assert!(html.contains("&#39;") || html.contains("@Zug"));
+    assert!(!html.contains("<script"));
+}
+
+#[test]
+fn duplicates_fail_policy_exits_1_without_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
+        t.replace("compare:\n", "duplicates: fail\ncompare:\n")
+    });
+    let out = tmp.path().join("report");
+    let o = reconcile(&p, &out, &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("duplicate key on the right side"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_input_exits_1_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An unparsable timestamp in a declared column.
+    let bad = tmp.path().join("bad.csv");
+    let text = std::fs::read_to_string(root().join("testdata/reconcile/edge/s360_operations.csv"))
+        .unwrap()
+        .replace("2026-10-13 15:00:00", "yesterday");
+    std::fs::write(&bad, text).unwrap();
+    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
+        t.replace(
+            &format!(
+                "{}/testdata/reconcile/edge/s360_operations.csv",
+                root().display()
+            ),
+            &bad.display().to_string(),
+        )
+    });
+    let out = tmp.path().join("report");
+    let o = reconcile(&p, &out, &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad.csv") && e.contains("createdAt") && e.contains("yesterday"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".reconcile"))
+        .collect();
+    assert!(leftovers.is_empty(), "staging folders are cleaned up");
+
+    // A missing file and a missing column.
+    for (from, to, needle) in [
+        ("s360_operations.csv", "nope.csv", "nope.csv"),
+        (
+            "key: [orderId, operationId]",
+            "key: [orderId, lineId]",
+            "lineId",
+        ),
+    ] {
+        let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| t.replace(from, to));
+        let o = reconcile(&p, &out, &[]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn invalid_pipeline_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
+        t.replace("absolute: \"0.01\"", "absolute: \"one cent\"")
+    });
+    let o = reconcile(&p, &tmp.path().join("report"), &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("compare[0].absolute"), "{}", stderr(&o));
+}
+
+#[test]
+fn two_runs_give_byte_identical_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = root().join("pipelines/reconcile-edge.yaml");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    assert_eq!(code(&reconcile(&p, &a, &[])), 0);
+    assert_eq!(code(&reconcile(&p, &b, &[])), 0);
+    let names = [
+        "discrepancies.parquet",
+        "discrepancies.csv",
+        "field_mismatches.parquet",
+        "field_mismatches.csv",
+        "summary.json",
+        "summary.html",
+    ];
+    for n in names {
+        assert_eq!(
+            std::fs::read(a.join(n)).unwrap(),
+            std::fs::read(b.join(n)).unwrap(),
+            "{n}"
+        );
+    }
+    // Running again into the same folder replaces the report.
+    assert_eq!(code(&reconcile(&p, &a, &[])), 0);
+    assert_eq!(std::fs::read_dir(&a).unwrap().count(), names.len());
+}
+
+#[test]
+fn parquet_copies_give_the_same_counts() {
+    use polars::prelude::*;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = root().join("testdata/reconcile");
+    let convert = |from: &Path, to: &Path, sep: u8| {
+        let mut df = LazyCsvReader::new(PlRefPath::new(from.to_string_lossy().as_ref()))
+            .with_separator(sep)
+            .finish()
+            .unwrap()
+            .collect()
+            .unwrap();
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        ParquetWriter::new(std::fs::File::create(to).unwrap())
+            .finish(&mut df)
+            .unwrap();
+    };
+    for e in std::fs::read_dir(data.join("s360")).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        convert(
+            &path,
+            &tmp.path().join("pq/s360").join(format!("{name}.parquet")),
+            b';',
+        );
+    }
+    convert(
+        &data.join("crm/crm_orders.csv"),
+        &tmp.path().join("pq/crm/crm_orders.parquet"),
+        b';',
+    );
+    let pq = tmp.path().join("pq").display().to_string();
+    let p = pipeline_copy(tmp.path(), "reconcile-orders.yaml", |t| {
+        t.replace(&format!("{}/testdata/reconcile", root().display()), &pq)
+            .replace(".csv", ".parquet")
+    });
+    let (a, b) = (tmp.path().join("csv"), tmp.path().join("parquet"));
+    assert_eq!(
+        code(&reconcile(
+            &root().join("pipelines/reconcile-orders.yaml"),
+            &a,
+            &[]
+        )),
+        5
+    );
+    let o = reconcile(&p, &b, &[]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    let (sa, sb) = (summary(&a), summary(&b));
+    assert_eq!(sa["counts"], sb["counts"]);
+    assert_eq!(sa["columns"], sb["columns"]);
+    assert_eq!(sa["control_totals"], sb["control_totals"]);
+    assert_eq!(
+        std::fs::read(a.join("discrepancies.csv")).unwrap(),
+        std::fs::read(b.join("discrepancies.csv")).unwrap()
+    );
+}
+
+#[test]
+fn json_flag_prints_the_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("report");
+    let o = reconcile(
+        &root().join("pipelines/reconcile-edge.yaml"),
+        &out,
+        &["--json", "--sample", "1"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["counts"]["mismatched"], 3);
+    assert_eq!(v["samples"]["mismatched"].as_array().unwrap().len(), 1);
+    assert_eq!(v, summary(&out));
+}
