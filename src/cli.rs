@@ -288,7 +288,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             let mut invalid = 0;
             for file in &files {
                 match pipeline::load(file) {
-                    Ok(p) => println!("{}: ok ({} pipeline `{}`)", file.display(), kind_name(&p), p.name()),
+                    Ok(p) => println!(
+                        "{}: ok ({} pipeline `{}`)",
+                        file.display(),
+                        kind_name(&p),
+                        p.name()
+                    ),
                     Err(e) => {
                         invalid += 1;
                         eprintln!("{e}");
@@ -344,7 +349,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             }
             Ok(summary.exit_code())
         }
-        Command::Status { pipeline: file, json } => {
+        Command::Status {
+            pipeline: file,
+            json,
+        } => {
             let p = pipeline::load(&file)?;
             let status = runtime()?.block_on(crate::sync::status(&p))?;
             match (status, json) {
@@ -362,7 +370,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                     println!("delivered:     {} order(s)", s.delivered_orders);
                     println!("files read:    {}", s.files_read);
                     for r in &s.last_runs {
-                        println!("run {:>5}  {}  {:<7} {}", r.id, r.started_at, r.kind, r.outcome);
+                        println!(
+                            "run {:>5}  {}  {:<7} {}",
+                            r.id, r.started_at, r.kind, r.outcome
+                        );
                     }
                 }
             }
@@ -425,16 +436,26 @@ fn dead_letters(cmd: DeadLettersCommand) -> Result<u8, CliError> {
                 println!("no dead letters");
             } else {
                 for d in list {
-                    let status = d.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
-                    println!("{:>6}  {}  key {} v{}  HTTP {status}  {}", d.id, d.at, d.key, d.version, d.reason);
+                    let status = d
+                        .status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into());
+                    println!(
+                        "{:>6}  {}  key {} v{}  HTTP {status}  {}",
+                        d.id, d.at, d.key, d.version, d.reason
+                    );
                 }
             }
         }
         Some(ids) => {
-            let _lock = crate::state::lock::RunLock::acquire(&path)
-                .map_err(|e| CliError { code: exit::LOCKED, error: e.into() })?;
+            let _lock = crate::state::lock::RunLock::acquire(&path).map_err(|e| CliError {
+                code: exit::LOCKED,
+                error: e.into(),
+            })?;
             let ids = (!ids.is_empty()).then_some(ids);
-            let n = store.replay_dead_letters(ids.as_deref()).map_err(CliError::failure)?;
+            let n = store
+                .replay_dead_letters(ids.as_deref())
+                .map_err(CliError::failure)?;
             println!("{n} dead letter(s) queued again; the next run sends them");
         }
     }
@@ -452,19 +473,32 @@ fn import(cmd: ImportCommand) -> Result<u8, CliError> {
             json,
         } => {
             if from >= to {
-                return Err(CliError::usage(format!("--from {from} must be before --to {to}")));
+                return Err(CliError::usage(format!(
+                    "--from {from} must be before --to {to}"
+                )));
             }
             let p = pipeline::load(&file)?;
             let s = runtime()?.block_on(crate::sync::import::flag(
                 &p,
-                crate::sync::import::FlagOptions { from, to, column, force },
+                crate::sync::import::FlagOptions {
+                    from,
+                    to,
+                    column,
+                    force,
+                },
             ))?;
             if json {
                 print_json(&s)?;
             } else {
                 println!(
                     "{}: {} order(s) in the timeframe: {} flagged, {} already queued, {} already delivered (use --force to resend), {} superseded; {} file(s) read",
-                    p.name(), s.matched, s.flagged, s.already_queued, s.already_delivered, s.superseded, s.files
+                    p.name(),
+                    s.matched,
+                    s.flagged,
+                    s.already_queued,
+                    s.already_delivered,
+                    s.superseded,
+                    s.files
                 );
             }
             Ok(exit::OK)

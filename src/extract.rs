@@ -51,14 +51,21 @@ impl Extractor {
         Ok(Self {
             orders,
             lines,
-            key: src.key.as_ref().map(|k| k.columns().remove(0)).unwrap_or_default(),
+            key: src
+                .key
+                .as_ref()
+                .map(|k| k.columns().remove(0))
+                .unwrap_or_default(),
             cursor: src.cursor.clone().unwrap_or_default(),
             spec: spec.clone(),
         })
     }
 
     /// Read and index lines files.
-    pub async fn lines_index(&self, files: Option<&[SourceFile]>) -> Result<Option<LinesIndex>, ExtractError> {
+    pub async fn lines_index(
+        &self,
+        files: Option<&[SourceFile]>,
+    ) -> Result<Option<LinesIndex>, ExtractError> {
         let Some((source, key, field)) = &self.lines else {
             return Ok(None);
         };
@@ -71,12 +78,14 @@ impl Extractor {
             let data = source.fetch(file).await?;
             let s = source.clone();
             let f = file.clone();
-            let got = tokio::task::spawn_blocking(move || s.batches(&f, data)?.collect::<Result<Vec<_>, _>>())
-                .await
-                .map_err(|e| SourceError::Parse {
-                    file: file.name.clone(),
-                    message: format!("reader thread failed: {e}"),
-                })??;
+            let got = tokio::task::spawn_blocking(move || {
+                s.batches(&f, data)?.collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|e| SourceError::Parse {
+                file: file.name.clone(),
+                message: format!("reader thread failed: {e}"),
+            })??;
             batches.extend(got);
         }
         let idx = LinesIndex::build(&batches, key, field, &source.location.display)?;
@@ -84,7 +93,12 @@ impl Extractor {
     }
 
     /// Nest lines (if any) and apply the pipeline's transforms to one orders batch.
-    pub fn finish(&self, batch: &RecordBatch, lines: Option<&LinesIndex>, file: &str) -> Result<RecordBatch, ExtractError> {
+    pub fn finish(
+        &self,
+        batch: &RecordBatch,
+        lines: Option<&LinesIndex>,
+        file: &str,
+    ) -> Result<RecordBatch, ExtractError> {
         let batch = match lines {
             Some(idx) => idx.attach(batch, &self.key, file)?,
             None => batch.clone(),
@@ -103,6 +117,7 @@ pub fn records_json(batch: &RecordBatch) -> Result<Vec<String>, ExtractError> {
         writer.write(batch).map_err(ExtractError::Json)?;
         writer.finish().map_err(ExtractError::Json)?;
     }
-    let text = String::from_utf8(buf).map_err(|e| ExtractError::Json(arrow::error::ArrowError::ExternalError(Box::new(e))))?;
+    let text = String::from_utf8(buf)
+        .map_err(|e| ExtractError::Json(arrow::error::ArrowError::ExternalError(Box::new(e))))?;
     Ok(text.lines().map(str::to_string).collect())
 }

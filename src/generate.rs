@@ -124,14 +124,70 @@ struct Product {
 }
 
 const PRODUCTS: &[Product] = &[
-    Product { id: 10228231101001, name: "Arena Suite Dining", code: "ASTDN", price: 20000, performance: 10228231109243, event: 10228231100500 },
-    Product { id: 10228231101002, name: "Standing Ticket", code: "STAND", price: 4550, performance: 10228231109244, event: 10228231100500 },
-    Product { id: 10228231101003, name: "Seated Category 1", code: "CAT1", price: 12000, performance: 10228231109245, event: 10228231100501 },
-    Product { id: 10228231101004, name: "Seated Category 2", code: "CAT2", price: 7500, performance: 10228231109245, event: 10228231100501 },
-    Product { id: 10228231101005, name: "Museum Day Pass", code: "MUSDP", price: 2500, performance: 10228231109300, event: 10228231100600 },
-    Product { id: 10228231101006, name: "Concert Premium", code: "CPREM", price: 18990, performance: 10228231109310, event: 10228231100610 },
-    Product { id: 10228231101007, name: "Parking", code: "PARK", price: 1500, performance: 10228231109243, event: 10228231100500 },
-    Product { id: 10228231101008, name: "Season Pass Zürich", code: "SEASZH", price: 49000, performance: 10228231109400, event: 10228231100700 },
+    Product {
+        id: 10228231101001,
+        name: "Arena Suite Dining",
+        code: "ASTDN",
+        price: 20000,
+        performance: 10228231109243,
+        event: 10228231100500,
+    },
+    Product {
+        id: 10228231101002,
+        name: "Standing Ticket",
+        code: "STAND",
+        price: 4550,
+        performance: 10228231109244,
+        event: 10228231100500,
+    },
+    Product {
+        id: 10228231101003,
+        name: "Seated Category 1",
+        code: "CAT1",
+        price: 12000,
+        performance: 10228231109245,
+        event: 10228231100501,
+    },
+    Product {
+        id: 10228231101004,
+        name: "Seated Category 2",
+        code: "CAT2",
+        price: 7500,
+        performance: 10228231109245,
+        event: 10228231100501,
+    },
+    Product {
+        id: 10228231101005,
+        name: "Museum Day Pass",
+        code: "MUSDP",
+        price: 2500,
+        performance: 10228231109300,
+        event: 10228231100600,
+    },
+    Product {
+        id: 10228231101006,
+        name: "Concert Premium",
+        code: "CPREM",
+        price: 18990,
+        performance: 10228231109310,
+        event: 10228231100610,
+    },
+    Product {
+        id: 10228231101007,
+        name: "Parking",
+        code: "PARK",
+        price: 1500,
+        performance: 10228231109243,
+        event: 10228231100500,
+    },
+    Product {
+        id: 10228231101008,
+        name: "Season Pass Zürich",
+        code: "SEASZH",
+        price: 49000,
+        performance: 10228231109400,
+        event: 10228231100700,
+    },
 ];
 
 const AUDIENCES: &[&str] = &["Adult", "Child", "Senior", "Student"];
@@ -263,23 +319,50 @@ fn create(path: &Path) -> Result<BufWriter<File>, GenError> {
 
 /// Column names of the S-360 orders export.
 pub const ORDER_COLUMNS: &[&str] = &[
-    "orderId", "orderState", "orderType", "orderOriginator", "salesChannelCode",
-    "contactReference", "creationDateTime", "lastModDateTime", "currencyCode", "saleAmount",
+    "orderId",
+    "orderState",
+    "orderType",
+    "orderOriginator",
+    "salesChannelCode",
+    "contactReference",
+    "creationDateTime",
+    "lastModDateTime",
+    "currencyCode",
+    "saleAmount",
     "operationCount",
 ];
 
 /// Column names of the S-360 order lines export.
 pub const LINE_COLUMNS: &[&str] = &[
-    "orderId", "operationId", "kind", "quantity", "basePrice", "unitPrice", "totalAmount",
-    "productId", "product", "productCode", "performanceId", "eventId", "audienceSubCategory",
+    "orderId",
+    "operationId",
+    "kind",
+    "quantity",
+    "basePrice",
+    "unitPrice",
+    "totalAmount",
+    "productId",
+    "product",
+    "productCode",
+    "performanceId",
+    "eventId",
+    "audienceSubCategory",
 ];
 
 /// Column names of the CRM export (SecuTix's Salesforce field names).
 pub const CRM_COLUMNS: &[&str] = &[
-    "Id", "secutix__SyncId__c", "secutix__SecuTixOrderId__c", "secutix__ContactSTXNumber__c",
-    "secutix__OrderType__c", "secutix__CreationDate__c", "secutix__Total_Amount__c",
-    "secutix__CatalogCurrency__c", "secutix__Quantity__c", "secutix__Unit_price__c",
-    "secutix__SalesChannel__c", "LastModifiedDate",
+    "Id",
+    "secutix__SyncId__c",
+    "secutix__SecuTixOrderId__c",
+    "secutix__ContactSTXNumber__c",
+    "secutix__OrderType__c",
+    "secutix__CreationDate__c",
+    "secutix__Total_Amount__c",
+    "secutix__CatalogCurrency__c",
+    "secutix__Quantity__c",
+    "secutix__Unit_price__c",
+    "secutix__SalesChannel__c",
+    "LastModifiedDate",
 ];
 
 fn order_values(o: &Order) -> Vec<String> {
@@ -321,9 +404,18 @@ fn line_values(o: &Order, l: &Line) -> Vec<String> {
 fn is_int_column(name: &str) -> bool {
     matches!(
         name,
-        "orderId" | "contactReference" | "saleAmount" | "operationCount" | "operationId"
-            | "quantity" | "basePrice" | "unitPrice" | "totalAmount" | "productId"
-            | "performanceId" | "eventId"
+        "orderId"
+            | "contactReference"
+            | "saleAmount"
+            | "operationCount"
+            | "operationId"
+            | "quantity"
+            | "basePrice"
+            | "unitPrice"
+            | "totalAmount"
+            | "productId"
+            | "performanceId"
+            | "eventId"
     )
 }
 
@@ -357,11 +449,12 @@ impl TableWriter {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                let writer = parquet::arrow::ArrowWriter::try_new(file, parquet_schema(columns), None)
-                    .map_err(|e| GenError::Encode {
-                        path: path.to_path_buf(),
-                        message: e.to_string(),
-                    })?;
+                let writer =
+                    parquet::arrow::ArrowWriter::try_new(file, parquet_schema(columns), None)
+                        .map_err(|e| GenError::Encode {
+                            path: path.to_path_buf(),
+                            message: e.to_string(),
+                        })?;
                 Ok(Self::Parquet {
                     writer: Box::new(writer),
                     columns: columns.to_vec(),
@@ -426,12 +519,14 @@ impl TableWriter {
                         }
                         Arc::new(b.finish())
                     } else if *c == "creationDateTime" || *c == "lastModDateTime" {
-                        let mut b = arrow::array::TimestampMillisecondBuilder::with_capacity(rows.len())
-                            .with_timezone("+00:00");
+                        let mut b =
+                            arrow::array::TimestampMillisecondBuilder::with_capacity(rows.len())
+                                .with_timezone("+00:00");
                         for r in rows.iter() {
-                            let t = chrono::NaiveDateTime::parse_from_str(&r[ci], "%Y-%m-%d %H:%M:%S")
-                                .ok()
-                                .map(|t| t.and_utc().timestamp_millis());
+                            let t =
+                                chrono::NaiveDateTime::parse_from_str(&r[ci], "%Y-%m-%d %H:%M:%S")
+                                    .ok()
+                                    .map(|t| t.and_utc().timestamp_millis());
                             b.append_option(t);
                         }
                         Arc::new(b.finish())
@@ -464,10 +559,12 @@ impl TableWriter {
                 path: path.to_path_buf(),
                 source,
             }),
-            Self::Parquet { writer, .. } => writer.close().map(|_| ()).map_err(|e| GenError::Encode {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            }),
+            Self::Parquet { writer, .. } => {
+                writer.close().map(|_| ()).map_err(|e| GenError::Encode {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })
+            }
         }
     }
 }
@@ -480,7 +577,10 @@ fn parquet_schema(columns: &[&str]) -> Arc<Schema> {
                 let dt = if is_int_column(c) {
                     DataType::Int64
                 } else if *c == "creationDateTime" || *c == "lastModDateTime" {
-                    DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, Some("+00:00".into()))
+                    DataType::Timestamp(
+                        arrow::datatypes::TimeUnit::Millisecond,
+                        Some("+00:00".into()),
+                    )
                 } else {
                     DataType::Utf8
                 };
@@ -523,11 +623,10 @@ pub fn run(args: &GenArgs) -> Result<String, GenError> {
         None
     };
     // Injected discrepancies fall on evenly spaced orders, in a fixed rotation.
-    let stride = if args.discrepancies > 0 {
-        (args.orders / args.discrepancies).max(1)
-    } else {
-        usize::MAX
-    };
+    let stride = args
+        .orders
+        .checked_div(args.discrepancies)
+        .map_or(usize::MAX, |s| s.max(1));
     let mut crm_row = 0u64;
     let mut injected = 0usize;
     let mut files = 0;
@@ -583,8 +682,16 @@ pub fn run(args: &GenArgs) -> Result<String, GenError> {
                 crm.row(crm_values(&o, l, crm_row, delta, currency), &crm_path)?;
             }
             match kind {
-                Some(1) => manifest.mismatched.entry("amount".into()).or_default().push(o.order_id),
-                Some(2) => manifest.mismatched.entry("currency".into()).or_default().push(o.order_id),
+                Some(1) => manifest
+                    .mismatched
+                    .entry("amount".into())
+                    .or_default()
+                    .push(o.order_id),
+                Some(2) => manifest
+                    .mismatched
+                    .entry("currency".into())
+                    .or_default()
+                    .push(o.order_id),
                 _ => {}
             }
         }
@@ -596,11 +703,10 @@ pub fn run(args: &GenArgs) -> Result<String, GenError> {
         files += 1;
         let path = args.out.join("crm").join("manifest.json");
         let mut w = create(&path)?;
-        serde_json::to_writer_pretty(&mut w, &manifest)
-            .map_err(|e| GenError::Io {
-                path: path.clone(),
-                source: e.into(),
-            })?;
+        serde_json::to_writer_pretty(&mut w, &manifest).map_err(|e| GenError::Io {
+            path: path.clone(),
+            source: e.into(),
+        })?;
         w.flush().map_err(|source| GenError::Io { path, source })?;
         files += 1;
     }

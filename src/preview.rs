@@ -18,7 +18,9 @@ pub async fn preview(p: &Pipeline, limit: usize, json: bool) -> Result<String, C
         let batches = ex.orders.batches(&file, data).map_err(CliError::failure)?;
         for batch in batches {
             let batch = batch.map_err(CliError::failure)?;
-            let batch = ex.finish(&batch, lines.as_ref(), &file.name).map_err(CliError::failure)?;
+            let batch = ex
+                .finish(&batch, lines.as_ref(), &file.name)
+                .map_err(CliError::failure)?;
             let take = (limit - n).min(batch.num_rows());
             out.push(batch.slice(0, take));
             n += take;

@@ -119,12 +119,12 @@ pub async fn run(
     counters: Arc<Counters>,
 ) {
     let mut next: Vec<Duration> = jobs.iter().map(|_| clock.now()).collect();
-    let running: Vec<Arc<AtomicBool>> = jobs.iter().map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let running: Vec<Arc<AtomicBool>> = jobs
+        .iter()
+        .map(|_| Arc::new(AtomicBool::new(false)))
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
-    loop {
-        let Some(wake) = next.iter().min().copied() else {
-            break;
-        };
+    while let Some(wake) = next.iter().min().copied() {
         tokio::select! {
             biased;
             changed = shutdown.changed() => {
@@ -166,125 +166,6 @@ pub async fn run(
     }
     tracing::info!("shutting down: waiting for runs in progress");
     while tasks.join_next().await.is_some() {}
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn job(
-        clock: &Arc<ManualClock>,
-        name: &str,
-        interval: Duration,
-        took: Duration,
-        count: Arc<AtomicU64>,
-        overlap: Arc<AtomicBool>,
-    ) -> Job {
-        let busy = Arc::new(AtomicBool::new(false));
-        let clock = clock.clone();
-        Job {
-            name: name.into(),
-            interval,
-            run: Arc::new(move || {
-                let (count, busy, overlap, clock) =
-                    (count.clone(), busy.clone(), overlap.clone(), clock.clone());
-                Box::pin(async move {
-                    if busy.swap(true, Ordering::SeqCst) {
-                        overlap.store(true, Ordering::SeqCst);
-                    }
-                    count.fetch_add(1, Ordering::SeqCst);
-                    let until = clock.now() + took;
-                    clock.sleep_until(until).await;
-                    busy.store(false, Ordering::SeqCst);
-                    "ok".to_string()
-                })
-            }),
-        }
-    }
-
-    /// Drive the manual clock one second at a time for `secs`, letting every
-    /// task react to each step, then shut down.
-    async fn drive(clock: &ManualClock, secs: u64, tx: watch::Sender<bool>, handle: tokio::task::JoinHandle<()>) {
-        for _ in 0..secs {
-            for _ in 0..20 {
-                tokio::task::yield_now().await;
-            }
-            clock.advance(Duration::from_secs(1));
-        }
-        for _ in 0..20 {
-            tokio::task::yield_now().await;
-        }
-        tx.send(true).unwrap();
-        // Runs still going finish when time moves on; no new run starts.
-        for _ in 0..1000 {
-            if handle.is_finished() {
-                break;
-            }
-            clock.advance(Duration::from_secs(1));
-            tokio::task::yield_now().await;
-        }
-        handle.await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn one_minute_interval_runs_on_every_tick() {
-        let clock = Arc::new(ManualClock::new());
-        let count = Arc::new(AtomicU64::new(0));
-        let overlap = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(Counters::default());
-        let (tx, rx) = watch::channel(false);
-        let jobs = vec![job(&clock, "p", Duration::from_secs(60), Duration::from_secs(5), count.clone(), overlap.clone())];
-        let handle = tokio::spawn(run(jobs, clock.clone(), rx, counters.clone()));
-        // Ticks at 0, 60, ..., 600 s: eleven runs in 630 s.
-        drive(&clock, 630, tx, handle).await;
-        assert_eq!(count.load(Ordering::SeqCst), 11);
-        assert_eq!(counters.skipped.load(Ordering::SeqCst), 0);
-        assert!(!overlap.load(Ordering::SeqCst));
-    }
-
-    #[tokio::test]
-    async fn slow_run_skips_ticks_instead_of_overlapping() {
-        let clock = Arc::new(ManualClock::new());
-        let count = Arc::new(AtomicU64::new(0));
-        let overlap = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(Counters::default());
-        let (tx, rx) = watch::channel(false);
-        // Each run takes 90 s with a 60 s interval.
-        let jobs = vec![job(&clock, "slow", Duration::from_secs(60), Duration::from_secs(90), count.clone(), overlap.clone())];
-        let handle = tokio::spawn(run(jobs, clock.clone(), rx, counters.clone()));
-        drive(&clock, 601, tx, handle).await;
-        assert!(!overlap.load(Ordering::SeqCst), "a pipeline never overlaps itself");
-        // Ticks at 0..=600 s: runs start at 0, 120, 240, 360, 480, 600; the odd minutes are skipped.
-        assert_eq!(count.load(Ordering::SeqCst), 6);
-        assert_eq!(counters.skipped.load(Ordering::SeqCst), 5);
-    }
-
-    #[tokio::test]
-    async fn pipelines_keep_their_own_intervals_and_stalls_collapse() {
-        let clock = Arc::new(ManualClock::new());
-        let a = Arc::new(AtomicU64::new(0));
-        let b = Arc::new(AtomicU64::new(0));
-        let overlap = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = watch::channel(false);
-        let jobs = vec![
-            job(&clock, "a", Duration::from_secs(60), Duration::from_secs(1), a.clone(), overlap.clone()),
-            job(&clock, "b", Duration::from_secs(15 * 60), Duration::from_secs(1), b.clone(), overlap.clone()),
-        ];
-        let handle = tokio::spawn(run(jobs, clock.clone(), rx, Arc::new(Counters::default())));
-        for _ in 0..20 {
-            tokio::task::yield_now().await;
-        }
-        // The first runs finish after a second.
-        clock.advance(Duration::from_secs(1));
-        for _ in 0..20 {
-            tokio::task::yield_now().await;
-        }
-        // A 30-minute stall (machine asleep): one catch-up run each, not thirty.
-        clock.advance(Duration::from_secs(30 * 60));
-        drive(&clock, 10, tx, handle).await;
-        assert_eq!(a.load(Ordering::SeqCst), 2);
-        assert_eq!(b.load(Ordering::SeqCst), 2);
-    }
 }
 
 /// `s360-sync schedule PATHS...`: load pipelines and run them until SIGTERM.
@@ -331,7 +212,10 @@ pub fn cli(paths: Vec<std::path::PathBuf>) -> Result<u8, crate::cli::CliError> {
             }
             PipelineSpec::Reconcile(r) => {
                 if r.schedule.is_some() {
-                    eprintln!("{}: scheduled consistency checks are not supported yet; skipped", p.name());
+                    eprintln!(
+                        "{}: scheduled consistency checks are not supported yet; skipped",
+                        p.name()
+                    );
                 }
                 continue;
             }
@@ -343,7 +227,9 @@ pub fn cli(paths: Vec<std::path::PathBuf>) -> Result<u8, crate::cli::CliError> {
         });
     }
     if jobs.is_empty() {
-        return Err(CliError::usage("no pipeline to schedule (sync pipelines, or reconcile pipelines with a `schedule`)"));
+        return Err(CliError::usage(
+            "no pipeline to schedule (sync pipelines, or reconcile pipelines with a `schedule`)",
+        ));
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -353,9 +239,174 @@ pub fn cli(paths: Vec<std::path::PathBuf>) -> Result<u8, crate::cli::CliError> {
         let (tx, rx) = watch::channel(false);
         crate::sync::cancel_on_signal(tx);
         for j in &jobs {
-            println!("scheduled {} every {}", j.name, crate::pipeline::HumanDuration(j.interval));
+            println!(
+                "scheduled {} every {}",
+                j.name,
+                crate::pipeline::HumanDuration(j.interval)
+            );
         }
-        run(jobs, Arc::new(SystemClock::new()), rx, Arc::new(Counters::default())).await;
+        run(
+            jobs,
+            Arc::new(SystemClock::new()),
+            rx,
+            Arc::new(Counters::default()),
+        )
+        .await;
     });
     Ok(crate::exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(
+        clock: &Arc<ManualClock>,
+        name: &str,
+        interval: Duration,
+        took: Duration,
+        count: Arc<AtomicU64>,
+        overlap: Arc<AtomicBool>,
+    ) -> Job {
+        let busy = Arc::new(AtomicBool::new(false));
+        let clock = clock.clone();
+        Job {
+            name: name.into(),
+            interval,
+            run: Arc::new(move || {
+                let (count, busy, overlap, clock) =
+                    (count.clone(), busy.clone(), overlap.clone(), clock.clone());
+                Box::pin(async move {
+                    if busy.swap(true, Ordering::SeqCst) {
+                        overlap.store(true, Ordering::SeqCst);
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let until = clock.now() + took;
+                    clock.sleep_until(until).await;
+                    busy.store(false, Ordering::SeqCst);
+                    "ok".to_string()
+                })
+            }),
+        }
+    }
+
+    /// Drive the manual clock one second at a time for `secs`, letting every
+    /// task react to each step, then shut down.
+    async fn drive(
+        clock: &ManualClock,
+        secs: u64,
+        tx: watch::Sender<bool>,
+        handle: tokio::task::JoinHandle<()>,
+    ) {
+        for _ in 0..secs {
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+            clock.advance(Duration::from_secs(1));
+        }
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        tx.send(true).unwrap();
+        // Runs still going finish when time moves on; no new run starts.
+        for _ in 0..1000 {
+            if handle.is_finished() {
+                break;
+            }
+            clock.advance(Duration::from_secs(1));
+            tokio::task::yield_now().await;
+        }
+        handle.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn one_minute_interval_runs_on_every_tick() {
+        let clock = Arc::new(ManualClock::new());
+        let count = Arc::new(AtomicU64::new(0));
+        let overlap = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = watch::channel(false);
+        let jobs = vec![job(
+            &clock,
+            "p",
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+            count.clone(),
+            overlap.clone(),
+        )];
+        let handle = tokio::spawn(run(jobs, clock.clone(), rx, counters.clone()));
+        // Ticks at 0, 60, ..., 600 s: eleven runs in 630 s.
+        drive(&clock, 630, tx, handle).await;
+        assert_eq!(count.load(Ordering::SeqCst), 11);
+        assert_eq!(counters.skipped.load(Ordering::SeqCst), 0);
+        assert!(!overlap.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn slow_run_skips_ticks_instead_of_overlapping() {
+        let clock = Arc::new(ManualClock::new());
+        let count = Arc::new(AtomicU64::new(0));
+        let overlap = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = watch::channel(false);
+        // Each run takes 90 s with a 60 s interval.
+        let jobs = vec![job(
+            &clock,
+            "slow",
+            Duration::from_secs(60),
+            Duration::from_secs(90),
+            count.clone(),
+            overlap.clone(),
+        )];
+        let handle = tokio::spawn(run(jobs, clock.clone(), rx, counters.clone()));
+        drive(&clock, 601, tx, handle).await;
+        assert!(
+            !overlap.load(Ordering::SeqCst),
+            "a pipeline never overlaps itself"
+        );
+        // Ticks at 0..=600 s: runs start at 0, 120, 240, 360, 480, 600; the odd minutes are skipped.
+        assert_eq!(count.load(Ordering::SeqCst), 6);
+        assert_eq!(counters.skipped.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn pipelines_keep_their_own_intervals_and_stalls_collapse() {
+        let clock = Arc::new(ManualClock::new());
+        let a = Arc::new(AtomicU64::new(0));
+        let b = Arc::new(AtomicU64::new(0));
+        let overlap = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = watch::channel(false);
+        let jobs = vec![
+            job(
+                &clock,
+                "a",
+                Duration::from_secs(60),
+                Duration::from_secs(1),
+                a.clone(),
+                overlap.clone(),
+            ),
+            job(
+                &clock,
+                "b",
+                Duration::from_secs(15 * 60),
+                Duration::from_secs(1),
+                b.clone(),
+                overlap.clone(),
+            ),
+        ];
+        let handle = tokio::spawn(run(jobs, clock.clone(), rx, Arc::new(Counters::default())));
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        // The first runs finish after a second.
+        clock.advance(Duration::from_secs(1));
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        // A 30-minute stall (machine asleep): one catch-up run each, not thirty.
+        clock.advance(Duration::from_secs(30 * 60));
+        drive(&clock, 10, tx, handle).await;
+        assert_eq!(a.load(Ordering::SeqCst), 2);
+        assert_eq!(b.load(Ordering::SeqCst), 2);
+    }
 }

@@ -147,7 +147,9 @@ impl Format {
             Some(Self::Csv)
         } else if lower.ends_with(".parquet") || lower.ends_with(".pq") {
             Some(Self::Parquet)
-        } else if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") || lower.ends_with(".json")
+        } else if lower.ends_with(".ndjson")
+            || lower.ends_with(".jsonl")
+            || lower.ends_with(".json")
         {
             Some(Self::Ndjson)
         } else {
@@ -283,10 +285,10 @@ fn default_true() -> bool {
 pub enum Encoding {
     /// UTF-8 (a byte order mark is skipped).
     #[default]
-    #[serde(alias = "utf8")]
+    #[serde(rename = "utf-8", alias = "utf8")]
     Utf8,
     /// Windows-1252 (Western European, a superset of ISO-8859-1's printable range).
-    #[serde(alias = "cp1252")]
+    #[serde(rename = "windows-1252", alias = "cp1252", alias = "windows1252")]
     Windows1252,
     /// ISO-8859-1 (Latin-1); decoded as Windows-1252, as browsers do.
     #[serde(alias = "latin1", rename = "iso-8859-1")]

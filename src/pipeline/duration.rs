@@ -52,13 +52,19 @@ impl FromStr for HumanDuration {
         let mut total = Duration::ZERO;
         let mut rest = text;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(err("expected a number"));
             }
-            let n: u64 = rest[..digits].parse().map_err(|_| err("number too large"))?;
+            let n: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| err("number too large"))?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             let part = match unit {
@@ -82,12 +88,12 @@ impl fmt::Display for HumanDuration {
         if ms == 0 {
             return f.write_str("0s");
         }
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             return write!(f, "{ms}ms");
         }
         let s = ms / 1000;
         for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-            if s % size == 0 {
+            if s.is_multiple_of(size) {
                 return write!(f, "{}{unit}", s / size);
             }
         }
@@ -130,12 +136,18 @@ mod tests {
     fn parses_units_and_compounds() {
         assert_eq!("15m".parse::<HumanDuration>().unwrap().get().as_secs(), 900);
         assert_eq!("30s".parse::<HumanDuration>().unwrap().get().as_secs(), 30);
-        assert_eq!("1h30m".parse::<HumanDuration>().unwrap().get().as_secs(), 5400);
+        assert_eq!(
+            "1h30m".parse::<HumanDuration>().unwrap().get().as_secs(),
+            5400
+        );
         assert_eq!(
             "250ms".parse::<HumanDuration>().unwrap().get().as_millis(),
             250
         );
-        assert_eq!("2d".parse::<HumanDuration>().unwrap().get().as_secs(), 172_800);
+        assert_eq!(
+            "2d".parse::<HumanDuration>().unwrap().get().as_secs(),
+            172_800
+        );
     }
 
     #[test]

@@ -51,18 +51,36 @@ fn minimal_sync_pipeline_gets_defaults() {
 
 #[test]
 fn out_of_range_values_are_all_reported_with_field_and_position() {
-    let text = SYNC.replace("  batch_size: ${BATCH}\n", "  batch_size: 51\n  max_per_run: 0\n")
-        + "schedule:\n  interval: 1441m\n";
+    let text = SYNC.replace(
+        "  batch_size: ${BATCH}\n",
+        "  batch_size: 51\n  max_per_run: 0\n",
+    ) + "schedule:\n  interval: 1441m\n";
     let ps = problems(&text);
     assert_eq!(ps.len(), 3, "{ps:#?}");
-    assert_eq!(ps[0], "p.yaml:11:15: sink.batch_size: 51 is out of range 1..=50");
-    assert_eq!(ps[1], "p.yaml:12:16: sink.max_per_run: 0 is out of range 1..=500");
-    assert_eq!(ps[2], "p.yaml:14:13: schedule.interval: 1441m is out of range 1m..=1440m");
+    assert_eq!(
+        ps[0],
+        "p.yaml:11:15: sink.batch_size: 51 is out of range 1..=50"
+    );
+    assert_eq!(
+        ps[1],
+        "p.yaml:12:16: sink.max_per_run: 0 is out of range 1..=500"
+    );
+    assert_eq!(
+        ps[2],
+        "p.yaml:14:13: schedule.interval: 1441m is out of range 1m..=1440m"
+    );
 }
 
 #[test]
 fn interval_bounds() {
-    for (interval, ok) in [("1m", true), ("1440m", true), ("24h", true), ("0m", false), ("90s", false), ("25h", false)] {
+    for (interval, ok) in [
+        ("1m", true),
+        ("1440m", true),
+        ("24h", true),
+        ("0m", false),
+        ("90s", false),
+        ("25h", false),
+    ] {
         let text = format!("{SYNC}schedule:\n  interval: {interval}\n");
         assert_eq!(check(&text).is_ok(), ok, "{interval}");
     }
@@ -73,14 +91,22 @@ fn unknown_field_points_at_the_key() {
     let text = SYNC.replace("  key: orderId\n", "  key: orderId\n  kee: typo\n");
     let ps = problems(&text);
     assert_eq!(ps.len(), 1);
-    assert!(ps[0].starts_with("p.yaml:8:3: source.kee: unknown field `kee`"), "{}", ps[0]);
+    assert!(
+        ps[0].starts_with("p.yaml:8:3: source.kee: unknown field `kee`"),
+        "{}",
+        ps[0]
+    );
 }
 
 #[test]
 fn wrong_type_names_the_field() {
     let text = SYNC.replace("  batch_size: ${BATCH}\n", "  batch_size: many\n");
     let ps = problems(&text);
-    assert!(ps[0].starts_with("p.yaml:11:15: sink.batch_size: invalid type"), "{}", ps[0]);
+    assert!(
+        ps[0].starts_with("p.yaml:11:15: sink.batch_size: invalid type"),
+        "{}",
+        ps[0]
+    );
 }
 
 #[test]
@@ -105,7 +131,11 @@ fn unknown_kind_and_version() {
     let ps = problems(&SYNC.replace("kind: sync", "kind: mirror"));
     assert!(ps[0].contains("kind: unknown kind `mirror`"), "{}", ps[0]);
     let ps = problems(&SYNC.replace("version: 1", "version: 2"));
-    assert!(ps[0].contains("version: unsupported version 2"), "{}", ps[0]);
+    assert!(
+        ps[0].contains("version: unsupported version 2"),
+        "{}",
+        ps[0]
+    );
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Semantic checks on a parsed pipeline: ranges, required fields per kind, URLs. Pure.
 
+use super::Problem;
 use super::config::*;
 use super::yaml::{Pos, Positions};
-use super::Problem;
 
 struct Checker<'a> {
     positions: &'a Positions,
@@ -39,7 +39,10 @@ pub(super) fn validate(
             name(&mut c, &p.name);
             source(&mut c, "source", &p.source);
             match &p.source.key {
-                None => c.report("source.key", "a sync source needs `key` (the order id column)"),
+                None => c.report(
+                    "source.key",
+                    "a sync source needs `key` (the order id column)",
+                ),
                 Some(Key::Many(_)) => c.report(
                     "source.key",
                     "a sync source has a single key column (the order id)",
@@ -165,7 +168,9 @@ fn location(c: &mut Checker<'_>, path: &str, loc: &str, format: Option<Format>) 
         return;
     }
     if let Some((scheme, _)) = loc.split_once("://") {
-        let known = ["file", "s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "http", "https"];
+        let known = [
+            "file", "s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "http", "https",
+        ];
         if !known.contains(&scheme) {
             c.report(
                 path,
@@ -188,7 +193,10 @@ fn csv(c: &mut Checker<'_>, path: &str, o: &CsvOptions) {
     if !o.delimiter.is_ascii() || o.delimiter == '\n' || o.delimiter == '\r' {
         c.report(
             &format!("{path}.delimiter"),
-            format!("{:?} must be a single ASCII character other than a line break", o.delimiter),
+            format!(
+                "{:?} must be a single ASCII character other than a line break",
+                o.delimiter
+            ),
         );
     }
     if !o.quote.is_ascii() || o.quote == o.delimiter {
@@ -205,7 +213,10 @@ fn source(c: &mut Checker<'_>, path: &str, s: &SourceConfig) {
     if parse_offset(&s.timezone).is_none() {
         c.report(
             &format!("{path}.timezone"),
-            format!("{:?}: write an offset such as `+00:00` or `+01:00`", s.timezone),
+            format!(
+                "{:?}: write an offset such as `+00:00` or `+01:00`",
+                s.timezone
+            ),
         );
     }
     if let Some(cursor) = &s.cursor
@@ -218,7 +229,10 @@ fn source(c: &mut Checker<'_>, path: &str, s: &SourceConfig) {
         location(c, &format!("{lp}.location"), &lines.location, lines.format);
         csv(c, &format!("{lp}.csv"), &lines.csv);
         if lines.key.is_empty() {
-            c.report(&format!("{lp}.key"), "must name the order key column of the lines");
+            c.report(
+                &format!("{lp}.key"),
+                "must name the order key column of the lines",
+            );
         }
         if lines.field.is_empty() {
             c.report(&format!("{lp}.as"), "must name the list column");
@@ -302,10 +316,17 @@ fn transforms(c: &mut Checker<'_>, path: &str, steps: &[Transform]) {
                     c.report(&format!("{p}.columns"), "names no column");
                 }
                 if *digits == 0 || digits.unsigned_abs() > 18 {
-                    c.report(&format!("{p}.digits"), format!("{digits} must be within -18..=18 and not 0"));
+                    c.report(
+                        &format!("{p}.digits"),
+                        format!("{digits} must be within -18..=18 and not 0"),
+                    );
                 }
             }
-            Transform::Text { columns, trim, case } => {
+            Transform::Text {
+                columns,
+                trim,
+                case,
+            } => {
                 if columns.is_empty() {
                     c.report(&format!("{p}.columns"), "names no column");
                 }
@@ -360,16 +381,32 @@ fn sink(c: &mut Checker<'_>, s: &WebhookSinkConfig) {
                     );
                 }
             }
-            other => c.report("sink.url", format!("unsupported scheme `{other}`: use https")),
+            other => c.report(
+                "sink.url",
+                format!("unsupported scheme `{other}`: use https"),
+            ),
         },
     }
-    c.range("sink.batch_size", s.batch_size.into(), 1, defaults::BATCH_SIZE.into());
-    c.range("sink.max_per_run", s.max_per_run.into(), 1, defaults::MAX_PER_RUN.into());
+    c.range(
+        "sink.batch_size",
+        s.batch_size.into(),
+        1,
+        defaults::BATCH_SIZE.into(),
+    );
+    c.range(
+        "sink.max_per_run",
+        s.max_per_run.into(),
+        1,
+        defaults::MAX_PER_RUN.into(),
+    );
     c.range("sink.concurrency", s.concurrency.into(), 1, 32);
     if let Some(r) = s.rate_limit
         && (r.is_nan() || r <= 0.0)
     {
-        c.report("sink.rate_limit", format!("{r} must be a positive number of requests per second"));
+        c.report(
+            "sink.rate_limit",
+            format!("{r} must be a positive number of requests per second"),
+        );
     }
     for (path, d) in [
         ("sink.timeout", s.timeout),
@@ -399,7 +436,10 @@ fn sink(c: &mut Checker<'_>, s: &WebhookSinkConfig) {
         }
         Some(AuthConfig::Header { name, value_env }) => {
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                c.report("sink.auth.name", format!("{name:?} is not a valid header name"));
+                c.report(
+                    "sink.auth.name",
+                    format!("{name:?} is not a valid header name"),
+                );
             }
             env_name(c, "sink.auth.value_env", value_env)
         }
@@ -438,18 +478,12 @@ pub fn is_loopback(u: &url::Url) -> bool {
 fn schedule(c: &mut Checker<'_>, path: &str, s: &ScheduleConfig) {
     let secs = s.interval.get().as_secs();
     let p = format!("{path}.interval");
-    if secs % 60 != 0 || s.interval.get().subsec_nanos() != 0 {
+    if !secs.is_multiple_of(60) || s.interval.get().subsec_nanos() != 0 {
         c.report(&p, format!("{} must be whole minutes", s.interval));
     } else {
         let mins = secs / 60;
         if !(defaults::INTERVAL_MIN_MINUTES..=defaults::INTERVAL_MAX_MINUTES).contains(&mins) {
-            c.report(
-                &p,
-                format!(
-                    "{} is out of range 1m..=1440m",
-                    s.interval
-                ),
-            );
+            c.report(&p, format!("{} is out of range 1m..=1440m", s.interval));
         }
     }
 }

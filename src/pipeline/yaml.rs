@@ -38,7 +38,10 @@ impl Positions {
 
     /// Position of the key that names `path` (for unknown fields), else of its value.
     pub fn key(&self, path: &str) -> Pos {
-        self.keys.get(path).copied().unwrap_or_else(|| self.value(path))
+        self.keys
+            .get(path)
+            .copied()
+            .unwrap_or_else(|| self.value(path))
     }
 }
 
@@ -132,9 +135,7 @@ impl Converter<'_> {
         }
         match &node.data {
             YamlDataOwned::Value(s) => self.scalar(s, node, &path),
-            YamlDataOwned::Representation(s, _, _) => {
-                self.string(s, node, &path, true)
-            }
+            YamlDataOwned::Representation(s, _, _) => self.string(s, node, &path, true),
             YamlDataOwned::Sequence(items) => Value::Array(
                 items
                     .iter()
@@ -208,7 +209,8 @@ impl Converter<'_> {
         if !text.contains("${") {
             return Value::String(text.to_string());
         }
-        let whole = text.starts_with("${") && text.ends_with('}') && text.matches("${").count() == 1;
+        let whole =
+            text.starts_with("${") && text.ends_with('}') && text.matches("${").count() == 1;
         match interpolate(text, self.env) {
             Ok(out) => {
                 if whole || retype {
@@ -341,5 +343,4 @@ mod tests {
         assert!(err[0].message.starts_with("invalid YAML"), "{:?}", err[0]);
         assert!(err[0].pos.line >= 1);
     }
-
 }

@@ -13,7 +13,11 @@ use crate::pipeline::Encoding;
 /// Rows used to infer the types of undeclared columns.
 const INFER_ROWS: usize = 1000;
 
-fn open(name: &str, data: &FileData, encoding: Encoding) -> Result<Box<dyn Read + Send>, SourceError> {
+fn open(
+    name: &str,
+    data: &FileData,
+    encoding: Encoding,
+) -> Result<Box<dyn Read + Send>, SourceError> {
     let raw: Box<dyn Read + Send> = match data {
         FileData::Local(path) => Box::new(File::open(path).map_err(|source| SourceError::Io {
             file: name.to_string(),
@@ -79,7 +83,11 @@ impl<R: Read> Read for SkipBom<R> {
     }
 }
 
-pub(super) fn read(name: &str, data: FileData, options: &ReadOptions) -> Result<Batches, SourceError> {
+pub(super) fn read(
+    name: &str,
+    data: FileData,
+    options: &ReadOptions,
+) -> Result<Batches, SourceError> {
     let o = &options.csv;
     let mut format = CsvFormat::default()
         .with_header(o.header)
@@ -119,5 +127,7 @@ pub(super) fn read(name: &str, data: FileData, options: &ReadOptions) -> Result<
         .build(open(name, &data, o.encoding)?)
         .map_err(|e| SourceError::parse(name, e))?;
     let name = name.to_string();
-    Ok(Box::new(reader.map(move |b| b.map_err(|e| SourceError::parse(&name, e)))))
+    Ok(Box::new(
+        reader.map(move |b| b.map_err(|e| SourceError::parse(&name, e))),
+    ))
 }

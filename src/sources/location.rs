@@ -92,7 +92,10 @@ impl Location {
             None => None,
             Some(g) => {
                 // The glob matches store paths, which start after the bucket.
-                let rel = g.strip_prefix(&prefix).unwrap_or(&g).trim_start_matches('/');
+                let rel = g
+                    .strip_prefix(&prefix)
+                    .unwrap_or(&g)
+                    .trim_start_matches('/');
                 let full = if store_prefix.as_ref().is_empty() {
                     rel.to_string()
                 } else {
@@ -158,7 +161,10 @@ mod tests {
     fn splits_glob_at_first_wild_segment() {
         assert_eq!(
             split_glob("/data/exports/orders_*.csv"),
-            ("/data/exports".to_string(), Some("/data/exports/orders_*.csv".to_string()))
+            (
+                "/data/exports".to_string(),
+                Some("/data/exports/orders_*.csv".to_string())
+            )
         );
         assert_eq!(split_glob("/data/a.csv"), ("/data/a.csv".to_string(), None));
     }

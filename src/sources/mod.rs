@@ -7,8 +7,8 @@
 
 mod csv;
 pub mod location;
-pub mod nest;
 mod ndjson;
+pub mod nest;
 mod parquet;
 
 use std::collections::BTreeMap;
@@ -167,7 +167,11 @@ impl Source {
     }
 
     /// A source for a lines export; `location` must already be resolved.
-    pub fn for_lines(cfg: &LinesConfig, location: &str, timezone: &str) -> Result<Self, SourceError> {
+    pub fn for_lines(
+        cfg: &LinesConfig,
+        location: &str,
+        timezone: &str,
+    ) -> Result<Self, SourceError> {
         Self::build(
             location,
             &cfg.storage,
@@ -257,7 +261,10 @@ impl Source {
     /// Get a file's bytes (remote) or its path (local).
     pub async fn fetch(&self, file: &SourceFile) -> Result<FileData, SourceError> {
         if self.location.local {
-            return Ok(FileData::Local(PathBuf::from(format!("/{}", file.path.as_ref()))));
+            return Ok(FileData::Local(PathBuf::from(format!(
+                "/{}",
+                file.path.as_ref()
+            ))));
         }
         let got = self
             .location
@@ -360,7 +367,9 @@ fn conform(
             None => array.data_type().clone(),
         };
         let target = match target {
-            DataType::Timestamp(_, _) => DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into())),
+            DataType::Timestamp(_, _) => {
+                DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into()))
+            }
             t => t,
         };
         if &target == array.data_type() {
@@ -369,7 +378,14 @@ fn conform(
             continue;
         }
         changed = true;
-        let cast = cast_checked(file, field.name(), array, &target, &options.timezone, first_row)?;
+        let cast = cast_checked(
+            file,
+            field.name(),
+            array,
+            &target,
+            &options.timezone,
+            first_row,
+        )?;
         fields.push(Field::new(field.name(), target, true));
         arrays.push(cast);
     }

@@ -21,9 +21,14 @@ fn open(name: &str, data: &FileData) -> Result<Box<dyn BufRead + Send>, SourceEr
     Ok(Box::new(BufReader::with_capacity(256 * 1024, raw)))
 }
 
-pub(super) fn read(name: &str, data: FileData, options: &ReadOptions) -> Result<Batches, SourceError> {
-    let (inferred, _) = arrow::json::reader::infer_json_schema(open(name, &data)?, Some(INFER_ROWS))
-        .map_err(|e| SourceError::parse(name, e))?;
+pub(super) fn read(
+    name: &str,
+    data: FileData,
+    options: &ReadOptions,
+) -> Result<Batches, SourceError> {
+    let (inferred, _) =
+        arrow::json::reader::infer_json_schema(open(name, &data)?, Some(INFER_ROWS))
+            .map_err(|e| SourceError::parse(name, e))?;
     let fields: Vec<Field> = inferred
         .fields()
         .iter()
@@ -37,5 +42,7 @@ pub(super) fn read(name: &str, data: FileData, options: &ReadOptions) -> Result<
         .build(open(name, &data)?)
         .map_err(|e| SourceError::parse(name, e))?;
     let name = name.to_string();
-    Ok(Box::new(reader.map(move |b| b.map_err(|e| SourceError::parse(&name, e)))))
+    Ok(Box::new(
+        reader.map(move |b| b.map_err(|e| SourceError::parse(&name, e))),
+    ))
 }

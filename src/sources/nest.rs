@@ -52,24 +52,28 @@ impl LinesIndex {
             });
         };
         let schema = first.schema();
-        let all = arrow::compute::concat_batches(&schema, batches).map_err(|e| {
-            SourceError::Parse {
+        let all =
+            arrow::compute::concat_batches(&schema, batches).map_err(|e| SourceError::Parse {
                 file: what.to_string(),
                 message: format!("lines files disagree on their columns: {e}"),
-            }
-        })?;
-        let key_idx = schema.index_of(key).map_err(|_| SourceError::MissingColumn {
-            file: what.to_string(),
-            column: key.to_string(),
-            present: schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+            })?;
+        let key_idx = schema
+            .index_of(key)
+            .map_err(|_| SourceError::MissingColumn {
+                file: what.to_string(),
+                column: key.to_string(),
+                present: schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
         let mut by_key: HashMap<String, Vec<u32>> = HashMap::new();
-        for (row, k) in key_strings(all.column(key_idx), what)?.into_iter().enumerate() {
+        for (row, k) in key_strings(all.column(key_idx), what)?
+            .into_iter()
+            .enumerate()
+        {
             match k {
                 Some(k) => by_key.entry(k).or_default().push(row as u32),
                 None => {
@@ -91,12 +95,20 @@ impl LinesIndex {
 
     /// Append the list column to an orders batch, matching on `key`.
     /// Orders without lines get an empty list.
-    pub fn attach(&self, orders: &RecordBatch, key: &str, what: &str) -> Result<RecordBatch, SourceError> {
-        let key_idx = orders.schema().index_of(key).map_err(|_| SourceError::MissingColumn {
-            file: what.to_string(),
-            column: key.to_string(),
-            present: String::new(),
-        })?;
+    pub fn attach(
+        &self,
+        orders: &RecordBatch,
+        key: &str,
+        what: &str,
+    ) -> Result<RecordBatch, SourceError> {
+        let key_idx = orders
+            .schema()
+            .index_of(key)
+            .map_err(|_| SourceError::MissingColumn {
+                file: what.to_string(),
+                column: key.to_string(),
+                present: String::new(),
+            })?;
         let keys = key_strings(orders.column(key_idx), what)?;
         let mut offsets = Vec::with_capacity(keys.len() + 1);
         let mut take = Vec::new();
@@ -107,12 +119,13 @@ impl LinesIndex {
             }
             offsets.push(take.len() as i32);
         }
-        let values = arrow::compute::take(&self.lines, &UInt32Array::from(take), None).map_err(
-            |e| SourceError::Parse {
-                file: what.to_string(),
-                message: e.to_string(),
-            },
-        )?;
+        let values =
+            arrow::compute::take(&self.lines, &UInt32Array::from(take), None).map_err(|e| {
+                SourceError::Parse {
+                    file: what.to_string(),
+                    message: e.to_string(),
+                }
+            })?;
         let item = Arc::new(Field::new("item", self.lines.data_type().clone(), true));
         let list = ListArray::new(
             item.clone(),
@@ -155,7 +168,10 @@ mod tests {
     #[test]
     fn lines_become_a_list_per_order_in_file_order() {
         let lines = RecordBatch::try_from_iter([
-            ("orderId", Arc::new(StringArray::from(vec!["2", "1", "2"])) as ArrayRef),
+            (
+                "orderId",
+                Arc::new(StringArray::from(vec!["2", "1", "2"])) as ArrayRef,
+            ),
             ("operationId", Arc::new(Int64Array::from(vec![20, 10, 21]))),
         ])
         .unwrap();

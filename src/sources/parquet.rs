@@ -6,7 +6,11 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Batches, FileData, ReadOptions, SourceError};
 
-pub(super) fn read(name: &str, data: FileData, options: &ReadOptions) -> Result<Batches, SourceError> {
+pub(super) fn read(
+    name: &str,
+    data: FileData,
+    options: &ReadOptions,
+) -> Result<Batches, SourceError> {
     let err = |e: parquet::errors::ParquetError| SourceError::Parse {
         file: name.to_string(),
         message: format!("not a readable Parquet file: {e}"),

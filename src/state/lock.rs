@@ -119,7 +119,10 @@ mod tests {
         }
         drop(first);
         let again = RunLock::acquire(&db).unwrap();
-        assert!(again.stale.is_none(), "clean release leaves no stale holder");
+        assert!(
+            again.stale.is_none(),
+            "clean release leaves no stale holder"
+        );
     }
 
     #[test]
@@ -127,8 +130,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("p.db");
         // A killed process leaves its text but no OS lock.
-        std::fs::write(RunLock::path_for(&db), "pid 999999 since 2026-01-01T00:00:00Z").unwrap();
+        std::fs::write(
+            RunLock::path_for(&db),
+            "pid 999999 since 2026-01-01T00:00:00Z",
+        )
+        .unwrap();
         let lock = RunLock::acquire(&db).unwrap();
-        assert_eq!(lock.stale.as_deref(), Some("pid 999999 since 2026-01-01T00:00:00Z"));
+        assert_eq!(
+            lock.stale.as_deref(),
+            Some("pid 999999 since 2026-01-01T00:00:00Z")
+        );
     }
 }

@@ -210,9 +210,12 @@ impl StateStore {
             source,
         };
         let conn = Connection::open(path).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
         let mut store = Self {
             conn,
             path: path.to_path_buf(),
@@ -268,9 +271,11 @@ impl StateStore {
     /// The cursor `(modified_ms, key)`.
     pub fn cursor(&self) -> Result<Option<(i64, String)>, StateError> {
         self.conn
-            .query_row("SELECT modified_ms, key FROM cursor WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT modified_ms, key FROM cursor WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(self.err())
     }
@@ -299,10 +304,13 @@ impl StateStore {
     /// Start staging detected changes; nothing is visible until [`Staging::commit`].
     pub fn stage(&mut self) -> Result<Staging<'_>, StateError> {
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|source| StateError::Sqlite {
-            path: path.clone(),
-            source,
-        })?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StateError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
         Ok(Staging { tx, path })
     }
 
@@ -437,7 +445,9 @@ impl StateStore {
                      WHERE excluded.version >= ledger.version",
                 )
                 .map_err(err)?;
-            let mut del = tx.prepare("DELETE FROM outbox WHERE seq = ?1").map_err(err)?;
+            let mut del = tx
+                .prepare("DELETE FROM outbox WHERE seq = ?1")
+                .map_err(err)?;
             for s in acked {
                 ack.execute(params![s, at]).map_err(err)?;
                 del.execute([s]).map_err(err)?;
@@ -497,7 +507,9 @@ impl StateStore {
         let chosen: Vec<i64> = match ids {
             Some(ids) => ids.to_vec(),
             None => {
-                let mut stmt = tx.prepare("SELECT id FROM dead_letters ORDER BY id").map_err(err)?;
+                let mut stmt = tx
+                    .prepare("SELECT id FROM dead_letters ORDER BY id")
+                    .map_err(err)?;
                 stmt.query_map([], |r| r.get(0))
                     .map_err(err)?
                     .collect::<Result<_, _>>()
@@ -529,7 +541,8 @@ impl StateStore {
             if offer_in(&tx, &change, Reason::Replay, true, &at).map_err(err)? == Offer::Queued {
                 n += 1;
             }
-            tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id]).map_err(err)?;
+            tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id])
+                .map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(n)
@@ -761,7 +774,15 @@ fn offer_in(
     tx.execute(
         "INSERT INTO outbox (key, version, fingerprint, modified_ms, record, reason, queued_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![c.key, version, c.fingerprint, c.modified_ms, c.record, reason.as_str(), at],
+        params![
+            c.key,
+            version,
+            c.fingerprint,
+            c.modified_ms,
+            c.record,
+            reason.as_str(),
+            at
+        ],
     )?;
     Ok(Offer::Queued)
 }

@@ -89,7 +89,8 @@ fn dead_letters_are_kept_and_replayed() {
     offer(&mut s, &change("9", "bad"));
     let b = s.next_batch(1, &none(), &none()).unwrap();
     s.mark_in_flight(&[b[0].seq], "msg_d").unwrap();
-    s.record_outcome(&[], &[(b[0].seq, Some(422), "invalid amount".into())]).unwrap();
+    s.record_outcome(&[], &[(b[0].seq, Some(422), "invalid amount".into())])
+        .unwrap();
     assert_eq!(s.backlog().unwrap(), 0);
     let dl = s.dead_letters().unwrap();
     assert_eq!(dl.len(), 1);

@@ -10,7 +10,7 @@ use tokio::runtime::Handle;
 
 use super::SyncError;
 use crate::extract::{Extractor, records_json};
-use crate::sources::{SourceFile, SourceError};
+use crate::sources::{SourceError, SourceFile};
 use crate::state::{Change, FileRecord, Offer, Reason, Staging, StateStore};
 
 /// Name of the orders source in the `files` table.
@@ -114,12 +114,18 @@ pub fn rows_of(
     for (i, record) in records.into_iter().enumerate() {
         let row = first_row + i + 1;
         if keys.is_null(i) || keys.value(i).is_empty() {
-            return Err(bad(file, format!("data row {row}: key `{}` is empty", ex.key)));
+            return Err(bad(
+                file,
+                format!("data row {row}: key `{}` is empty", ex.key),
+            ));
         }
         if cursor.is_null(i) {
             return Err(bad(
                 file,
-                format!("data row {row}: cursor `{}` is empty or not a time", ex.cursor),
+                format!(
+                    "data row {row}: cursor `{}` is empty or not a time",
+                    ex.cursor
+                ),
             ));
         }
         out.push(Row {
@@ -190,7 +196,10 @@ pub fn detect<'a>(
                     d.too_old += 1;
                     continue;
                 }
-                if max.as_ref().is_none_or(|(ms, k)| (row.modified_ms, &row.key) > (*ms, k)) {
+                if max
+                    .as_ref()
+                    .is_none_or(|(ms, k)| (row.modified_ms, &row.key) > (*ms, k))
+                {
                     max = Some((row.modified_ms, row.key.clone()));
                 }
                 let change = Change {

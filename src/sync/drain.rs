@@ -102,7 +102,9 @@ pub async fn drain(
     }
     let mut first_error = None;
     while let Some(res) = workers.join_next().await {
-        let res = res.map_err(|e| SyncError::Join(e.to_string())).and_then(|r| r);
+        let res = res
+            .map_err(|e| SyncError::Join(e.to_string()))
+            .and_then(|r| r);
         if let Err(e) = res
             && first_error.is_none()
         {

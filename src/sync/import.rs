@@ -91,7 +91,13 @@ fn flag_blocking(
             let n = batch.num_rows();
             let batch = ex.finish(&batch, lines.as_ref(), &file.name)?;
             let idx = batch.schema().index_of(&o.column).map_err(|_| {
-                bad(file, format!("no column `{}` to select the timeframe by (use --column)", o.column))
+                bad(
+                    file,
+                    format!(
+                        "no column `{}` to select the timeframe by (use --column)",
+                        o.column
+                    ),
+                )
             })?;
             let when = arrow::compute::cast(batch.column(idx), &ts)
                 .map_err(|e| bad(file, format!("column `{}` is not a time: {e}", o.column)))?;
@@ -158,7 +164,9 @@ pub async fn run(
         DrainOptions {
             cap: None,
             batch_size: spec.sink.batch_size as usize,
-            concurrency: options.concurrency.unwrap_or(spec.sink.concurrency as usize),
+            concurrency: options
+                .concurrency
+                .unwrap_or(spec.sink.concurrency as usize),
             // An import is bounded by its retries, not by the scheduled deadline.
             deadline: Instant::now() + std::time::Duration::from_secs(365 * 86_400),
         },

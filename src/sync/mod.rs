@@ -157,13 +157,11 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-pub(crate) fn open_store(path: PathBuf) -> impl std::future::Future<Output = Result<StateStore, SyncError>> {
-    async move {
-        tokio::task::spawn_blocking(move || StateStore::open(&path))
-            .await
-            .map_err(|e| SyncError::Join(e.to_string()))?
-            .map_err(SyncError::from)
-    }
+pub(crate) async fn open_store(path: PathBuf) -> Result<StateStore, SyncError> {
+    tokio::task::spawn_blocking(move || StateStore::open(&path))
+        .await
+        .map_err(|e| SyncError::Join(e.to_string()))?
+        .map_err(SyncError::from)
 }
 
 /// One scheduled run of a sync pipeline.
@@ -239,7 +237,11 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
     })
     .await
     .map_err(|e| SyncError::Join(e.to_string()))??;
-    tracing::info!(changes = detection.changes(), files = detection.files_read, "detection done");
+    tracing::info!(
+        changes = detection.changes(),
+        files = detection.files_read,
+        "detection done"
+    );
 
     let store = Arc::new(Mutex::new(store));
     let (_tx, cancel) = tokio::sync::watch::channel(false);
@@ -256,7 +258,17 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
         None,
     )
     .await?;
-    finish(store, "run", &started_at, started, spec.name.clone(), detection, delivery, stale_lock).await
+    finish(
+        store,
+        "run",
+        &started_at,
+        started,
+        spec.name.clone(),
+        detection,
+        delivery,
+        stale_lock,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -316,14 +328,15 @@ pub fn cancel_on_signal(tx: tokio::sync::watch::Sender<bool>) {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    let _ = tx.send(true);
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        let _ = tx.send(true);
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}
@@ -354,7 +367,9 @@ pub fn progress_reporter(label: &str) -> Progress {
         })
     } else {
         let started = std::time::Instant::now();
-        let last = Arc::new(Mutex::new(std::time::Instant::now() - Duration::from_secs(60)));
+        let last = Arc::new(Mutex::new(
+            std::time::Instant::now() - Duration::from_secs(60),
+        ));
         let label = label.to_string();
         Arc::new(move |done, total| {
             let Ok(mut last) = last.lock() else { return };

@@ -35,8 +35,7 @@ const _: () = assert!(
     std::mem::size_of::<FFI_ArrowArray>() == std::mem::size_of::<polars_arrow::ffi::ArrowArray>()
 );
 const _: () = assert!(
-    std::mem::size_of::<FFI_ArrowSchema>()
-        == std::mem::size_of::<polars_arrow::ffi::ArrowSchema>()
+    std::mem::size_of::<FFI_ArrowSchema>() == std::mem::size_of::<polars_arrow::ffi::ArrowSchema>()
 );
 
 /// Move an arrow-rs batch into a Polars frame without copying buffers.
@@ -153,7 +152,11 @@ mod tests {
             ),
             (
                 "state",
-                Arc::new(StringArray::from(vec![Some("CLOSED"), Some("ABANDONED"), None])),
+                Arc::new(StringArray::from(vec![
+                    Some("CLOSED"),
+                    Some("ABANDONED"),
+                    None,
+                ])),
             ),
             (
                 "at",
@@ -168,10 +171,15 @@ mod tests {
         assert_eq!(df.height(), 3);
         let back = to_arrow(&df).unwrap();
         assert_eq!(back.num_rows(), 3);
-        let ids = back.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let ids = back
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         assert_eq!(ids.value(0), 1);
         assert!(ids.is_null(1));
-        let state = arrow::compute::cast(back.column(1), &arrow::datatypes::DataType::Utf8).unwrap();
+        let state =
+            arrow::compute::cast(back.column(1), &arrow::datatypes::DataType::Utf8).unwrap();
         let state = state.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(state.value(1), "ABANDONED");
         assert!(state.is_null(2));

@@ -36,9 +36,7 @@ pub fn polars_type(t: ColumnType) -> DataType {
         ColumnType::Float64 => DataType::Float64,
         ColumnType::Bool => DataType::Boolean,
         ColumnType::Date => DataType::Date,
-        ColumnType::Timestamp => {
-            DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-        }
+        ColumnType::Timestamp => DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)),
         ColumnType::Decimal(p, s) => DataType::Decimal(p as usize, s as usize),
     }
 }
@@ -69,25 +67,22 @@ pub fn apply(mut lf: LazyFrame, steps: &[Transform]) -> Result<LazyFrame, Transf
             source,
         };
         lf = match step {
-            Transform::Rename { columns } => {
-                lf.rename(columns.keys(), columns.values(), true)
-            }
+            Transform::Rename { columns } => lf.rename(columns.keys(), columns.values(), true),
             Transform::Cast { columns } => lf.with_columns(
                 columns
                     .iter()
                     .map(|(c, t)| cast_expr(col(c.as_str()), *t))
                     .collect::<Vec<_>>(),
             ),
-            Transform::Derive { column, expr } => {
-                lf.with_column(polars::sql::sql_expr(expr).map_err(err)?.alias(column.as_str()))
-            }
-            Transform::Filter { expr } => lf.filter(polars::sql::sql_expr(expr).map_err(err)?),
-            Transform::Select { columns } => lf.select(
-                columns
-                    .iter()
-                    .map(|c| col(c.as_str()))
-                    .collect::<Vec<_>>(),
+            Transform::Derive { column, expr } => lf.with_column(
+                polars::sql::sql_expr(expr)
+                    .map_err(err)?
+                    .alias(column.as_str()),
             ),
+            Transform::Filter { expr } => lf.filter(polars::sql::sql_expr(expr).map_err(err)?),
+            Transform::Select { columns } => {
+                lf.select(columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
+            }
             Transform::Drop { columns } => {
                 lf.drop(by_name(columns.iter().map(|c| c.as_str()), true, false))
             }
@@ -191,7 +186,9 @@ fn scale_column(c: Column, digits: i8) -> PolarsResult<Column> {
             .decimal()?
             .physical()
             .clone(),
-        other => polars_bail!(InvalidOperation: "scale needs an integer, decimal or numeric text column, `{}` is {other}", s.name()),
+        other => {
+            polars_bail!(InvalidOperation: "scale needs an integer, decimal or numeric text column, `{}` is {other}", s.name())
+        }
     };
     let (from, to) = scales(s.dtype(), digits);
     let shift = from as i64 + digits as i64;

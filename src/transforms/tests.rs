@@ -18,7 +18,10 @@ fn orders() -> RecordBatch {
             "orderState",
             Arc::new(StringArray::from(vec!["CLOSED", "ABANDONED", "CLOSED"])),
         ),
-        ("saleAmount", Arc::new(Int64Array::from(vec![40000, 0, 12550]))),
+        (
+            "saleAmount",
+            Arc::new(Int64Array::from(vec![40000, 0, 12550])),
+        ),
         (
             "contactReference",
             Arc::new(StringArray::from(vec!["3346662", "3346670", "x"])),
@@ -28,7 +31,11 @@ fn orders() -> RecordBatch {
 }
 
 fn names(b: &RecordBatch) -> Vec<String> {
-    b.schema().fields().iter().map(|f| f.name().clone()).collect()
+    b.schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
 }
 
 #[test]
@@ -58,8 +65,9 @@ fn rename_filter_derive_select() {
 #[test]
 fn sql_select_over_source() {
     let steps = vec![Transform::Sql {
-        query: "SELECT orderId, saleAmount FROM source WHERE saleAmount > 100 ORDER BY orderId DESC"
-            .into(),
+        query:
+            "SELECT orderId, saleAmount FROM source WHERE saleAmount > 100 ORDER BY orderId DESC"
+                .into(),
     }];
     let out = apply_to_batch(&orders(), &steps).unwrap();
     let ids = out.column(0).as_primitive::<Int64Type>();
@@ -119,8 +127,8 @@ mod reconcile_steps {
     use std::collections::BTreeMap;
 
     use super::super::*;
-    use polars::prelude::DataType;
     use crate::pipeline::HumanDuration;
+    use polars::prelude::DataType;
 
     fn run(df: DataFrame, steps: &[Transform]) -> DataFrame {
         apply(df.lazy(), steps).unwrap().collect().unwrap()
@@ -131,7 +139,9 @@ mod reconcile_steps {
         (0..c.len())
             .map(|i| match c.get(i).unwrap() {
                 AnyValue::Null => None,
-                AnyValue::Decimal(v, _, s) => Some(crate::reconcile::compare::format_decimal(v, s as u32)),
+                AnyValue::Decimal(v, _, s) => {
+                    Some(crate::reconcile::compare::format_decimal(v, s as u32))
+                }
                 AnyValue::String(s) => Some(s.to_string()),
                 other => Some(other.to_string()),
             })
@@ -148,10 +158,18 @@ mod reconcile_steps {
                 digits: 2,
             }],
         );
-        assert_eq!(out.column("amount").unwrap().dtype(), &DataType::Decimal(38, 2));
+        assert_eq!(
+            out.column("amount").unwrap().dtype(),
+            &DataType::Decimal(38, 2)
+        );
         assert_eq!(
             texts(&out, "amount"),
-            vec![Some("400.00".into()), Some("-1.50".into()), None, Some("0.05".into())]
+            vec![
+                Some("400.00".into()),
+                Some("-1.50".into()),
+                None,
+                Some("0.05".into())
+            ]
         );
     }
 
@@ -170,7 +188,10 @@ mod reconcile_steps {
                 },
             ],
         );
-        assert_eq!(texts(&out, "a"), vec![Some("125".into()), Some("-300".into())]);
+        assert_eq!(
+            texts(&out, "a"),
+            vec![Some("125".into()), Some("-300".into())]
+        );
         let out = run(
             df,
             &[Transform::Scale {
@@ -267,8 +288,17 @@ mod reconcile_steps {
             ],
         );
         assert_eq!(out.height(), 2);
-        assert_eq!(texts(&out, "order"), vec![Some("1".into()), Some("2".into())]);
-        assert_eq!(texts(&out, "total"), vec![Some("0.30".into()), Some("5.00".into())]);
-        assert_eq!(texts(&out, "currency"), vec![Some("CHF".into()), Some("EUR".into())]);
+        assert_eq!(
+            texts(&out, "order"),
+            vec![Some("1".into()), Some("2".into())]
+        );
+        assert_eq!(
+            texts(&out, "total"),
+            vec![Some("0.30".into()), Some("5.00".into())]
+        );
+        assert_eq!(
+            texts(&out, "currency"),
+            vec![Some("CHF".into()), Some("EUR".into())]
+        );
     }
 }

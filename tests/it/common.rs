@@ -62,7 +62,11 @@ pub async fn serve_files(root: PathBuf) -> SocketAddr {
                     header::ETAG,
                     HeaderValue::from_str(&format!("\"{}\"", bytes.len())).unwrap(),
                 );
-                let body = if method == Method::HEAD { Vec::new() } else { bytes };
+                let body = if method == Method::HEAD {
+                    Vec::new()
+                } else {
+                    bytes
+                };
                 (StatusCode::OK, h, body)
             }
         }
@@ -238,7 +242,10 @@ impl Recorder {
 pub async fn bin_async(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let dir = dir.to_path_buf();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_s360-sync"))
             .args(&args)

@@ -38,7 +38,16 @@ state:
 async fn flag(dir: &Path) -> serde_json::Value {
     let o = bin_async(
         dir,
-        &["import", "flag", "import.yaml", "--from", "2026-09-01", "--to", "2026-11-01", "--json"],
+        &[
+            "import",
+            "flag",
+            "import.yaml",
+            "--from",
+            "2026-09-01",
+            "--to",
+            "2026-11-01",
+            "--json",
+        ],
         &[],
     )
     .await;
@@ -77,7 +86,10 @@ async fn flag_3000_then_drain_once_each_and_flag_again_queues_nothing() {
     assert_eq!(summary["backlog"], 0);
     let c = counts(&rec);
     assert_eq!(c.len(), 3000);
-    assert!(c.values().all(|&n| n == 1), "each order delivered exactly once");
+    assert!(
+        c.values().all(|&n| n == 1),
+        "each order delivered exactly once"
+    );
     // Every order carries its lines.
     let first = rec.all()[0].json();
     assert!(first["data"]["orders"][0]["order"]["operationDatas"].is_array());
@@ -118,8 +130,14 @@ async fn interrupted_import_resumes_with_nothing_lost() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
-    assert!(out.status.code().is_some(), "exited by itself, not killed: {}", text(&out));
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.code().is_some(),
+        "exited by itself, not killed: {}",
+        text(&out)
+    );
     let partial = counts(&rec).len();
     assert!(partial < 1000, "interrupted before the end ({partial})");
     rec.set(Arc::new(|_, _| Answer::status(200)));
@@ -127,5 +145,8 @@ async fn interrupted_import_resumes_with_nothing_lost() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let c = counts(&rec);
     assert_eq!(c.len(), 1000, "nothing lost");
-    assert!(c.values().all(|&n| n == 1), "a graceful stop sends nothing twice");
+    assert!(
+        c.values().all(|&n| n == 1),
+        "a graceful stop sends nothing twice"
+    );
 }

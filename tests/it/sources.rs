@@ -69,14 +69,23 @@ async fn csv_glob_reads_every_day_with_declared_types() {
     let batches = source.read_all().await.unwrap();
     assert_eq!(rows(&batches), 120);
     let schema = batches[0].schema();
-    assert_eq!(schema.field_with_name("orderId").unwrap().data_type(), &DataType::Int64);
     assert_eq!(
-        schema.field_with_name("lastModDateTime").unwrap().data_type(),
+        schema.field_with_name("orderId").unwrap().data_type(),
+        &DataType::Int64
+    );
+    assert_eq!(
+        schema
+            .field_with_name("lastModDateTime")
+            .unwrap()
+            .data_type(),
         &DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into()))
     );
     // Undeclared dates stay text, exactly as exported.
     assert_eq!(
-        schema.field_with_name("creationDateTime").unwrap().data_type(),
+        schema
+            .field_with_name("creationDateTime")
+            .unwrap()
+            .data_type(),
         &DataType::Utf8
     );
 }
@@ -93,10 +102,20 @@ async fn parquet_and_ndjson_give_the_same_orders_as_csv() {
         let loc = format!("{}/orders_*.{format}", out.display());
         let got = read(&config(&loc), &loc).await.unwrap();
         assert_eq!(rows(&got), 80, "{format}");
-        assert_eq!(sum_i64(&got, "saleAmount"), sum_i64(&from_csv, "saleAmount"), "{format}");
-        assert_eq!(sum_i64(&got, "orderId"), sum_i64(&from_csv, "orderId"), "{format}");
+        assert_eq!(
+            sum_i64(&got, "saleAmount"),
+            sum_i64(&from_csv, "saleAmount"),
+            "{format}"
+        );
+        assert_eq!(
+            sum_i64(&got, "orderId"),
+            sum_i64(&from_csv, "orderId"),
+            "{format}"
+        );
         let ts = |b: &[RecordBatch]| {
-            let c = b[0].column(b[0].schema().index_of("lastModDateTime").unwrap()).clone();
+            let c = b[0]
+                .column(b[0].schema().index_of("lastModDateTime").unwrap())
+                .clone();
             c.as_primitive::<TimestampMillisecondType>().value(5)
         };
         assert_eq!(ts(&got), ts(&from_csv), "{format}");
@@ -114,8 +133,9 @@ async fn parquet_keeps_nested_lists_of_structs() {
     lines_cfg.columns.clear();
     lines_cfg.cursor = None;
     let lines = read(&lines_cfg, &lines_loc).await.unwrap();
-    let idx = s360_sync::sources::nest::LinesIndex::build(&lines, "orderId", "operationDatas", "lines")
-        .unwrap();
+    let idx =
+        s360_sync::sources::nest::LinesIndex::build(&lines, "orderId", "operationDatas", "lines")
+            .unwrap();
     let nested = idx.attach(&orders[0], "orderId", "orders").unwrap();
     let path = dir.path().join("nested.parquet");
     let file = std::fs::File::create(&path).unwrap();
@@ -124,13 +144,19 @@ async fn parquet_keeps_nested_lists_of_structs() {
     w.close().unwrap();
     let loc = path.to_str().unwrap().to_string();
     let back = read(&config(&loc), &loc).await.unwrap();
-    let field = back[0].schema().field_with_name("operationDatas").unwrap().clone();
+    let field = back[0]
+        .schema()
+        .field_with_name("operationDatas")
+        .unwrap()
+        .clone();
     match field.data_type() {
         DataType::List(item) => assert!(matches!(item.data_type(), DataType::Struct(_))),
         other => panic!("expected a list of structs, got {other}"),
     }
     let list = back[0].column(back[0].schema().index_of("operationDatas").unwrap());
-    let total_lines: usize = (0..list.len()).map(|i| list.as_list::<i32>().value(i).len()).sum();
+    let total_lines: usize = (0..list.len())
+        .map(|i| list.as_list::<i32>().value(i).len())
+        .sum();
     assert_eq!(total_lines, rows(&lines));
 }
 
@@ -150,7 +176,10 @@ async fn windows_1252_and_utf8_bom_are_decoded() {
     assert_eq!(city, "Zürich");
 
     let p = dir.path().join("bom.csv");
-    write(&p, "\u{feff}orderId;lastModDateTime\n7;2026-10-13 10:00:00\n");
+    write(
+        &p,
+        "\u{feff}orderId;lastModDateTime\n7;2026-10-13 10:00:00\n",
+    );
     let loc = p.to_str().unwrap().to_string();
     let got = read(&small_config(), &loc).await.unwrap();
     assert_eq!(got[0].schema().field(0).name(), "orderId");
@@ -181,7 +210,11 @@ async fn both_s360_date_forms_and_time_zones() {
     let cet = read(&cfg, &loc).await.unwrap();
     let ts2 = cet[0].column(1).as_primitive::<TimestampMillisecondType>();
     assert_eq!(ts2.value(0), ts.value(0), "explicit offsets win");
-    assert_eq!(ts2.value(1), ts.value(1) - 3_600_000, "naive times are read in the source zone");
+    assert_eq!(
+        ts2.value(1),
+        ts.value(1) - 3_600_000,
+        "naive times are read in the source zone"
+    );
 }
 
 #[tokio::test]
@@ -197,7 +230,11 @@ async fn object_store_http_urls_read_like_local_files_in_every_format() {
         assert_eq!(rows(&got), 40, "{format}");
         let local = format!("{}/orders_2026-10-13.{format}", out.display());
         let from_disk = read(&config(&local), &local).await.unwrap();
-        assert_eq!(sum_i64(&got, "saleAmount"), sum_i64(&from_disk, "saleAmount"), "{format}");
+        assert_eq!(
+            sum_i64(&got, "saleAmount"),
+            sum_i64(&from_disk, "saleAmount"),
+            "{format}"
+        );
         // A missing object is an error naming the URL.
         let missing = format!("http://{addr}/nope.{format}");
         let err = read(&cfg, &missing).await.unwrap_err().to_string();
@@ -215,12 +252,23 @@ async fn bad(content: &[u8], name: &str) -> String {
 
 #[tokio::test]
 async fn bad_input_errors_name_file_and_place() {
-    let e = bad(b"orderId;lastModDateTime\n1;2026-10-13 10:00:00\n2\n", "short.csv").await;
+    let e = bad(
+        b"orderId;lastModDateTime\n1;2026-10-13 10:00:00\n2\n",
+        "short.csv",
+    )
+    .await;
     assert!(e.contains("short.csv") && e.contains("line"), "{e}");
-    let e = bad(b"orderId;lastModDateTime\nabc;2026-10-13 10:00:00\n", "notint.csv").await;
+    let e = bad(
+        b"orderId;lastModDateTime\nabc;2026-10-13 10:00:00\n",
+        "notint.csv",
+    )
+    .await;
     assert!(e.contains("notint.csv") && e.contains("abc"), "{e}");
     let e = bad(b"orderId;other\n1;x\n", "nocursor.csv").await;
-    assert!(e.contains("nocursor.csv") && e.contains("missing column `lastModDateTime`"), "{e}");
+    assert!(
+        e.contains("nocursor.csv") && e.contains("missing column `lastModDateTime`"),
+        "{e}"
+    );
     let e = bad(b"PAR1 this is not a parquet file", "broken.parquet").await;
     assert!(e.contains("broken.parquet"), "{e}");
 
@@ -232,7 +280,10 @@ async fn bad_input_errors_name_file_and_place() {
     assert!(e.contains("truncated.parquet"), "{e}");
 
     let missing = "/nonexistent/dir/orders.csv".to_string();
-    let e = read(&config(&missing), &missing).await.unwrap_err().to_string();
+    let e = read(&config(&missing), &missing)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/nonexistent/dir/orders.csv"), "{e}");
     let glob = "/nonexistent/dir/orders_*.csv".to_string();
     let e = read(&config(&glob), &glob).await.unwrap_err().to_string();
@@ -241,7 +292,10 @@ async fn bad_input_errors_name_file_and_place() {
 
 #[test]
 fn format_is_guessed_from_extension() {
-    assert_eq!(Format::from_extension("a/b/orders_*.parquet"), Some(Format::Parquet));
+    assert_eq!(
+        Format::from_extension("a/b/orders_*.parquet"),
+        Some(Format::Parquet)
+    );
     assert_eq!(Format::from_extension("x.jsonl"), Some(Format::Ndjson));
     assert_eq!(Format::from_extension("x.dat"), None);
 }
@@ -270,7 +324,10 @@ fn validate_accepts_examples_and_reports_problems_with_positions() {
     let o = bin(dir.path(), &["validate", "bad.yaml"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("bad.yaml:10:15: sink.batch_size: 80 is out of range 1..=50"), "{err}");
+    assert!(
+        err.contains("bad.yaml:10:15: sink.batch_size: 80 is out of range 1..=50"),
+        "{err}"
+    );
     assert!(err.contains("bad.yaml:11:16: sink.max_per_run"), "{err}");
     assert!(err.contains("bad.yaml:13:13: schedule.interval"), "{err}");
     let after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -280,7 +337,16 @@ fn validate_accepts_examples_and_reports_problems_with_positions() {
 #[test]
 fn preview_shows_orders_with_nested_lines_as_json() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = bin(root, &["preview", "pipelines/sync-orders.yaml", "--limit", "3", "--json"]);
+    let o = bin(
+        root,
+        &[
+            "preview",
+            "pipelines/sync-orders.yaml",
+            "--limit",
+            "3",
+            "--json",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let records: Vec<serde_json::Value> = out
@@ -293,7 +359,10 @@ fn preview_shows_orders_with_nested_lines_as_json() {
     assert!(first["operationDatas"].is_array(), "{first}");
     let at = first["lastModDateTime"].as_str().unwrap();
     assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{first}");
-    let o = bin(root, &["preview", "pipelines/sync-orders.yaml", "--limit", "2"]);
+    let o = bin(
+        root,
+        &["preview", "pipelines/sync-orders.yaml", "--limit", "2"],
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("2 record(s) shown"));
 }
@@ -302,9 +371,20 @@ fn preview_shows_orders_with_nested_lines_as_json() {
 fn gen_is_deterministic() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    let out_a = generate(a.path(), &["--orders", "200", "--crm", "--discrepancies", "8"]);
-    let out_b = generate(b.path(), &["--orders", "200", "--crm", "--discrepancies", "8"]);
-    for f in ["orders_2026-10-13.csv", "order_lines_2026-10-13.csv", "crm/crm_orders.csv", "crm/manifest.json"] {
+    let out_a = generate(
+        a.path(),
+        &["--orders", "200", "--crm", "--discrepancies", "8"],
+    );
+    let out_b = generate(
+        b.path(),
+        &["--orders", "200", "--crm", "--discrepancies", "8"],
+    );
+    for f in [
+        "orders_2026-10-13.csv",
+        "order_lines_2026-10-13.csv",
+        "crm/crm_orders.csv",
+        "crm/manifest.json",
+    ] {
         assert_eq!(
             std::fs::read(out_a.join(f)).unwrap(),
             std::fs::read(out_b.join(f)).unwrap(),

@@ -47,11 +47,15 @@ state:
 }
 
 fn many(n: i64, start: i64, at: impl Fn(i64) -> String) -> Vec<(i64, &'static str, i64, String)> {
-    (start..start + n).map(|i| (i, "CLOSED", i * 10, at(i))).collect()
+    (start..start + n)
+        .map(|i| (i, "CLOSED", i * 10, at(i)))
+        .collect()
 }
 
 fn rows<'a>(v: &'a [(i64, &'static str, i64, String)]) -> Vec<(i64, &'a str, i64, &'a str)> {
-    v.iter().map(|(a, b, c, d)| (*a, *b, *c, d.as_str())).collect()
+    v.iter()
+        .map(|(a, b, c, d)| (*a, *b, *c, d.as_str()))
+        .collect()
 }
 
 async fn run(dir: &Path, extra: &[&str]) -> std::process::Output {
@@ -65,7 +69,11 @@ fn summary(o: &std::process::Output) -> serde_json::Value {
 }
 
 fn delivered(rec: &Recorder) -> Vec<(String, i64)> {
-    rec.all().iter().filter(|r| r.status == 200).flat_map(|r| r.orders()).collect()
+    rec.all()
+        .iter()
+        .filter(|r| r.status == 200)
+        .flat_map(|r| r.orders())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -73,7 +81,14 @@ async fn twelve_hundred_changes_go_out_in_runs_of_500_500_200() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::ok().await;
     pipeline(dir.path(), &rec.url(), "");
-    let data = many(1200, 1, |i| format!("2026-10-13 {:02}:{:02}:{:02}", i / 3600, (i / 60) % 60, i % 60));
+    let data = many(1200, 1, |i| {
+        format!(
+            "2026-10-13 {:02}:{:02}:{:02}",
+            i / 3600,
+            (i / 60) % 60,
+            i % 60
+        )
+    });
     export(dir.path(), "orders_1.csv", &rows(&data));
     let mut per_run = Vec::new();
     for _ in 0..4 {
@@ -114,7 +129,10 @@ async fn late_rows_inside_the_lookback_are_sent_and_unchanged_reexports_are_not(
     export(
         dir.path(),
         "orders_1.csv",
-        &[(1, "CLOSED", 100, "2026-10-13 12:00:00"), (2, "CLOSED", 200, "2026-10-13 12:30:00")],
+        &[
+            (1, "CLOSED", 100, "2026-10-13 12:00:00"),
+            (2, "CLOSED", 200, "2026-10-13 12:30:00"),
+        ],
     );
     let o = run(dir.path(), &[]).await;
     assert_eq!(summary(&o)["delivery"]["acknowledged"], 2);
@@ -122,18 +140,27 @@ async fn late_rows_inside_the_lookback_are_sent_and_unchanged_reexports_are_not(
     export(
         dir.path(),
         "orders_2.csv",
-        &[(1, "CLOSED", 100, "2026-10-13 12:00:00"), (2, "CLOSED", 200, "2026-10-13 12:30:00")],
+        &[
+            (1, "CLOSED", 100, "2026-10-13 12:00:00"),
+            (2, "CLOSED", 200, "2026-10-13 12:30:00"),
+        ],
     );
     let o = run(dir.path(), &[]).await;
     let s = summary(&o);
     assert_eq!(s["delivery"]["sent"], 0, "{s}");
-    assert_eq!(s["detection"]["files_read"], 1, "only the new file is read: {s}");
+    assert_eq!(
+        s["detection"]["files_read"], 1,
+        "only the new file is read: {s}"
+    );
     // A late row 20 minutes before the cursor (inside the 1h lookback) is
     // sent; one 2 hours before is not.
     export(
         dir.path(),
         "orders_3.csv",
-        &[(3, "CLOSED", 300, "2026-10-13 12:10:00"), (4, "CLOSED", 400, "2026-10-13 10:29:00")],
+        &[
+            (3, "CLOSED", 300, "2026-10-13 12:10:00"),
+            (4, "CLOSED", 400, "2026-10-13 10:29:00"),
+        ],
     );
     rec.clear();
     let o = run(dir.path(), &[]).await;
@@ -141,7 +168,11 @@ async fn late_rows_inside_the_lookback_are_sent_and_unchanged_reexports_are_not(
     assert_eq!(s["detection"]["too_old"], 1, "{s}");
     assert_eq!(delivered(&rec), vec![("3".to_string(), 1)]);
     // A changed order gets version 2.
-    export(dir.path(), "orders_4.csv", &[(1, "CANCELLED", 100, "2026-10-13 13:00:00")]);
+    export(
+        dir.path(),
+        "orders_4.csv",
+        &[(1, "CANCELLED", 100, "2026-10-13 13:00:00")],
+    );
     rec.clear();
     run(dir.path(), &[]).await;
     assert_eq!(delivered(&rec), vec![("1".to_string(), 2)]);
@@ -161,7 +192,11 @@ async fn transient_failures_are_retried_with_the_same_webhook_id() {
     }))
     .await;
     pipeline(dir.path(), &rec.url(), "");
-    export(dir.path(), "orders_1.csv", &rows(&many(10, 1, |_| "2026-10-13 12:00:00".into())));
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &rows(&many(10, 1, |_| "2026-10-13 12:00:00".into())),
+    );
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let s = summary(&o);
@@ -172,7 +207,10 @@ async fn transient_failures_are_retried_with_the_same_webhook_id() {
     let id = reqs[0].header("webhook-id");
     assert!(id.starts_with("msg_"), "{id}");
     assert!(reqs.iter().all(|r| r.header("webhook-id") == id));
-    assert!(reqs[1].at.duration_since(reqs[0].at) >= Duration::from_millis(900), "Retry-After honoured");
+    assert!(
+        reqs[1].at.duration_since(reqs[0].at) >= Duration::from_millis(900),
+        "Retry-After honoured"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,7 +226,11 @@ async fn a_bad_order_is_isolated_and_dead_lettered_then_replayed() {
     }))
     .await;
     pipeline(dir.path(), &rec.url(), "");
-    export(dir.path(), "orders_1.csv", &rows(&many(20, 1, |_| "2026-10-13 12:00:00".into())));
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &rows(&many(20, 1, |_| "2026-10-13 12:00:00".into())),
+    );
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(6), "{}", text(&o));
     let s = summary(&o);
@@ -197,7 +239,12 @@ async fn a_bad_order_is_isolated_and_dead_lettered_then_replayed() {
     let keys: HashSet<String> = delivered(&rec).into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys.len(), 19);
     assert!(!keys.contains("13"));
-    let o = bin_async(dir.path(), &["dead-letters", "list", "sync.yaml", "--json"], &[]).await;
+    let o = bin_async(
+        dir.path(),
+        &["dead-letters", "list", "sync.yaml", "--json"],
+        &[],
+    )
+    .await;
     let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(list[0]["key"], "13");
     assert_eq!(list[0]["status"], 422);
@@ -216,7 +263,11 @@ async fn unauthorized_stops_the_run_and_loses_nothing_even_if_the_file_goes() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::start(Arc::new(|_, _| Answer::status(401))).await;
     pipeline(dir.path(), &rec.url(), "");
-    let file = export(dir.path(), "orders_1.csv", &rows(&many(120, 1, |_| "2026-10-13 12:00:00".into())));
+    let file = export(
+        dir.path(),
+        "orders_1.csv",
+        &rows(&many(120, 1, |_| "2026-10-13 12:00:00".into())),
+    );
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert_eq!(rec.all().len(), 1, "stops at the first refusal");
@@ -242,7 +293,11 @@ async fn redirects_are_not_followed() {
     }))
     .await;
     pipeline(dir.path(), &rec.url(), "");
-    export(dir.path(), "orders_1.csv", &rows(&many(3, 1, |_| "2026-10-13 12:00:00".into())));
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &rows(&many(3, 1, |_| "2026-10-13 12:00:00".into())),
+    );
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }
@@ -252,9 +307,22 @@ async fn signatures_verify_with_an_independent_implementation() {
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let rec = Recorder::start(Arc::new(move |_, _| Answer::status(200))).await;
     let dir = tempfile::tempdir().unwrap();
-    pipeline(dir.path(), &rec.url(), "  signing: { secret_env: TEST_WEBHOOK_SECRET }\n  format: s360");
-    export(dir.path(), "orders_1.csv", &rows(&many(60, 1, |_| "2026-10-13 12:00:00".into())));
-    let o = bin_async(dir.path(), &["run", "sync.yaml"], &[("TEST_WEBHOOK_SECRET", secret)]).await;
+    pipeline(
+        dir.path(),
+        &rec.url(),
+        "  signing: { secret_env: TEST_WEBHOOK_SECRET }\n  format: s360",
+    );
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &rows(&many(60, 1, |_| "2026-10-13 12:00:00".into())),
+    );
+    let o = bin_async(
+        dir.path(),
+        &["run", "sync.yaml"],
+        &[("TEST_WEBHOOK_SECRET", secret)],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let reqs = rec.all();
     assert_eq!(reqs.len(), 2);
@@ -291,7 +359,11 @@ async fn killed_run_resends_only_the_batch_in_flight_with_the_same_id() {
     }))
     .await;
     pipeline(dir.path(), &rec.url(), "");
-    export(dir.path(), "orders_1.csv", &rows(&many(200, 1, |_| "2026-10-13 12:00:00".into())));
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &rows(&many(200, 1, |_| "2026-10-13 12:00:00".into())),
+    );
     let exe = env!("CARGO_BIN_EXE_s360-sync");
     let mut child = std::process::Command::new(exe)
         .args(["run", "sync.yaml"])
@@ -317,7 +389,11 @@ async fn killed_run_resends_only_the_batch_in_flight_with_the_same_id() {
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let after = rec.all();
-    assert_eq!(after[0].header("webhook-id"), in_flight_id, "in-flight batch resent first, same id");
+    assert_eq!(
+        after[0].header("webhook-id"),
+        in_flight_id,
+        "in-flight batch resent first, same id"
+    );
     assert_eq!(after[0].orders(), in_flight);
     let mut all: Vec<(String, i64)> = killed[..1].iter().flat_map(|r| r.orders()).collect();
     all.extend(after.iter().flat_map(|r| r.orders()));
@@ -336,7 +412,11 @@ async fn a_second_run_while_one_holds_the_lock_exits_with_its_own_code() {
     }))
     .await;
     pipeline(dir.path(), &rec.url(), "");
-    export(dir.path(), "orders_1.csv", &rows(&many(100, 1, |_| "2026-10-13 12:00:00".into())));
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &rows(&many(100, 1, |_| "2026-10-13 12:00:00".into())),
+    );
     let first = {
         let d = dir.path().to_path_buf();
         tokio::spawn(async move { run(&d, &[]).await })
@@ -359,7 +439,11 @@ async fn dry_run_sends_nothing_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::ok().await;
     pipeline(dir.path(), &rec.url(), "");
-    export(dir.path(), "orders_1.csv", &rows(&many(120, 1, |_| "2026-10-13 12:00:00".into())));
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &rows(&many(120, 1, |_| "2026-10-13 12:00:00".into())),
+    );
     let o = run(dir.path(), &["--dry-run"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let s = summary(&o);
@@ -368,7 +452,11 @@ async fn dry_run_sends_nothing_and_changes_nothing() {
     assert_eq!(s["dry_run"]["first_keys"][0], "1", "{s}");
     assert!(rec.all().is_empty());
     let o = run(dir.path(), &[]).await;
-    assert_eq!(summary(&o)["delivery"]["acknowledged"], 120, "the dry run left everything to do");
+    assert_eq!(
+        summary(&o)["delivery"]["acknowledged"],
+        120,
+        "the dry run left everything to do"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -376,12 +464,20 @@ async fn bad_input_fails_clearly_and_leaves_state_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::ok().await;
     pipeline(dir.path(), &rec.url(), "");
-    export(dir.path(), "orders_1.csv", &[(1, "CLOSED", 1, "2026-10-13 12:00:00")]);
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &[(1, "CLOSED", 1, "2026-10-13 12:00:00")],
+    );
     run(dir.path(), &[]).await;
     let before = bin_async(dir.path(), &["status", "sync.yaml", "--json"], &[]).await;
     let mut before: serde_json::Value = serde_json::from_slice(&before.stdout).unwrap();
     // One good new file and one with a bad timestamp in row 2.
-    export(dir.path(), "orders_2.csv", &[(2, "CLOSED", 1, "2026-10-13 13:00:00")]);
+    export(
+        dir.path(),
+        "orders_2.csv",
+        &[(2, "CLOSED", 1, "2026-10-13 13:00:00")],
+    );
     write(
         &dir.path().join("exports/orders_3.csv"),
         "orderId;orderState;saleAmount;lastModDateTime\n3;CLOSED;1;2026-10-13 13:00:00\n4;CLOSED;1;yesterday\n",
@@ -390,7 +486,10 @@ async fn bad_input_fails_clearly_and_leaves_state_as_it_was() {
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("orders_3.csv") && err.contains("yesterday"), "{err}");
+    assert!(
+        err.contains("orders_3.csv") && err.contains("yesterday"),
+        "{err}"
+    );
     assert!(rec.all().is_empty());
     let after = bin_async(dir.path(), &["status", "sync.yaml", "--json"], &[]).await;
     let mut after: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
