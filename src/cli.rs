@@ -64,6 +64,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The whole job on generated sample data, with an in-process sandbox CRM.
+    ///
+    /// Starts the sandbox on a free loopback port, writes sample S-360
+    /// exports, flags and imports them, changes some orders and runs a
+    /// day-to-day sync, exports the CRM's orders and reconciles them against
+    /// S-360's export. Prints each step and where the report is. Needs no
+    /// server and no network beyond loopback.
+    Demo(crate::demo::DemoArgs),
     /// Write deterministic sample S-360 and CRM exports of any size.
     Gen(crate::generate::GenArgs),
     /// Compare an S-360 export with a CRM export and write discrepancy reports.
@@ -126,6 +134,18 @@ pub enum Command {
     /// Initial import: flag a timeframe's orders, then drain them in one large run.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Flag the orders a consistency check found missing in or mismatched
+    /// with the CRM for re-sync (idempotent); the next `run` sends them.
+    Repair {
+        /// The report folder written by `reconcile`.
+        report_dir: PathBuf,
+        /// The sync pipeline whose outbox receives the orders.
+        #[arg(long)]
+        pipeline: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run pipelines at their intervals until SIGTERM or Ctrl-C.
     ///
     /// Each sync pipeline runs every `schedule.interval`; reconcile pipelines
@@ -379,6 +399,32 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             }
             Ok(exit::OK)
         }
+        Command::Repair {
+            report_dir,
+            pipeline: file,
+            json,
+        } => {
+            let p = pipeline::load(&file)?;
+            let s = runtime()?.block_on(crate::sync::repair::repair(&report_dir, &p))?;
+            if json {
+                print_json(&s)?;
+            } else {
+                println!(
+                    "{}: {} order(s) in the report to re-sync: {} flagged, {} already queued",
+                    p.name(),
+                    s.in_report,
+                    s.flagged,
+                    s.already_queued
+                );
+                if !s.not_found.is_empty() {
+                    println!(
+                        "not in the S-360 exports (cannot be re-sent): {}",
+                        s.not_found.join(", ")
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
         Command::DeadLetters(cmd) => dead_letters(cmd),
         Command::Import(cmd) => import(cmd),
         Command::Schedule { paths } => crate::schedule::cli(paths),
@@ -405,6 +451,13 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 print!("{}", outcome.human());
             }
             Ok(outcome.exit_code())
+        }
+        Command::Demo(args) => {
+            // The sink reads its signing secret from the environment, as in
+            // production; set it while the process is still single-threaded.
+            // SAFETY: no other thread exists yet.
+            unsafe { std::env::set_var(crate::demo::SECRET_ENV, crate::demo::SECRET) };
+            runtime()?.block_on(crate::demo::run(&args))
         }
         Command::Gen(args) => {
             let summary = crate::generate::run(&args).map_err(CliError::failure)?;

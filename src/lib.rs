@@ -4,6 +4,7 @@
 //! arguments and dispatches to the components below, each in its own folder.
 
 pub mod cli;
+pub mod demo;
 pub mod exit;
 pub mod extract;
 pub mod generate;

@@ -46,6 +46,9 @@ pub struct FlagSummary {
     pub superseded: u64,
     /// Files read.
     pub files: usize,
+    /// Keys selected (for reports of which were not found).
+    #[serde(skip)]
+    pub found: std::collections::HashSet<String>,
 }
 
 fn bad(file: &SourceFile, message: String) -> SyncError {
@@ -55,15 +58,29 @@ fn bad(file: &SourceFile, message: String) -> SyncError {
     })
 }
 
+/// Which orders a flagging selects.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// Orders whose time column falls in the timeframe (`import flag`).
+    Timeframe(FlagOptions),
+    /// Orders with these keys, queued even if the CRM acknowledged them (`repair`).
+    Keys(std::collections::HashSet<String>),
+}
+
 /// Put every order of the timeframe on the outbox, in one transaction.
 pub async fn flag(p: &Pipeline, options: FlagOptions) -> Result<FlagSummary, SyncError> {
+    flag_selection(p, Selection::Timeframe(options)).await
+}
+
+/// Put the selected orders on the outbox, in one transaction.
+pub async fn flag_selection(p: &Pipeline, selection: Selection) -> Result<FlagSummary, SyncError> {
     let spec = p.as_sync()?.clone();
     let path = state_path(p, &spec);
     let _lock = RunLock::acquire(&path)?;
     let ex = Extractor::new(p, &spec)?;
     let mut store = open_store(path).await?;
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || flag_blocking(&handle, &ex, &mut store, &options))
+    tokio::task::spawn_blocking(move || flag_blocking(&handle, &ex, &mut store, &selection))
         .await
         .map_err(|e| SyncError::Join(e.to_string()))?
 }
@@ -72,11 +89,10 @@ fn flag_blocking(
     handle: &tokio::runtime::Handle,
     ex: &Extractor,
     store: &mut StateStore,
-    o: &FlagOptions,
+    selection: &Selection,
 ) -> Result<FlagSummary, SyncError> {
     let files = handle.block_on(ex.orders.list())?;
     let lines = handle.block_on(ex.lines_index(None))?;
-    let (from, to) = (o.from.timestamp_millis(), o.to.timestamp_millis());
     let staging = store.stage()?;
     let mut s = FlagSummary {
         files: files.len(),
@@ -90,31 +106,49 @@ fn flag_blocking(
             let batch = batch?;
             let n = batch.num_rows();
             let batch = ex.finish(&batch, lines.as_ref(), &file.name)?;
-            let idx = batch.schema().index_of(&o.column).map_err(|_| {
-                bad(
-                    file,
-                    format!(
-                        "no column `{}` to select the timeframe by (use --column)",
-                        o.column
-                    ),
-                )
-            })?;
-            let when = arrow::compute::cast(batch.column(idx), &ts)
-                .map_err(|e| bad(file, format!("column `{}` is not a time: {e}", o.column)))?;
-            let when = when.as_primitive::<TimestampMillisecondType>();
+            let when = match selection {
+                Selection::Timeframe(o) => {
+                    let idx = batch.schema().index_of(&o.column).map_err(|_| {
+                        bad(
+                            file,
+                            format!(
+                                "no column `{}` to select the timeframe by (use --column)",
+                                o.column
+                            ),
+                        )
+                    })?;
+                    let when = arrow::compute::cast(batch.column(idx), &ts).map_err(|e| {
+                        bad(file, format!("column `{}` is not a time: {e}", o.column))
+                    })?;
+                    Some(when)
+                }
+                Selection::Keys(_) => None,
+            };
             let rows: Vec<Row> = rows_of(&batch, ex, &file.name, first_row)?;
             for (i, row) in rows.into_iter().enumerate() {
-                if when.is_null(i) || when.value(i) < from || when.value(i) >= to {
+                let (selected, reason, force) = match (selection, &when) {
+                    (Selection::Timeframe(o), Some(when)) => {
+                        let when = when.as_primitive::<TimestampMillisecondType>();
+                        let (from, to) = (o.from.timestamp_millis(), o.to.timestamp_millis());
+                        let inside =
+                            !when.is_null(i) && when.value(i) >= from && when.value(i) < to;
+                        (inside, Reason::Import, o.force)
+                    }
+                    (Selection::Keys(keys), _) => (keys.contains(&row.key), Reason::Repair, true),
+                    _ => (false, Reason::Import, false),
+                };
+                if !selected {
                     continue;
                 }
                 s.matched += 1;
+                s.found.insert(row.key.clone());
                 let change = Change {
                     fingerprint: fingerprint(&row.record),
                     key: row.key,
                     modified_ms: Some(row.modified_ms),
                     record: row.record,
                 };
-                match staging.offer(&change, Reason::Import, o.force)? {
+                match staging.offer(&change, reason, force)? {
                     Offer::Queued | Offer::Coalesced => s.flagged += 1,
                     Offer::AlreadyQueued => s.already_queued += 1,
                     Offer::Unchanged => s.already_delivered += 1,

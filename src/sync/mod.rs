@@ -3,6 +3,7 @@
 pub mod detect;
 pub mod drain;
 pub mod import;
+pub mod repair;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
