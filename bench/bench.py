@@ -7,7 +7,9 @@ Usage (from the repository root):
 
 With no section named, all run. Installs its Python reference tools (duckdb,
 polars, datacompy) with pip and `wrk` with apt-get when missing, builds
-s360-sync (`cargo build --release`) and works in a temporary folder.
+s360-sync with `cargo build` (the same dev-profile build the tests use:
+dependencies, where the heavy work happens, optimised at opt-level 2;
+s360-sync's own glue code unoptimised) and works in a temporary folder.
 Absolute times on a shared 2-core machine mean little; the ratios, measured
 side by side in one run, are the result.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "s360-sync-target"))
-BIN = TARGET / "release" / "s360-sync"
+BIN = TARGET / "debug" / "s360-sync"
 
 
 def log(msg):
@@ -54,9 +56,9 @@ def ensure_wrk():
 
 
 def build():
-    log("building s360-sync (release)")
+    log("building s360-sync (dev profile, as the tests)")
     env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, env=env, check=True)
+    subprocess.run(["cargo", "build", "--quiet"], cwd=ROOT, env=env, check=True)
 
 
 def measure_rss(cmd, cwd=None, env=None):
@@ -239,7 +241,7 @@ def main():
     ap.add_argument("--rows", type=int, default=5_000_000, help="history rows (sync) and rows per side (reconcile)")
     ap.add_argument("--import-sizes", default="100000,1000000", help="orders per import run")
     ap.add_argument("--keep", help="work in this folder and keep it")
-    ap.add_argument("--no-build", action="store_true", help="use the existing release binary")
+    ap.add_argument("--no-build", action="store_true", help="use the existing binary")
     args = ap.parse_args()
     sections = args.sections or ["sync", "import", "reconcile"]
     if not args.no_build:

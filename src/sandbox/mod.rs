@@ -73,6 +73,9 @@ pub struct Faults {
     pub reject_ids: Vec<String>,
     /// Seed of the `fail_rate` generator: the same seed, the same failures.
     pub seed: u64,
+    /// Check well-formed requests but store and log nothing, answering 200
+    /// at once: a fast receiver for load tests and benchmarks.
+    pub discard: bool,
 }
 
 impl Default for Faults {
@@ -85,6 +88,7 @@ impl Default for Faults {
             retry_after: None,
             reject_ids: Vec::new(),
             seed: 0,
+            discard: false,
         }
     }
 }
@@ -356,6 +360,10 @@ pub struct SandboxArgs {
     /// Seed for --fail-rate: the same seed gives the same failures.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Store nothing: check each request and answer 200 at once (a fast
+    /// receiver for load tests and benchmarks).
+    #[arg(long)]
+    pub discard: bool,
     /// Instead of serving: export what the sandbox holds.
     #[command(subcommand)]
     pub command: Option<SandboxCommand>,
@@ -395,6 +403,7 @@ impl SandboxArgs {
                     .filter(|s| !s.is_empty())
                     .collect(),
                 seed: self.seed,
+                discard: self.discard,
             },
         }
     }

@@ -357,6 +357,13 @@ async fn handle(
                     }
                 }
                 if rejected.is_empty() {
+                    if st.faults.discard {
+                        return Reply {
+                            status: StatusCode::OK,
+                            body: json!({ "accepted": orders.len(), "stale": 0 }),
+                            retry_after: None,
+                        };
+                    }
                     return store(st, orders, log).await;
                 }
                 Reply {

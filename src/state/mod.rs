@@ -370,18 +370,23 @@ impl StateStore {
         // Keys in flight anywhere must wait: a newer version never overtakes.
         let mut stmt = self
             .conn
-            .prepare("SELECT DISTINCT key FROM outbox WHERE batch_id IS NOT NULL")
+            // The batch index keeps this proportional to what is in flight,
+            // not to the backlog.
+            .prepare("SELECT key FROM outbox INDEXED BY outbox_batch WHERE batch_id IS NOT NULL")
             .map_err(self.err())?;
         let in_flight: HashSet<String> = stmt
             .query_map([], |r| r.get(0))
             .map_err(self.err())?
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
+        // `+batch_id` keeps SQLite from using the batch index here: walking
+        // the table in `seq` order stops after one batch, while the index
+        // would sort the whole backlog on every call.
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT seq, key, version, record, batch_id FROM outbox
-                 WHERE batch_id IS NULL ORDER BY seq",
+                 WHERE +batch_id IS NULL ORDER BY seq",
             )
             .map_err(self.err())?;
         let mut rows = stmt.query([]).map_err(self.err())?;
