@@ -178,8 +178,8 @@ def sync_history(work, rows_per_day, port):
             "types={'lastModDateTime':'TIMESTAMP'}) "
             f"WHERE lastModDateTime >= TIMESTAMP '{newest}' - INTERVAL 1 HOUR"
         )
-        dsecs, drss, dout, _ = measure_rss([sys.executable, "-c", f"import duckdb;print(duckdb.sql(\"\"\"{q}\"\"\").fetchone()[0])"], cwd=d)
-        results[days] = (secs, rss, detected, dsecs, drss, int(dout.strip()))
+        dsecs, drss, dout, _ = measure_rss([sys.executable, "-c", f"import duckdb;duckdb.sql('SET enable_progress_bar=false');print(duckdb.sql(\"\"\"{q}\"\"\").fetchall()[0][0])"], cwd=d)
+        results[days] = (secs, rss, detected, dsecs, drss, int(dout.strip().splitlines()[-1]))
     rows = []
     for days, (secs, rss, detected, dsecs, drss, dcount) in results.items():
         rows.append([f"{days} day(s), {days * rows_per_day} rows", f"{secs:.2f}", f"{rss:.0f}", detected, f"{dsecs:.2f}", f"{drss:.0f}", dcount, f"{dsecs / secs:.1f}x"])

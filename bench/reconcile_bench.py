@@ -51,6 +51,7 @@ fail_if: {{ missing_in_crm: 1000000000, missing_in_s360: 1000000000, mismatched:
 
 DUCKDB = r"""
 import duckdb, json, sys
+duckdb.sql('SET enable_progress_bar=false')
 left, right = sys.argv[1], sys.argv[2]
 reader = "read_parquet('{}')" if left.endswith('.parquet') else "read_csv('{}', delim=';', header=true)"
 q = f'''
@@ -72,7 +73,7 @@ SELECT
       OR abs(epoch(l.created) - epoch(r.created)) > 1))
 FROM l FULL OUTER JOIN r ON l.k = r.k
 '''
-a, b, c = duckdb.sql(q).fetchone()
+a, b, c = duckdb.sql(q).fetchall()[0]
 print(json.dumps({"missing_in_crm": a, "missing_in_s360": b, "mismatched": c}))
 """
 
@@ -86,13 +87,13 @@ l = (scan(left).filter(pl.col('operationCount') > 0).select(
         (pl.col('saleAmount').cast(pl.Decimal(18, 0)) / 100).alias('amount'),
         pl.col('currencyCode').alias('cur'), pl.col('salesChannelCode').alias('ch'),
         pl.col('contactReference').cast(pl.Utf8).alias('contact'),
-        pl.col('creationDateTime').cast(pl.Utf8).str.to_datetime('%Y-%m-%d %H:%M:%S').alias('created')))
+        pl.col('creationDateTime').cast(pl.Utf8).str.to_datetime().alias('created')))
 r = (scan(right).group_by(pl.col('secutix__SecuTixOrderId__c').cast(pl.Utf8).alias('k')).agg(
         pl.col('secutix__Total_Amount__c').cast(pl.Utf8).cast(pl.Decimal(18, 2)).sum().alias('amount_r'),
         pl.col('secutix__CatalogCurrency__c').first().alias('cur_r'),
         pl.col('secutix__SalesChannel__c').first().alias('ch_r'),
         pl.col('secutix__ContactSTXNumber__c').cast(pl.Utf8).first().alias('contact_r'),
-        pl.col('secutix__CreationDate__c').cast(pl.Utf8).str.to_datetime('%Y-%m-%dT%H:%M:%S%.fZ').first().alias('created_r')))
+        pl.col('secutix__CreationDate__c').cast(pl.Utf8).str.replace('Z', '').str.to_datetime().first().alias('created_r')))
 j = l.join(r, on='k', how='full', coalesce=False)
 both = pl.col('k').is_not_null() & pl.col('k_right').is_not_null()
 diff = ((pl.col('amount') - pl.col('amount_r')).abs() > 0.01) | (pl.col('cur') != pl.col('cur_r')) | \
@@ -122,7 +123,7 @@ r = r.groupby(r['secutix__SecuTixOrderId__c'].astype(str)).agg(
 r = r.rename(columns={'secutix__SecuTixOrderId__c': 'k'})
 r['contact'] = r['contact'].astype(str)
 r['created'] = pd.to_datetime(r['created'].astype(str)).dt.tz_localize(None)
-c = datacompy.Compare(l, r, join_columns='k', abs_tol=0.01, df1_name='s360', df2_name='crm')
+c = datacompy.PandasCompare(l, r, join_columns='k', abs_tol=0.01, df1_name='s360', df2_name='crm')
 mism = c.intersect_rows[~c.intersect_rows[[col for col in c.intersect_rows.columns if col.endswith('_match')]].all(axis=1)]
 print(json.dumps({'missing_in_crm': len(c.df1_unq_rows), 'missing_in_s360': len(c.df2_unq_rows), 'mismatched': len(mism)}))
 """
@@ -153,7 +154,8 @@ def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen):
         for name, script in (("duckdb", DUCKDB), ("polars (python)", POLARS), ("datacompy", DATACOMPY)):
             try:
                 t, m, o, _ = measure_rss([sys.executable, "-c", script, l, r])
-                c = json.loads(o)
+                # Some libraries print notices on stdout; the answer is the last JSON line.
+                c = json.loads([x for x in o.splitlines() if x.startswith('{')][-1])
                 results.append((name, t, m, (c["missing_in_crm"], c["missing_in_s360"], c["mismatched"])))
             except RuntimeError as e:
                 log(f"{name} on {fmt} failed: {str(e)[-300:]}")

@@ -152,7 +152,12 @@ pub async fn run(
                 let (flag, run, name) = (running[i].clone(), job.run.clone(), job.name.clone());
                 tasks.spawn(async move {
                     let line = run().await;
-                    println!("{name}: {line}");
+                    // Run summaries usually start with the pipeline's name.
+                    if line.starts_with(name.as_str()) {
+                        println!("{line}");
+                    } else {
+                        println!("{name}: {line}");
+                    }
                     flag.store(false, Ordering::SeqCst);
                 });
             }
@@ -210,15 +215,26 @@ pub fn cli(paths: Vec<std::path::PathBuf>) -> Result<u8, crate::cli::CliError> {
                     }),
                 )
             }
-            PipelineSpec::Reconcile(r) => {
-                if r.schedule.is_some() {
-                    eprintln!(
-                        "{}: scheduled consistency checks are not supported yet; skipped",
-                        p.name()
-                    );
+            PipelineSpec::Reconcile(r) => match &r.schedule {
+                None => continue,
+                Some(s) => {
+                    let p = p.clone();
+                    (
+                        s.interval.get(),
+                        Arc::new(move || {
+                            let p = p.clone();
+                            Box::pin(async move {
+                                match crate::reconcile::run(&p, &Default::default()).await {
+                                    Ok(o) => {
+                                        o.human().lines().next().unwrap_or_default().to_string()
+                                    }
+                                    Err(e) => format!("failed: {e}"),
+                                }
+                            })
+                        }),
+                    )
                 }
-                continue;
-            }
+            },
         };
         jobs.push(Job {
             name: p.name().to_string(),
