@@ -183,14 +183,14 @@ pub async fn run(
     let spec = p.as_sync()?.clone();
     let started = std::time::Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339();
-    let path = state_path(p, &spec);
-    let lock = RunLock::acquire(&path)?;
-    let stale = lock.stale.clone();
     let mut sink = WebhookSink::new(&spec.sink, &env)?;
     if let Some(rate) = options.rate_limit.or(spec.sink.rate_limit) {
         sink = sink.with_rate_limit(rate);
     }
     let sink = Arc::new(sink);
+    let path = state_path(p, &spec);
+    let lock = RunLock::acquire(&path)?;
+    let stale = lock.stale.clone();
     let store = Arc::new(Mutex::new(open_store(path).await?));
     let delivery = super::drain::drain(
         store.clone(),

@@ -170,6 +170,10 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
     let spec = p.as_sync()?.clone();
     let started = std::time::Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339();
+    // Set the sink and sources up first: a missing secret or a bad location
+    // fails before anything, even the lock file, is written.
+    let sink = Arc::new(WebhookSink::new(&spec.sink, &env)?);
+    let ex = Extractor::new(p, &spec)?;
     let path = state_path(p, &spec);
     let lock = if options.force {
         None
@@ -180,9 +184,6 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
     if let Some(stale) = &stale_lock {
         tracing::warn!(holder = %stale, "previous run ended without releasing its lock (killed?); taking over");
     }
-    // Set the sink up first: a missing secret fails before any state changes.
-    let sink = Arc::new(WebhookSink::new(&spec.sink, &env)?);
-    let ex = Extractor::new(p, &spec)?;
     let mut store = open_store(path.clone()).await?;
     let lookback_ms = spec.state.lookback.get().as_millis() as i64;
     let handle = tokio::runtime::Handle::current();

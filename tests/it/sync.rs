@@ -498,3 +498,24 @@ async fn bad_input_fails_clearly_and_leaves_state_as_it_was() {
     after.as_object_mut().unwrap().remove("last_runs");
     assert_eq!(before, after);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_secret_fails_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::ok().await;
+    pipeline(
+        dir.path(),
+        &rec.url(),
+        "  signing: { secret_env: TEST_ABSENT_SECRET }",
+    );
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &[(1, "CLOSED", 1, "2026-10-13 12:00:00")],
+    );
+    let o = bin_async(dir.path(), &["run", "sync.yaml"], &[]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("TEST_ABSENT_SECRET"));
+    assert!(!dir.path().join("state").exists(), "no state, no lock file");
+    assert!(rec.all().is_empty());
+}
