@@ -91,11 +91,21 @@ fn count(summary: &serde_json::Value, category: &str) -> u64 {
 fn demo_runs_the_whole_job_clean() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let o = bin(
-        dir.path(),
-        &["demo", "--dir", out.to_str().unwrap(), "--orders", "200"],
-    );
+    let o = bin(dir.path(), &["demo", "--dir", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The demo's sample data is the bundled sample data.
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/s360");
+    for f in [
+        "orders_2026-10-14.csv",
+        "order_lines_2026-10-13.csv",
+        "order_lines_2026-10-15.csv",
+    ] {
+        assert_eq!(
+            std::fs::read(out.join("exports").join(f)).unwrap(),
+            std::fs::read(bundled.join(f)).unwrap(),
+            "{f}"
+        );
+    }
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         stdout.contains("0 missing in CRM, 0 missing in S-360, 0 mismatched"),
