@@ -38,7 +38,15 @@ pub struct Extractor {
 impl Extractor {
     /// Build the sources of a sync pipeline (no I/O yet).
     pub fn new(p: &Pipeline, spec: &SyncPipeline) -> Result<Self, ExtractError> {
-        let src = &spec.source;
+        let mut src = spec.source.clone();
+        // The cursor is always read as a time, in the source's time zone,
+        // even when the pipeline does not declare its type.
+        if let Some(cursor) = &src.cursor {
+            src.columns
+                .entry(cursor.clone())
+                .or_insert(crate::pipeline::ColumnType::Timestamp);
+        }
+        let src = &src;
         let orders = Source::new(src, &p.resolve(&src.location))?;
         let lines = match &src.lines {
             Some(l) => Some((

@@ -519,3 +519,25 @@ async fn a_missing_secret_fails_before_anything_is_written() {
     assert!(!dir.path().join("state").exists(), "no state, no lock file");
     assert!(rec.all().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undeclared_cursor_is_read_as_a_time_in_the_source_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::ok().await;
+    let p = pipeline(dir.path(), &rec.url(), "");
+    let yaml = std::fs::read_to_string(&p).unwrap().replace(
+        "  columns: { orderId: int64, lastModDateTime: timestamp }\n",
+        "  timezone: \"+01:00\"\n",
+    );
+    write(&p, yaml);
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &[(1, "CLOSED", 1, "2026-10-13 12:00:00")],
+    );
+    let o = run(dir.path(), &[]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = bin_async(dir.path(), &["status", "sync.yaml", "--json"], &[]).await;
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["cursor"][0], "2026-10-13T11:00:00.000Z", "{s}");
+}
