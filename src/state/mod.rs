@@ -112,6 +112,19 @@ pub struct OutboxEntry {
     pub batch_id: Option<String>,
 }
 
+impl OutboxEntry {
+    /// From a row of `SELECT seq, key, version, record, batch_id`.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            seq: r.get(0)?,
+            key: r.get(1)?,
+            version: r.get(2)?,
+            record: r.get(3)?,
+            batch_id: r.get(4)?,
+        })
+    }
+}
+
 /// A file recorded as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
@@ -324,15 +337,7 @@ impl StateStore {
         busy: &HashSet<String>,
         busy_batches: &HashSet<String>,
     ) -> Result<Vec<OutboxEntry>, StateError> {
-        let map = |r: &rusqlite::Row<'_>| {
-            Ok(OutboxEntry {
-                seq: r.get(0)?,
-                key: r.get(1)?,
-                version: r.get(2)?,
-                record: r.get(3)?,
-                batch_id: r.get(4)?,
-            })
-        };
+        let map = OutboxEntry::from_row;
         // Batches in flight, oldest first.
         let mut stmt = self
             .conn
@@ -672,15 +677,7 @@ impl Staging<'_> {
             )
             .map_err(self.err())?;
         let rows = stmt
-            .query_map([max as i64], |r| {
-                Ok(OutboxEntry {
-                    seq: r.get(0)?,
-                    key: r.get(1)?,
-                    version: r.get(2)?,
-                    record: r.get(3)?,
-                    batch_id: r.get(4)?,
-                })
-            })
+            .query_map([max as i64], OutboxEntry::from_row)
             .map_err(self.err())?;
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
