@@ -81,9 +81,10 @@ pub enum Command {
     Reconcile {
         /// A reconcile pipeline file.
         pipeline: PathBuf,
-        /// Report folder (default: `output.dir`, else `reports/<name>` beside the pipeline).
-        #[arg(long)]
-        out: Option<PathBuf>,
+        /// Report folder or object store URL (`s3://bucket/reports/orders`);
+        /// default: `output.dir`, else `reports/<name>` beside the pipeline.
+        #[arg(long, value_name = "DIR|URL")]
+        out: Option<String>,
         /// Discrepancy rows per category shown in the summaries.
         #[arg(long)]
         sample: Option<usize>,
@@ -435,7 +436,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             json,
         } => {
             let p = pipeline::load(&file)?;
-            let opts = crate::reconcile::RunOptions { out, sample };
+            let steps = (!json).then(|| crate::reconcile::progress::reporter(p.name()));
+            let opts = crate::reconcile::RunOptions { out, sample, steps };
             let outcome = runtime()?
                 .block_on(crate::reconcile::run(&p, &opts))
                 .map_err(|e| CliError {

@@ -168,7 +168,7 @@ state:
     print!("{}", outcome.human());
     println!(
         "\nReport for analysts: {}",
-        outcome.out_dir.join("summary.html").display()
+        outcome.out.display() + "/summary.html"
     );
     Ok(outcome.exit_code())
 }

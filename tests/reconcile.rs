@@ -376,3 +376,124 @@ fn json_flag_prints_the_summary() {
     assert_eq!(v["samples"]["mismatched"].as_array().unwrap().len(), 1);
     assert_eq!(v, summary(&out));
 }
+
+/// An object store over HTTP on 127.0.0.1: PUT stores a body under its path
+/// (what object_store's HTTP client sends), GET returns it.
+struct PutStore {
+    url: String,
+    objects: std::sync::Arc<std::sync::Mutex<BTreeMap<String, Vec<u8>>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn put_store() -> PutStore {
+    use axum::body::Bytes;
+    use axum::extract::{Path as UrlPath, State};
+    use axum::http::StatusCode;
+    type Objects = std::sync::Arc<std::sync::Mutex<BTreeMap<String, Vec<u8>>>>;
+    async fn put(
+        State(objects): State<Objects>,
+        UrlPath(path): UrlPath<String>,
+        body: Bytes,
+    ) -> StatusCode {
+        if path.starts_with("forbidden/") {
+            return StatusCode::FORBIDDEN;
+        }
+        objects.lock().unwrap().insert(path, body.to_vec());
+        StatusCode::CREATED
+    }
+    let objects = Objects::default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let app = axum::Router::new()
+        .route("/{*path}", axum::routing::put(put))
+        .with_state(objects.clone());
+    let addr = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    });
+    PutStore {
+        url: format!("http://{addr}"),
+        objects,
+        _rt: rt,
+    }
+}
+
+#[test]
+fn reports_can_go_to_an_object_store_url() {
+    let store = put_store();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
+        format!("{t}\noutput:\n  storage: {{ allow_http: \"true\" }}\n")
+    });
+    let url = format!("{}/reports/edge/", store.url);
+    let o = bin()
+        .arg("reconcile")
+        .arg(&p)
+        .args(["--out", &url])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&url.trim_end_matches('/').to_string()),
+        "the summary names where the reports went"
+    );
+    // The same run into a local folder gives the same bytes.
+    let local = tmp.path().join("local");
+    assert_eq!(code(&reconcile(&p, &local, &[])), 0);
+    let objects = store.objects.lock().unwrap().clone();
+    let names: BTreeSet<&str> = objects.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "reports/edge/discrepancies.csv",
+            "reports/edge/discrepancies.parquet",
+            "reports/edge/field_mismatches.csv",
+            "reports/edge/field_mismatches.parquet",
+            "reports/edge/summary.html",
+            "reports/edge/summary.json",
+        ])
+    );
+    for (name, bytes) in &objects {
+        let file = name.trim_start_matches("reports/edge/");
+        assert_eq!(
+            bytes,
+            &std::fs::read(local.join(file)).unwrap(),
+            "{file} uploaded as written locally"
+        );
+    }
+}
+
+#[test]
+fn a_refused_or_bad_output_url_is_an_error() {
+    let store = put_store();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
+        format!("{t}\noutput:\n  storage: {{ allow_http: \"true\" }}\n")
+    });
+    // The store refuses the upload (403): exit 1, the error names the object.
+    let url = format!("{}/forbidden/edge", store.url);
+    let o = bin()
+        .arg("reconcile")
+        .arg(&p)
+        .args(["--out", &url])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{url}/discrepancies.parquet")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(store.objects.lock().unwrap().is_empty());
+    // A glob or an unknown scheme is a usage error.
+    for bad in ["s3://bucket/reports/*", "ftp://host/reports"] {
+        let o = bin()
+            .arg("reconcile")
+            .arg(&p)
+            .args(["--out", bad])
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 2, "{bad}: {}", stderr(&o));
+    }
+}

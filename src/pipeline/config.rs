@@ -781,6 +781,9 @@ pub struct OutputConfig {
     /// Rows per category shown in `summary.html` and `summary.json` samples.
     #[serde(default = "default_sample", skip_serializing_if = "is_default_sample")]
     pub sample: usize,
+    /// Object store options for an output URL (`aws_region`, `allow_http`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage: BTreeMap<String, String>,
 }
 
 impl Default for OutputConfig {
@@ -788,6 +791,7 @@ impl Default for OutputConfig {
         Self {
             dir: None,
             sample: default_sample(),
+            storage: BTreeMap::new(),
         }
     }
 }

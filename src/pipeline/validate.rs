@@ -128,8 +128,8 @@ pub(super) fn validate(
                     );
                 }
             }
-            if r.output.dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
-                c.report("output.dir", "must not be empty");
+            if let Some(dir) = &r.output.dir {
+                output_dir(&mut c, "output.dir", dir);
             }
             if let Some(s) = &r.schedule {
                 schedule(&mut c, "schedule", s);
@@ -167,25 +167,43 @@ fn location(c: &mut Checker<'_>, path: &str, loc: &str, format: Option<Format>) 
         c.report(path, "must not be empty");
         return;
     }
-    if let Some((scheme, _)) = loc.split_once("://") {
-        let known = [
-            "file", "s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "http", "https",
-        ];
-        if !known.contains(&scheme) {
-            c.report(
-                path,
-                format!("unsupported URL scheme `{scheme}`: use a path or file://, s3://, gs://, az://, https://"),
-            );
-        }
-        if url::Url::parse(loc.replace(['*', '?'], "x").as_str()).is_err() {
-            c.report(path, format!("{loc:?} is not a valid URL"));
-        }
-    }
+    url(c, path, loc);
     if format.is_none() && Format::from_extension(loc).is_none() {
         c.report(
             path,
             "cannot tell the format from the extension: set `format` (csv, parquet, ndjson)",
         );
+    }
+}
+
+fn output_dir(c: &mut Checker<'_>, path: &str, dir: &str) {
+    if dir.trim().is_empty() {
+        c.report(path, "must not be empty");
+        return;
+    }
+    if dir.contains(['*', '?', '[', '{']) {
+        c.report(path, "an output location cannot contain a glob");
+    }
+    url(c, path, dir);
+}
+
+/// A location that is a URL must have a scheme object_store knows and parse
+/// (globs aside).
+fn url(c: &mut Checker<'_>, path: &str, loc: &str) {
+    let Some((scheme, _)) = loc.split_once("://") else {
+        return;
+    };
+    let known = [
+        "file", "s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "http", "https",
+    ];
+    if !known.contains(&scheme) {
+        c.report(
+            path,
+            format!("unsupported URL scheme `{scheme}`: use a path or file://, s3://, gs://, az://, https://"),
+        );
+    }
+    if url::Url::parse(loc.replace(['*', '?'], "x").as_str()).is_err() {
+        c.report(path, format!("{loc:?} is not a valid URL"));
     }
 }
 

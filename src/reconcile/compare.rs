@@ -346,8 +346,95 @@ fn checked(it: impl Iterator<Item = Option<Option<i128>>>) -> Result<Int128Chunk
 /// Parse a timestamp as S-360 and CRMs write them; naive ones are at `offset`
 /// seconds east of UTC. Returns UTC epoch milliseconds.
 pub fn parse_timestamp(text: &str, offset: i32) -> Option<i64> {
-    use chrono::{DateTime, NaiveDate, NaiveDateTime};
     let t = text.trim();
+    if let Some(ms) = fast_timestamp(t.as_bytes(), offset) {
+        return Some(ms);
+    }
+    chrono_timestamp(t, offset)
+}
+
+/// The forms exports nearly always use, without allocating:
+/// `YYYY-MM-DD[T ]HH:MM:SS[.f+][Z|±HH:MM|±HHMM]`. `None` sends the text to
+/// the general parser, which gives the same answer for these forms (tested).
+fn fast_timestamp(b: &[u8], offset: i32) -> Option<i64> {
+    fn num(b: &[u8]) -> Option<u32> {
+        b.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    }
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (y, mo, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
+    let (h, mi, s) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59
+    {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut ms = 0i64;
+    if let Some((b'.', frac)) = rest.split_first() {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        for i in 0..3 {
+            ms = ms * 10
+                + frac
+                    .get(i)
+                    .filter(|_| i < n)
+                    .map_or(0, |c| i64::from(c - b'0'));
+        }
+        rest = &frac[n..];
+    }
+    let shift = match rest {
+        [] => i64::from(offset),
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2]
+        | [sign @ (b'+' | b'-'), oh1, oh2, om1, om2] => {
+            let (oh, om) = (num(&[*oh1, *oh2])?, num(&[*om1, *om2])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let secs = i64::from(oh * 3600 + om * 60);
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(i64::from(y), mo, d);
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + s) - shift;
+    Some(secs * 1000 + ms)
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        2 if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Every form chrono knows; see [`parse_timestamp`].
+pub(crate) fn chrono_timestamp(t: &str, offset: i32) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
     let iso = if t.len() > 10 && t.as_bytes()[10] == b' ' {
         format!("{}T{}", &t[..10], &t[11..])
     } else {
@@ -718,7 +805,7 @@ struct KeyQuality {
 }
 
 fn key_quality(
-    keyed: &LazyFrame,
+    keyed: &DataFrame,
     nk: usize,
     nf: usize,
     side: &'static str,
@@ -726,6 +813,7 @@ fn key_quality(
     let keys: Vec<Expr> = (0..nk).map(|j| col(k(j))).collect();
     let groups = keyed
         .clone()
+        .lazy()
         .group_by(keys.clone())
         .agg([len().alias("__count")]);
     let flagged = collect(
@@ -734,12 +822,8 @@ fn key_quality(
             .with_column(any_key_null(nk).alias("__null")),
         &format!("{side}: checking keys"),
     )?;
-    let total = collect(
-        keyed.clone().select([len().alias("__rows")]),
-        &format!("{side}: counting rows"),
-    )?;
     let mut rows = SideRows {
-        rows: int_at(&total, "__rows", 0).unwrap_or(0) as u64,
+        rows: keyed.height() as u64,
         ..Default::default()
     };
     let key_values: Vec<Vec<Option<String>>> = (0..nk)
@@ -790,13 +874,23 @@ fn key_quality(
     })
 }
 
-/// Compare two sides. Reads each side three times (key check, row count,
-/// join), each as a streaming aggregation; only discrepancies and key
-/// findings are held in memory.
+/// Compare two sides, silently. See [`compare_with`].
 pub fn compare(
     left: LazyFrame,
     right: LazyFrame,
     spec: &Spec,
+) -> Result<Comparison, ReconcileError> {
+    compare_with(left, right, spec, &super::progress::silent())
+}
+
+/// Compare two sides. Each side is read once, in one streaming pass, down to
+/// its key and compared columns (raw and normalised); key checks, the join,
+/// statistics and control totals then run on those narrow frames.
+pub fn compare_with(
+    left: LazyFrame,
+    right: LazyFrame,
+    spec: &Spec,
+    steps: &super::progress::Steps,
 ) -> Result<Comparison, ReconcileError> {
     let (mut left, mut right) = (left, right);
     let schema_err = |side: &str| {
@@ -842,23 +936,39 @@ pub fn compare(
     }
     let nk = spec.left_key.len();
     let nf = fields.len();
-    let kl = keyed(
-        left,
-        &spec.left_key,
-        &fields,
-        'l',
-        spec.left_offset,
-        &spec.left_name,
-    );
-    let kr = keyed(
-        right,
-        &spec.right_key,
-        &fields,
-        'r',
-        spec.right_offset,
-        &spec.right_name,
-    );
-
+    steps(&format!("reading {}", spec.left_name));
+    let kl = collect(
+        keyed(
+            left,
+            &spec.left_key,
+            &fields,
+            'l',
+            spec.left_offset,
+            &spec.left_name,
+        ),
+        &format!("reading {}", spec.left_name),
+    )?;
+    steps(&format!(
+        "reading {} ({} rows on the left)",
+        spec.right_name,
+        kl.height()
+    ));
+    let kr = collect(
+        keyed(
+            right,
+            &spec.right_key,
+            &fields,
+            'r',
+            spec.right_offset,
+            &spec.right_name,
+        ),
+        &format!("reading {}", spec.right_name),
+    )?;
+    steps(&format!(
+        "checking keys ({} rows on the left, {} on the right)",
+        kl.height(),
+        kr.height()
+    ));
     let ql = key_quality(&kl, nk, nf, "left")?;
     let qr = key_quality(&kr, nk, nf, "right")?;
     if spec.duplicates == DuplicatePolicy::Fail
@@ -917,8 +1027,9 @@ pub fn compare(
         };
         lf.with_column(lit(true).alias(flag))
     };
-    let joined = clean(kl.clone(), "__in_l").join(
-        clean(kr.clone(), "__in_r"),
+    steps("joining on the key and comparing");
+    let joined = clean(kl.clone().lazy(), "__in_l").join(
+        clean(kr.clone().lazy(), "__in_r"),
         keys.clone(),
         keys.clone(),
         JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
@@ -1002,9 +1113,9 @@ pub fn compare(
     let totals = if amounts.is_empty() {
         Vec::new()
     } else {
-        let sums = |lf: LazyFrame, side: char| -> Result<DataFrame, ReconcileError> {
+        let sums = |df: DataFrame, side: char| -> Result<DataFrame, ReconcileError> {
             collect(
-                lf.select(
+                df.lazy().select(
                     amounts
                         .iter()
                         .map(|&i| col(n(side, i)).sum().alias(format!("t{i}")))

@@ -6,6 +6,8 @@
 
 pub mod compare;
 pub mod html;
+pub mod output;
+pub mod progress;
 pub mod report;
 pub mod scan;
 
@@ -19,6 +21,8 @@ use crate::sources::SourceError;
 use crate::transforms::TransformError;
 
 pub use compare::{Category, Comparison};
+pub use output::Target;
+pub use progress::Steps;
 pub use report::{Counts, Summary};
 
 /// Why a check could not finish. Every variant but `Output` is bad input or
@@ -80,11 +84,21 @@ pub enum ReconcileError {
         /// Cause.
         source: std::io::Error,
     },
-    /// The output location is not a local folder.
-    #[error("output {dir:?}: reports can only be written to a local folder for now")]
+    /// The output location is not usable.
+    #[error("output {dir:?}: {message}")]
     Output {
         /// As written.
         dir: String,
+        /// Why.
+        message: String,
+    },
+    /// Writing a report object to the store failed.
+    #[error("uploading {url}: {source}")]
+    Upload {
+        /// The object.
+        url: String,
+        /// Cause.
+        source: object_store::Error,
     },
     /// The blocking worker failed.
     #[error("reconcile worker failed: {0}")]
@@ -102,12 +116,24 @@ impl ReconcileError {
 }
 
 /// Command-line overrides.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
-    /// Output folder instead of `output.dir`.
-    pub out: Option<PathBuf>,
+    /// Output folder or object store URL instead of `output.dir`.
+    pub out: Option<String>,
     /// Sample rows per category instead of `output.sample`.
     pub sample: Option<usize>,
+    /// Told each step of the check as it starts.
+    pub steps: Option<Steps>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("out", &self.out)
+            .field("sample", &self.sample)
+            .field("steps", &self.steps.is_some())
+            .finish()
+    }
 }
 
 /// A finished check.
@@ -116,7 +142,7 @@ pub struct Outcome {
     /// What `summary.json` says.
     pub summary: Summary,
     /// Where the reports are.
-    pub out_dir: PathBuf,
+    pub out: Target,
 }
 
 impl Outcome {
@@ -154,38 +180,38 @@ impl Outcome {
         } else {
             out.push_str(&format!("thresholds exceeded: {}\n", s.exceeded.join(", ")));
         }
-        out.push_str(&format!("reports in {}\n", self.out_dir.display()));
+        out.push_str(&format!("reports in {}\n", self.out.display()));
         out
-    }
-}
-
-/// Where the reports of a pipeline go.
-pub fn output_dir(p: &Pipeline, opts: &RunOptions) -> Result<PathBuf, ReconcileError> {
-    let spec = p.as_reconcile()?;
-    if let Some(out) = &opts.out {
-        return Ok(out.clone());
-    }
-    match &spec.output.dir {
-        Some(d) if d.contains("://") && !d.starts_with("file://") => {
-            Err(ReconcileError::Output { dir: d.clone() })
-        }
-        Some(d) => Ok(PathBuf::from(p.resolve(d.trim_start_matches("file://")))),
-        None => Ok(p.base_dir.join("reports").join(&spec.name)),
     }
 }
 
 /// Run the check of a reconcile pipeline and write its reports.
 pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileError> {
     let spec = p.as_reconcile()?.clone();
-    let out_dir = output_dir(p, opts)?;
+    let target = Target::resolve(p, opts)?;
+    let steps = opts.steps.clone().unwrap_or_else(progress::silent);
+    steps(&format!("listing {}", spec.left.source.location));
     let left = scan::fetch_side(p, &spec.left).await?;
+    steps(&format!("listing {}", spec.right.source.location));
     let right = scan::fetch_side(p, &spec.right).await?;
     let base_dir = p.base_dir.clone();
     let left_name = p.resolve(&spec.left.source.location);
     let right_name = p.resolve(&spec.right.source.location);
     let sample = opts.sample.unwrap_or(spec.output.sample);
-    let out = out_dir.clone();
+    // Remote reports are written to a local folder first, then uploaded.
+    let staging = match &target {
+        Target::Local(_) => None,
+        Target::Remote(_) => Some(tempfile::tempdir().map_err(|source| ReconcileError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?),
+    };
+    let local_out = target.local().map(Path::to_path_buf);
+    let staged = staging.as_ref().map(|d| d.path().to_path_buf());
+    let worker_steps = steps.clone();
     let summary = tokio::task::spawn_blocking(move || -> Result<Summary, ReconcileError> {
+        let steps = worker_steps;
+        steps("fingerprinting the input files");
         let l = scan::build_side("left", &base_dir, &spec.left, left)?;
         let r = scan::build_side("right", &base_dir, &spec.right, right)?;
         let key = |s: &crate::pipeline::ReconcileSide| {
@@ -207,15 +233,28 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
         };
         let mut inputs = l.files.clone();
         inputs.extend(r.files.iter().cloned());
-        let cmp = compare::compare(l.lf.clone(), r.lf.clone(), &cspec)?;
+        let cmp = compare::compare_with(l.lf.clone(), r.lf.clone(), &cspec, &steps)?;
         let summary = report::summarize(&spec, &cmp, inputs, sample);
-        report::write_all(&out, &cmp, &summary)?;
+        steps("writing the reports");
+        match (&local_out, &staged) {
+            (Some(out), _) => report::write_all(out, &cmp, &summary)?,
+            (None, Some(dir)) => report::write_files(dir, &cmp, &summary)?,
+            (None, None) => unreachable!("a remote target always has a staging folder"),
+        }
         // The sides (and transcoded temp files) live until the plans ran.
         drop((l, r));
         Ok(summary)
     })
     .await??;
-    Ok(Outcome { summary, out_dir })
+    if let (Target::Remote(location), Some(dir)) = (&target, &staging) {
+        steps(&format!("uploading the reports to {}", location.display));
+        output::upload(location, dir.path()).await?;
+    }
+    steps("done");
+    Ok(Outcome {
+        summary,
+        out: target,
+    })
 }
 
 fn relative(base: &Path, location: &str) -> String {

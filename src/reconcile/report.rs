@@ -406,6 +406,39 @@ fn write_parquet(path: &Path, t: &Table) -> Result<(), ReconcileError> {
     Ok(())
 }
 
+/// The report files in the order they are published: data first,
+/// `summary.json` last, so its presence means the report is complete.
+pub const FILES: [&str; 6] = [
+    "discrepancies.parquet",
+    "discrepancies.csv",
+    "field_mismatches.parquet",
+    "field_mismatches.csv",
+    "summary.html",
+    "summary.json",
+];
+
+/// Write every report file (see [`FILES`]) into the existing folder `dir`.
+pub fn write_files(dir: &Path, cmp: &Comparison, summary: &Summary) -> Result<(), ReconcileError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReconcileError::Io { path, source }
+    };
+    let disc = discrepancy_table(cmp);
+    let mism = mismatch_table(cmp);
+    write_parquet(&dir.join("discrepancies.parquet"), &disc)?;
+    write_csv(&dir.join("discrepancies.csv"), &disc)?;
+    write_parquet(&dir.join("field_mismatches.parquet"), &mism)?;
+    write_csv(&dir.join("field_mismatches.csv"), &mism)?;
+    let p = dir.join("summary.html");
+    std::fs::write(&p, super::html::render(summary, cmp)).map_err(io(&p))?;
+    let json = serde_json::to_string_pretty(summary).map_err(|e| ReconcileError::Io {
+        path: dir.join("summary.json"),
+        source: e.into(),
+    })?;
+    let p = dir.join("summary.json");
+    std::fs::write(&p, json + "\n").map_err(io(&p))
+}
+
 /// Write every report file into a fresh folder beside `out`, then move it
 /// into place: readers never see half a report, and a failure leaves the
 /// previous report (or nothing) where it was.
@@ -424,20 +457,7 @@ pub fn write_all(out: &Path, cmp: &Comparison, summary: &Summary) -> Result<(), 
         .tempdir_in(parent)
         .map_err(io(parent))?;
     let dir = stage.path();
-    let disc = discrepancy_table(cmp);
-    let mism = mismatch_table(cmp);
-    write_parquet(&dir.join("discrepancies.parquet"), &disc)?;
-    write_csv(&dir.join("discrepancies.csv"), &disc)?;
-    write_parquet(&dir.join("field_mismatches.parquet"), &mism)?;
-    write_csv(&dir.join("field_mismatches.csv"), &mism)?;
-    let json = serde_json::to_string_pretty(summary).map_err(|e| ReconcileError::Io {
-        path: dir.join("summary.json"),
-        source: e.into(),
-    })?;
-    let p = dir.join("summary.json");
-    std::fs::write(&p, json + "\n").map_err(io(&p))?;
-    let p = dir.join("summary.html");
-    std::fs::write(&p, super::html::render(summary, cmp)).map_err(io(&p))?;
+    write_files(dir, cmp, summary)?;
 
     // Swap the folders: old report aside, new one in, old one removed.
     let staged: PathBuf = stage.keep();

@@ -132,25 +132,16 @@ fn concat_frames(frames: Vec<LazyFrame>, side: &str) -> Result<LazyFrame, Reconc
     {
         return Ok(only);
     }
-    // Polars 0.55 miscounts rows (`len()` typed UInt128, then a panic in
-    // the sum kernel) over a lazy union of CSV scans, so files are read
-    // one by one and stacked: a multi-file side is held in memory.
-    let err = |source| ReconcileError::Polars {
+    // A lazy union: the files are read in one streaming pass, never stacked
+    // in memory. Types inferred differently per CSV file meet at their supertype.
+    let args = UnionArgs {
+        to_supertypes: true,
+        ..Default::default()
+    };
+    concat(frames, args).map_err(|source| ReconcileError::Polars {
         context: format!("{side}: combining the files"),
         source,
-    };
-    let mut stacked: Option<DataFrame> = None;
-    for lf in frames {
-        let df = lf.collect().map_err(err)?;
-        stacked = Some(match stacked {
-            None => df,
-            Some(mut acc) => {
-                acc.vstack_mut(&df).map_err(err)?;
-                acc
-            }
-        });
-    }
-    Ok(stacked.map(DataFrame::lazy).unwrap_or_default())
+    })
 }
 
 fn perr(file: &str, source: PolarsError) -> ReconcileError {

@@ -103,6 +103,52 @@ fn timestamps_in_every_export_form() {
 }
 
 #[test]
+fn the_fast_timestamp_path_agrees_with_chrono() {
+    // A deterministic walk over dates (leap days, month ends, centuries),
+    // times, fractions and offsets: both parsers must give the same instant.
+    let mut x: u64 = 0x5eed;
+    let mut next = |n: u64| {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) % n
+    };
+    let fracs = ["", ".5", ".05", ".123", ".1234", ".999999999"];
+    let zones = [
+        "", "Z", "+00:00", "+01:00", "-05:30", "+0100", "-1145", "+23:59",
+    ];
+    for _ in 0..20_000 {
+        let y = 1900 + next(250);
+        let m = 1 + next(12);
+        let d = 1 + next(31);
+        let (h, mi, s) = (next(24), next(60), next(60));
+        let sep = if next(2) == 0 { 'T' } else { ' ' };
+        let frac = fracs[next(fracs.len() as u64) as usize];
+        let zone = zones[next(zones.len() as u64) as usize];
+        let t = format!("{y:04}-{m:02}-{d:02}{sep}{h:02}:{mi:02}:{s:02}{frac}{zone}");
+        let offset = [0, 3600, -18000][next(3) as usize];
+        assert_eq!(
+            parse_timestamp(&t, offset),
+            super::compare::chrono_timestamp(&t, offset),
+            "{t} at offset {offset}"
+        );
+    }
+    // Out-of-range parts are refused by both.
+    for t in [
+        "2026-02-30 00:00:00",
+        "2026-13-01 00:00:00",
+        "2026-10-13 24:00:00",
+        "2026-10-13 10:09:27+24:00",
+    ] {
+        assert_eq!(parse_timestamp(t, 0), None, "{t}");
+    }
+    assert_eq!(
+        parse_timestamp("2024-02-29 00:00:00", 0),
+        Some(1_709_164_800_000)
+    );
+}
+
+#[test]
 fn columns_convert_to_units_and_instants() {
     let s = Series::new("a".into(), &[Some("1.50"), None, Some(" -2 ")]);
     let v: Vec<_> = to_scaled(&s, 2).unwrap().iter().collect();
