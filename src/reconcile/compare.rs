@@ -634,7 +634,56 @@ pub fn resolve_field(f: &FieldComparison, left: &DataType, right: &DataType) -> 
     }
 }
 
-fn normalize(e: Expr, rule: &Rule, offset: i32, context: String) -> Expr {
+/// A column brought to its comparable form: numbers as `i128` units of the
+/// rule's scale, instants as UTC epoch milliseconds, text as (trimmed,
+/// lower-cased) text. The common input types use Polars' own kernels; the
+/// rest (numeric text, floats, other time units) our exact conversions.
+fn normalize(column: &str, dt: &DataType, rule: &Rule, offset: i32, context: String) -> Expr {
+    let e = col(column);
+    match (rule, dt) {
+        (Rule::Number { scale, .. }, DataType::Decimal(p, s))
+            if (*s as u32) <= *scale && *p + (*scale as usize - *s) <= 38 =>
+        {
+            let units = e.to_physical();
+            match scale - *s as u32 {
+                0 => units,
+                up => units * lit(10i128.pow(up)),
+            }
+        }
+        (Rule::Number { scale, .. }, dt) if dt.is_integer() && *scale <= MAX_SCALE => {
+            let units = e.cast(DataType::Int128);
+            match scale {
+                0 => units,
+                up => units * lit(10i128.pow(*up)),
+            }
+        }
+        (Rule::Time { .. }, DataType::Datetime(TimeUnit::Milliseconds, tz)) => {
+            let ms = e.to_physical();
+            if tz.is_none() && offset != 0 {
+                ms - lit(i64::from(offset) * 1000)
+            } else {
+                ms
+            }
+        }
+        (Rule::Text { trim, ignore_case }, dt) => {
+            let mut t = if dt == &DataType::String {
+                e
+            } else {
+                e.cast(DataType::String)
+            };
+            if *trim {
+                t = t.str().strip_chars(lit(NULL));
+            }
+            if *ignore_case {
+                t = t.str().to_lowercase();
+            }
+            t
+        }
+        _ => normalize_exact(e, rule, offset, context),
+    }
+}
+
+fn normalize_exact(e: Expr, rule: &Rule, offset: i32, context: String) -> Expr {
     let rule = rule.clone();
     let out_type = match rule {
         Rule::Number { .. } => DataType::Int128,
@@ -658,19 +707,17 @@ fn normalize(e: Expr, rule: &Rule, offset: i32, context: String) -> Expr {
     )
 }
 
-fn key_text(e: Expr) -> Expr {
-    e.map(
-        |c| {
-            let s = c.as_materialized_series().cast(&DataType::String)?;
-            let out: StringChunked = s
-                .str()?
-                .iter()
-                .map(|v| v.map(str::trim).filter(|v| !v.is_empty()))
-                .collect();
-            Ok(out.with_name(c.name().clone()).into_column())
-        },
-        |_, f| Ok(Field::new(f.name().clone(), DataType::String)),
-    )
+/// A key part as text: trimmed, empty as null. Integer ids and text ids
+/// with the same digits meet.
+fn key_text(column: &str, dt: &DataType) -> Expr {
+    let t = if dt == &DataType::String {
+        col(column).str().strip_chars(lit(NULL))
+    } else {
+        col(column).cast(DataType::String)
+    };
+    when(t.clone().eq(lit("")))
+        .then(lit(NULL).cast(DataType::String))
+        .otherwise(t)
 }
 
 /// `__lk0`, `__lv1`, ... : internal column names, clear of user columns.
@@ -693,24 +740,88 @@ fn d(i: usize) -> String {
 /// A side reduced to text keys, raw values and normalised values.
 fn keyed(
     lf: LazyFrame,
+    schema: &Schema,
     key: &[String],
     fields: &[FieldPlan],
     side: char,
     offset: i32,
     name: &str,
 ) -> LazyFrame {
+    let dtype = |c: &str| schema.get(c).cloned().unwrap_or(DataType::Null);
     let mut exprs: Vec<Expr> = key
         .iter()
         .enumerate()
-        .map(|(j, c)| key_text(col(c.as_str())).alias(k(j)))
+        .map(|(j, c)| key_text(c, &dtype(c)).alias(k(j)))
         .collect();
     for (i, f) in fields.iter().enumerate() {
         let column = if side == 'l' { &f.field } else { &f.right };
         exprs.push(col(column.as_str()).alias(v(side, i)));
         let context = format!("{name}: column `{column}`");
-        exprs.push(normalize(col(column.as_str()), &f.rule, offset, context).alias(n(side, i)));
+        exprs.push(normalize(column, &dtype(column), &f.rule, offset, context).alias(n(side, i)));
     }
     lf.select(exprs)
+}
+
+/// Whether field `i` differs: null unless the key is on both sides; then
+/// a null on one side only differs, nulls on both differ unless
+/// `null_equals_null`, and values differ beyond the rule's tolerance.
+fn differs_expr(i: usize, rule: &Rule, null_eq: bool) -> Expr {
+    let (l, r) = (col(n('l', i)), col(n('r', i)));
+    let paired = col("__in_l").is_not_null().and(col("__in_r").is_not_null());
+    let values = match rule {
+        Rule::Number {
+            absolute,
+            relative: None,
+            ..
+        } => (l.clone() - r.clone()).abs().gt(lit(absolute.abs())),
+        Rule::Number {
+            absolute,
+            relative: Some(relative),
+            ..
+        } => {
+            let (absolute, relative) = (*absolute, *relative);
+            l.clone().map_many(
+                move |cols| {
+                    let (a, b) = (cols[0].i128()?, cols[1].i128()?);
+                    let out: BooleanChunked = a
+                        .iter()
+                        .zip(b.iter())
+                        .map(|(a, b)| {
+                            a.zip(b)
+                                .map(|(a, b)| !numbers_equal(a, b, absolute, Some(relative)))
+                        })
+                        .collect();
+                    Ok(out.with_name(cols[0].name().clone()).into_column())
+                },
+                &[r.clone()],
+                |_, fs| Ok(Field::new(fs[0].name().clone(), DataType::Boolean)),
+            )
+        }
+        Rule::Time { tolerance_ms } => (l.clone() - r.clone())
+            .abs()
+            .gt(lit(tolerance_ms.unsigned_abs().min(i64::MAX as u64) as i64)),
+        Rule::Text { .. } => l.clone().neq(r.clone()),
+    };
+    let both_null = l.clone().is_null().and(r.clone().is_null());
+    let one_null = l.is_null().xor(r.is_null());
+    let differs = both_null
+        .and(lit(!null_eq))
+        .or(one_null)
+        .or(values.fill_null(lit(false)));
+    when(paired)
+        .then(differs)
+        .otherwise(lit(NULL).cast(DataType::Boolean))
+}
+
+/// `left - right` of field `i` in units of its rule (null for text).
+fn diff_expr(i: usize, rule: &Rule) -> Expr {
+    match rule {
+        Rule::Number { .. } => col(n('l', i)) - col(n('r', i)),
+        Rule::Time { .. } => {
+            col(n('l', i)).cast(DataType::Int128) - col(n('r', i)).cast(DataType::Int128)
+        }
+        Rule::Text { .. } => lit(NULL).cast(DataType::Int128),
+    }
 }
 
 fn any_key_null(nk: usize) -> Expr {
@@ -723,12 +834,19 @@ fn any_key_null(nk: usize) -> Expr {
 fn collect(lf: LazyFrame, context: &str) -> Result<DataFrame, ReconcileError> {
     // One plan, one sink: the result is always `Single` (the enum itself is
     // not exported by `polars`, so it cannot be matched here).
-    lf.collect_with_engine(Engine::Streaming)
-        .map(|r| r.unwrap_single())
-        .map_err(|source| ReconcileError::Polars {
-            context: context.to_string(),
-            source,
-        })
+    let started = std::time::Instant::now();
+    let result = lf
+        .collect_with_engine(Engine::Streaming)
+        .map(|r| r.unwrap_single());
+    tracing::debug!(
+        step = context,
+        seconds = started.elapsed().as_secs_f64(),
+        "polars plan"
+    );
+    result.map_err(|source| ReconcileError::Polars {
+        context: context.to_string(),
+        source,
+    })
 }
 
 fn texts(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, ReconcileError> {
@@ -940,6 +1058,7 @@ pub fn compare_with(
     let kl = collect(
         keyed(
             left,
+            &ls,
             &spec.left_key,
             &fields,
             'l',
@@ -956,6 +1075,7 @@ pub fn compare_with(
     let kr = collect(
         keyed(
             right,
+            &rs,
             &spec.right_key,
             &fields,
             'r',
@@ -1037,24 +1157,8 @@ pub fn compare_with(
 
     let mut with = Vec::new();
     for (i, f) in fields.iter().enumerate() {
-        let rule = f.rule.clone();
-        let null_eq = f.null_equals_null;
-        with.push(
-            col(n('l', i))
-                .map_many(
-                    move |cols| differs_column(cols, &rule, null_eq),
-                    &[col(n('r', i)), col("__in_l"), col("__in_r")],
-                    |_, fs| Ok(Field::new(fs[0].name().clone(), DataType::Boolean)),
-                )
-                .alias(ne(i)),
-        );
-        with.push(
-            col(n('l', i))
-                .map_many(diff_column, &[col(n('r', i))], |_, fs| {
-                    Ok(Field::new(fs[0].name().clone(), DataType::Int128))
-                })
-                .alias(d(i)),
-        );
+        with.push(differs_expr(i, &f.rule, f.null_equals_null).alias(ne(i)));
+        with.push(diff_expr(i, &f.rule).alias(d(i)));
     }
     let any_ne = (0..nf)
         .map(|i| col(ne(i)).fill_null(lit(false)))
@@ -1190,89 +1294,6 @@ pub fn sort_rows(rows: &mut [Discrepancy]) {
     rows.sort_by(|a, b| {
         (a.category, &a.key, a.side, &a.fields).cmp(&(b.category, &b.key, b.side, &b.fields))
     });
-}
-
-fn differs_column(cols: &mut [Column], rule: &Rule, null_eq: bool) -> PolarsResult<Column> {
-    let name = cols[0].name().clone();
-    let paired: Vec<bool> = {
-        let a = cols[2].is_not_null();
-        let b = cols[3].is_not_null();
-        a.iter()
-            .zip(b.iter())
-            .map(|(a, b)| a.unwrap_or(false) && b.unwrap_or(false))
-            .collect()
-    };
-    let (l, r) = (
-        cols[0].as_materialized_series(),
-        cols[1].as_materialized_series(),
-    );
-    let out: BooleanChunked = match rule {
-        Rule::Number {
-            absolute, relative, ..
-        } => {
-            let (l, r) = (l.i128()?, r.i128()?);
-            l.iter()
-                .zip(r.iter())
-                .zip(&paired)
-                .map(|((l, r), p)| {
-                    p.then(|| {
-                        differs(l, r, null_eq, |l, r| {
-                            numbers_equal(l, r, *absolute, *relative)
-                        })
-                    })
-                })
-                .collect()
-        }
-        Rule::Time { tolerance_ms } => {
-            let (l, r) = (l.i64()?, r.i64()?);
-            l.iter()
-                .zip(r.iter())
-                .zip(&paired)
-                .map(|((l, r), p)| {
-                    p.then(|| {
-                        differs(l, r, null_eq, |l, r| {
-                            l.abs_diff(r) <= tolerance_ms.unsigned_abs()
-                        })
-                    })
-                })
-                .collect()
-        }
-        Rule::Text { .. } => {
-            let (l, r) = (l.str()?, r.str()?);
-            l.iter()
-                .zip(r.iter())
-                .zip(&paired)
-                .map(|((l, r), p)| p.then(|| differs(l, r, null_eq, |l, r| l == r)))
-                .collect()
-        }
-    };
-    Ok(out.with_name(name).into_column())
-}
-
-fn diff_column(cols: &mut [Column]) -> PolarsResult<Column> {
-    let name = cols[0].name().clone();
-    let (l, r) = (
-        cols[0].as_materialized_series(),
-        cols[1].as_materialized_series(),
-    );
-    let out: Int128Chunked = match l.dtype() {
-        DataType::Int128 => {
-            let (l, r) = (l.i128()?, r.i128()?);
-            l.iter()
-                .zip(r.iter())
-                .map(|(l, r)| l.zip(r).and_then(|(l, r)| l.checked_sub(r)))
-                .collect()
-        }
-        DataType::Int64 => {
-            let (l, r) = (l.i64()?, r.i64()?);
-            l.iter()
-                .zip(r.iter())
-                .map(|(l, r)| l.zip(r).map(|(l, r)| i128::from(l) - i128::from(r)))
-                .collect()
-        }
-        _ => Int128Chunked::full_null(name.clone(), l.len()),
-    };
-    Ok(out.with_name(name).into_column())
 }
 
 fn discrepancies(

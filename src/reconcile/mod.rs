@@ -211,9 +211,8 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
     let worker_steps = steps.clone();
     let summary = tokio::task::spawn_blocking(move || -> Result<Summary, ReconcileError> {
         let steps = worker_steps;
-        steps("fingerprinting the input files");
-        let l = scan::build_side("left", &base_dir, &spec.left, left)?;
-        let r = scan::build_side("right", &base_dir, &spec.right, right)?;
+        let l = scan::build_side("left", &spec.left, &left)?;
+        let r = scan::build_side("right", &spec.right, &right)?;
         let key = |s: &crate::pipeline::ReconcileSide| {
             s.source
                 .key
@@ -231,9 +230,20 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
             left_name: relative(&base_dir, &left_name),
             right_name: relative(&base_dir, &right_name),
         };
-        let mut inputs = l.files.clone();
-        inputs.extend(r.files.iter().cloned());
-        let cmp = compare::compare_with(l.lf.clone(), r.lf.clone(), &cspec, &steps)?;
+        // The inputs are hashed beside the comparison, not before it.
+        let (cmp, inputs) = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| -> Result<Vec<scan::InputFile>, ReconcileError> {
+                let mut inputs = scan::fingerprints("left", &base_dir, &left)?;
+                inputs.extend(scan::fingerprints("right", &base_dir, &right)?);
+                Ok(inputs)
+            });
+            let cmp = compare::compare_with(l.lf.clone(), r.lf.clone(), &cspec, &steps);
+            let inputs = hashing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (cmp, inputs)
+        });
+        let (cmp, inputs) = (cmp?, inputs?);
         let summary = report::summarize(&spec, &cmp, inputs, sample);
         steps("writing the reports");
         match (&local_out, &staged) {

@@ -36,21 +36,17 @@ pub struct Fetched {
     files: Vec<(SourceFile, FileData)>,
 }
 
-/// A side ready to join: its plan (after transforms) and its inputs.
+/// A side ready to join: its plan (after transforms).
 pub struct ScannedSide {
     /// The side's records after its transforms; nothing is read yet.
     pub lf: LazyFrame,
-    /// The files read, in path order.
-    pub files: Vec<InputFile>,
     /// Transcoded copies of non-UTF-8 CSV files; removed when dropped.
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for ScannedSide {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScannedSide")
-            .field("files", &self.files)
-            .finish()
+        f.debug_struct("ScannedSide").finish_non_exhaustive()
     }
 }
 
@@ -65,21 +61,29 @@ pub async fn fetch_side(p: &Pipeline, side: &ReconcileSide) -> Result<Fetched, R
     Ok(Fetched { source, files })
 }
 
-/// Build a side's lazy plan: fingerprints, readers, declared types, transforms.
-/// Blocking (hashes the files, reads CSV headers): run on a blocking thread.
-pub fn build_side(
+/// The files of a side and their fingerprints (size, SHA-256), in path order.
+/// Blocking: reads every byte.
+pub fn fingerprints(
     name: &str,
     base_dir: &Path,
-    side: &ReconcileSide,
-    fetched: Fetched,
-) -> Result<ScannedSide, ReconcileError> {
-    let src = &side.source;
-    let offset = parse_offset(&src.timezone).unwrap_or(0);
-    let files: Vec<InputFile> = fetched
+    fetched: &Fetched,
+) -> Result<Vec<InputFile>, ReconcileError> {
+    fetched
         .files
         .iter()
         .map(|(f, data)| fingerprint(name, base_dir, f, data))
-        .collect::<Result<_, _>>()?;
+        .collect()
+}
+
+/// Build a side's lazy plan: readers, declared types, transforms.
+/// Blocking (reads CSV headers): run on a blocking thread.
+pub fn build_side(
+    name: &str,
+    side: &ReconcileSide,
+    fetched: &Fetched,
+) -> Result<ScannedSide, ReconcileError> {
+    let src = &side.source;
+    let offset = parse_offset(&src.timezone).unwrap_or(0);
     let format = fetched.source.options.format;
     let all_local = fetched
         .files
@@ -118,11 +122,7 @@ pub fn build_side(
         _ => read_through_arrow(name, &fetched)?,
     };
     let lf = transforms::apply(lf, &side.transforms)?;
-    Ok(ScannedSide {
-        lf,
-        files,
-        _tmp: tmp,
-    })
+    Ok(ScannedSide { lf, _tmp: tmp })
 }
 
 fn concat_frames(frames: Vec<LazyFrame>, side: &str) -> Result<LazyFrame, ReconcileError> {
