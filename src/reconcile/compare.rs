@@ -793,7 +793,7 @@ fn differs_expr(i: usize, rule: &Rule, null_eq: bool) -> Expr {
                         .collect();
                     Ok(out.with_name(cols[0].name().clone()).into_column())
                 },
-                &[r.clone()],
+                std::slice::from_ref(&r),
                 |_, fs| Ok(Field::new(fs[0].name().clone(), DataType::Boolean)),
             )
         }

@@ -119,7 +119,7 @@ pub fn build_side(
             }
             concat_frames(frames, name)?
         }
-        _ => read_through_arrow(name, &fetched)?,
+        _ => read_through_arrow(name, fetched)?,
     };
     let lf = transforms::apply(lf, &side.transforms)?;
     Ok(ScannedSide { lf, _tmp: tmp })
