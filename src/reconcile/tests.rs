@@ -344,3 +344,143 @@ fn unparsable_compared_value_names_the_column() {
         "{msg}"
     );
 }
+
+/// Typed columns (decimals of two scales, integers, naive and UTC instants)
+/// go through Polars' kernels, text columns through the exact parsers: both
+/// must reach the same verdicts and differences.
+#[test]
+fn typed_and_text_inputs_give_the_same_answer() {
+    let ms = |t: &str| parse_timestamp(t, 0).unwrap();
+    let typed = |df: DataFrame, offset_naive: bool| -> DataFrame {
+        let mut df = df;
+        let amount = df
+            .column("amount")
+            .unwrap()
+            .as_materialized_series()
+            .clone();
+        let units: Int128Chunked = to_scaled(&amount, 3).unwrap();
+        df.with_column(
+            units
+                .into_decimal(18, 3)
+                .unwrap()
+                .into_series()
+                .with_name("amount".into())
+                .into_column(),
+        )
+        .unwrap();
+        let at = df.column("at").unwrap().as_materialized_series().clone();
+        let v: Int64Chunked = to_epoch_ms(&at, 0).unwrap();
+        let tz = (!offset_naive).then_some(TimeZone::UTC);
+        df.with_column(
+            v.into_datetime(TimeUnit::Milliseconds, tz)
+                .into_series()
+                .with_name("at".into())
+                .into_column(),
+        )
+        .unwrap();
+        let qty = df
+            .column("qty")
+            .unwrap()
+            .as_materialized_series()
+            .cast(&DataType::Int64)
+            .unwrap();
+        df.with_column(qty.into_column()).unwrap();
+        df
+    };
+    let left = polars::df!(
+        "id" => ["1", "2", "3", "4", "5"],
+        "amount" => [Some("100.000"), Some("200.000"), Some("300.000"), None, Some("1000.000")],
+        "qty" => ["1", "2", "3", "4", "5"],
+        "at" => ["2026-10-13 10:00:00", "2026-10-13 10:00:00", "2026-10-13 10:00:00", "2026-10-13 10:00:00", "2026-10-13 10:00:00"],
+    )
+    .unwrap();
+    let right = polars::df!(
+        "id" => ["1", "2", "3", "4", "5"],
+        "amount" => [Some("100.001"), Some("200.500"), Some("300.000"), None, Some("1000.900")],
+        "qty" => ["1", "2", "30", "4", "5"],
+        "at" => ["2026-10-13 10:00:00", "2026-10-13 10:00:01", "2026-10-13 10:00:05", "2026-10-13 10:00:00", "2026-10-13 10:00:00"],
+    )
+    .unwrap();
+    let mut amount = field("amount");
+    amount.absolute = Some("0.001".into());
+    amount.relative = Some("0.001".into());
+    let mut at = field("at");
+    at.time_tolerance = Some(HumanDuration::secs(1));
+    let fields = vec![amount, field("qty"), at];
+    // Text amounts are compared at 6 places and text quantities as text, so
+    // the verdicts are compared across types, the differences within them.
+    let answer = |cmp: &Comparison| {
+        cmp.rows
+            .iter()
+            .map(|r| (r.key[0].clone(), r.fields.clone()))
+            .collect::<Vec<_>>()
+    };
+    let text = compare(
+        left.clone().lazy(),
+        right.clone().lazy(),
+        &spec(fields.clone()),
+    )
+    .unwrap();
+    let utc = compare(
+        typed(left.clone(), false).lazy(),
+        typed(right.clone(), false).lazy(),
+        &spec(fields.clone()),
+    )
+    .unwrap();
+    // Naive instants an hour east of UTC on both sides: the same verdicts.
+    let mut east = spec(fields.clone());
+    east.left_offset = 3600;
+    east.right_offset = 3600;
+    let naive = compare(typed(left, true).lazy(), typed(right, true).lazy(), &east).unwrap();
+    assert_eq!(answer(&text), answer(&utc));
+    assert_eq!(answer(&text), answer(&naive));
+    let diffs = |cmp: &Comparison| {
+        cmp.rows
+            .iter()
+            .map(|r| r.difference.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(diffs(&utc), diffs(&naive));
+    assert_eq!(
+        diffs(&utc)[1],
+        vec![
+            Some("0.000".to_string()),
+            Some("-27".to_string()),
+            Some("-5.000".to_string())
+        ]
+    );
+    let keys: Vec<_> = text
+        .rows
+        .iter()
+        .map(|r| r.key[0].clone().unwrap())
+        .collect();
+    // 1: 0.001 apart (absolute) -> equal; 2: 0.5 of 200 > 0.001 relative, and
+    // 1 s apart (tolerated); 3: qty and 5 s; 5: 0.9 of 1000.9 is within 0.001.
+    assert_eq!(keys, vec!["2".to_string(), "3".to_string()]);
+    assert_eq!(
+        text.rows[1].fields,
+        vec!["qty".to_string(), "at".to_string()]
+    );
+    assert_eq!(text.rows[1].difference[2].as_deref(), Some("-5.000"));
+    assert_eq!(text.matched, 3);
+    // A naive instant is read in its side's zone: 11:00 at +01:00 is 10:00Z.
+    let naive_at = |t: &str, tz: Option<TimeZone>| {
+        let v = Int64Chunked::from_slice("at".into(), &[ms(t)]);
+        polars::df!("id" => ["1"])
+            .unwrap()
+            .hstack(&[v
+                .into_datetime(TimeUnit::Milliseconds, tz)
+                .into_series()
+                .into_column()])
+            .unwrap()
+    };
+    let mut s = spec(vec![field("at")]);
+    s.left_offset = 3600;
+    let cmp = compare(
+        naive_at("2026-10-13 11:00:00", None).lazy(),
+        naive_at("2026-10-13 10:00:00", Some(TimeZone::UTC)).lazy(),
+        &s,
+    )
+    .unwrap();
+    assert_eq!((cmp.matched, cmp.rows.len()), (1, 0), "{:?}", cmp.rows);
+}
