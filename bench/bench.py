@@ -3,13 +3,14 @@
 
 Usage (from the repository root):
 
-    python3 bench/bench.py [sync] [import] [reconcile] [--rows N] [--keep DIR]
+    python3 bench/bench.py [sync] [import] [reconcile] [--rows N] [--keep DIR] [--dev]
 
 With no section named, all run. Installs its Python reference tools (duckdb,
 polars, datacompy) with pip and `wrk` with apt-get when missing, builds
-s360-sync with `cargo build` (the same dev-profile build the tests use:
-dependencies, where the heavy work happens, optimised at opt-level 2;
-s360-sync's own glue code unoptimised) and works in a temporary folder.
+s360-sync with `cargo build --release` (as users install it; the first,
+cold release build of Polars takes about 30 minutes on 2 cores) or, with
+`--dev`, uses the dev-profile build the tests use (dependencies at
+opt-level 2, s360-sync at 1), and works in a temporary folder.
 Absolute times on a shared 2-core machine mean little; the ratios, measured
 side by side in one run, are the result.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "s360-sync-target"))
-BIN = TARGET / "debug" / "s360-sync"
+BIN = TARGET / "release" / "s360-sync"
 
 
 def log(msg):
@@ -55,10 +56,11 @@ def ensure_wrk():
     subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
 
 
-def build():
-    log("building s360-sync (dev profile, as the tests)")
+def build(dev):
+    log(f"building s360-sync ({'dev profile, as the tests' if dev else 'release profile'})")
     env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
-    subprocess.run(["cargo", "build", "--quiet"], cwd=ROOT, env=env, check=True)
+    cmd = ["cargo", "build", "--quiet", "--locked", "--bin", "s360-sync"]
+    subprocess.run(cmd if dev else cmd + ["--release"], cwd=ROOT, env=env, check=True)
 
 
 def measure_rss(cmd, cwd=None, env=None):
@@ -242,10 +244,15 @@ def main():
     ap.add_argument("--import-sizes", default="100000,1000000", help="orders per import run")
     ap.add_argument("--keep", help="work in this folder and keep it")
     ap.add_argument("--no-build", action="store_true", help="use the existing binary")
+    ap.add_argument("--dev", action="store_true", help="benchmark the dev-profile build the tests use")
     args = ap.parse_args()
+    global BIN
+    if args.dev:
+        BIN = TARGET / "debug" / "s360-sync"
+    log(f"binary: {BIN}")
     sections = args.sections or ["sync", "import", "reconcile"]
     if not args.no_build:
-        build()
+        build(args.dev)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="s360-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()

@@ -896,6 +896,35 @@ fn collect(lf: LazyFrame, context: &str) -> Result<DataFrame, ReconcileError> {
     })
 }
 
+/// Two plans that share a cached part, run together so it is computed once.
+fn collect_two(
+    a: LazyFrame,
+    b: LazyFrame,
+    context: &str,
+) -> Result<(DataFrame, DataFrame), ReconcileError> {
+    let started = std::time::Instant::now();
+    let opt = a.get_current_optimizations();
+    let result = LazyFrame::collect_all_with_engine(
+        vec![a.logical_plan, b.logical_plan],
+        Engine::Streaming,
+        opt,
+    );
+    tracing::debug!(
+        step = context,
+        seconds = started.elapsed().as_secs_f64(),
+        "polars plans"
+    );
+    let err = |source| ReconcileError::Polars {
+        context: context.to_string(),
+        source,
+    };
+    let mut frames = result.map_err(err)?.into_iter();
+    match (frames.next(), frames.next()) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(err(polars_err!(ComputeError: "expected two results"))),
+    }
+}
+
 fn texts(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, ReconcileError> {
     let c = df.column(name).map_err(|source| ReconcileError::Polars {
         context: "reading results".into(),
@@ -1219,7 +1248,7 @@ pub fn compare_with(
         .then(lit(Category::Mismatched.as_str()))
         .otherwise(lit("matched"))
         .alias("__cat");
-    let joined = joined.with_columns(with).with_column(category);
+    let joined = joined.with_columns(with).with_column(category).cache();
 
     let mut out_cols: Vec<Expr> = keys.clone();
     out_cols.push(col("__cat"));
@@ -1240,13 +1269,10 @@ pub fn compare_with(
             col(d(i)),
         ]);
     }
-    let found = collect(
-        joined
-            .clone()
-            .filter(col("__cat").neq(lit("matched")))
-            .select(out_cols),
-        "comparing",
-    )?;
+    let found_plan = joined
+        .clone()
+        .filter(col("__cat").neq(lit("matched")))
+        .select(out_cols);
 
     let paired = || col("__in_l").is_not_null().and(col("__in_r").is_not_null());
     let count = |e: Expr| e.cast(DataType::Int64).sum();
@@ -1272,7 +1298,12 @@ pub fn compare_with(
             col(d(i)).min().alias(format!("dmin{i}")),
         ]);
     }
-    let stats = collect(joined.select(stat_exprs), "computing statistics")?;
+    // Both results come from one pass over the join.
+    let (found, stats) = collect_two(
+        found_plan,
+        joined.select(stat_exprs),
+        "comparing and computing statistics",
+    )?;
 
     let amounts: Vec<usize> = (0..nf).filter(|&i| fields[i].amount).collect();
     let totals = if amounts.is_empty() {
