@@ -497,3 +497,33 @@ fn a_refused_or_bad_output_url_is_an_error() {
         assert_eq!(code(&o), 2, "{bad}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn progress_names_each_step_on_stderr_unless_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = root().join("pipelines/reconcile-edge.yaml");
+    let o = reconcile(&p, &tmp.path().join("a"), &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let e = stderr(&o);
+    let steps = [
+        "listing",
+        "reading",
+        "checking keys",
+        "joining",
+        "writing the reports",
+        "done",
+    ];
+    let mut at = 0;
+    for step in steps {
+        let found = e[at..].find(step);
+        assert!(found.is_some(), "step `{step}` in order in:\n{e}");
+        at += found.unwrap_or(0);
+    }
+    assert!(
+        e.lines().all(|l| l.ends_with(" s)")),
+        "each line carries the time so far:\n{e}"
+    );
+    let o = reconcile(&p, &tmp.path().join("b"), &["--json"]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(stderr(&o), "", "--json keeps stderr quiet");
+}
