@@ -14,7 +14,7 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_s360-sync"))
 }
 
-fn reconcile(pipeline: &Path, out: &Path, extra: &[&str]) -> Output {
+fn reconcile(pipeline: &Path, out: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Output {
     bin()
         .arg("reconcile")
         .arg(pipeline)
@@ -419,20 +419,20 @@ fn put_store() -> PutStore {
     }
 }
 
+/// The edge-case pipeline, allowed to write to a plain-http store.
+fn edge_with_http_output(dir: &Path) -> PathBuf {
+    pipeline_copy(dir, "reconcile-edge.yaml", |t| {
+        format!("{t}\noutput:\n  storage: {{ allow_http: \"true\" }}\n")
+    })
+}
+
 #[test]
 fn reports_can_go_to_an_object_store_url() {
     let store = put_store();
     let tmp = tempfile::tempdir().unwrap();
-    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
-        format!("{t}\noutput:\n  storage: {{ allow_http: \"true\" }}\n")
-    });
+    let p = edge_with_http_output(tmp.path());
     let url = format!("{}/reports/edge/", store.url);
-    let o = bin()
-        .arg("reconcile")
-        .arg(&p)
-        .args(["--out", &url])
-        .output()
-        .unwrap();
+    let o = reconcile(&p, &url, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains(&url.trim_end_matches('/').to_string()),
@@ -468,17 +468,10 @@ fn reports_can_go_to_an_object_store_url() {
 fn a_refused_or_bad_output_url_is_an_error() {
     let store = put_store();
     let tmp = tempfile::tempdir().unwrap();
-    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
-        format!("{t}\noutput:\n  storage: {{ allow_http: \"true\" }}\n")
-    });
+    let p = edge_with_http_output(tmp.path());
     // The store refuses the upload (403): exit 1, the error names the object.
     let url = format!("{}/forbidden/edge", store.url);
-    let o = bin()
-        .arg("reconcile")
-        .arg(&p)
-        .args(["--out", &url])
-        .output()
-        .unwrap();
+    let o = reconcile(&p, &url, &[]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(
         stderr(&o).contains(&format!("{url}/discrepancies.parquet")),
@@ -488,12 +481,7 @@ fn a_refused_or_bad_output_url_is_an_error() {
     assert!(store.objects.lock().unwrap().is_empty());
     // A glob or an unknown scheme is a usage error.
     for bad in ["s3://bucket/reports/*", "ftp://host/reports"] {
-        let o = bin()
-            .arg("reconcile")
-            .arg(&p)
-            .args(["--out", bad])
-            .output()
-            .unwrap();
+        let o = reconcile(&p, bad, &[]);
         assert_eq!(code(&o), 2, "{bad}: {}", stderr(&o));
     }
 }
