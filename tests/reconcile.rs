@@ -272,7 +272,7 @@ fn invalid_pipeline_exits_2() {
     let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
         t.replace("absolute: \"0.01\"", "absolute: \"one cent\"")
     });
-    let o = reconcile(&p, &tmp.path().join("report"), &[]);
+    let o = reconcile(&p, tmp.path().join("report"), &[]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("compare[0].absolute"), "{}", stderr(&o));
 }
@@ -490,7 +490,7 @@ fn a_refused_or_bad_output_url_is_an_error() {
 fn progress_names_each_step_on_stderr_unless_json() {
     let tmp = tempfile::tempdir().unwrap();
     let p = root().join("pipelines/reconcile-edge.yaml");
-    let o = reconcile(&p, &tmp.path().join("a"), &[]);
+    let o = reconcile(&p, tmp.path().join("a"), &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let e = stderr(&o);
     let steps = [
@@ -511,7 +511,7 @@ fn progress_names_each_step_on_stderr_unless_json() {
         e.lines().all(|l| l.ends_with(" s)")),
         "each line carries the time so far:\n{e}"
     );
-    let o = reconcile(&p, &tmp.path().join("b"), &["--json"]);
+    let o = reconcile(&p, tmp.path().join("b"), &["--json"]);
     assert_eq!(code(&o), 0);
     assert_eq!(stderr(&o), "", "--json keeps stderr quiet");
 }
