@@ -881,6 +881,12 @@ fn any_key_null(nk: usize) -> Expr {
 fn collect(lf: LazyFrame, context: &str) -> Result<DataFrame, ReconcileError> {
     // One plan, one sink: the result is always `Single` (the enum itself is
     // not exported by `polars`, so it cannot be matched here).
+    if tracing::enabled!(tracing::Level::TRACE) {
+        let plan = lf
+            .describe_optimized_plan()
+            .unwrap_or_else(|e| e.to_string());
+        tracing::trace!(step = context, "optimised plan:\n{plan}");
+    }
     let started = std::time::Instant::now();
     let result = lf
         .collect_with_engine(Engine::Streaming)
