@@ -210,6 +210,29 @@ fn reconcile_checks_keys_and_tolerances() {
 }
 
 #[test]
+fn reconcile_output_locations_are_checked() {
+    let good = RECONCILE
+        .replace("0.01x", "0.01")
+        .replace("key: [a, b]", "key: a");
+    for dir in ["reports/x", "file:///tmp/r", "s3://bucket/reports/orders"] {
+        let text = format!("{good}output:\n  dir: {dir}\n  storage: {{ aws_region: eu-west-1 }}\n");
+        assert!(check(&text).is_ok(), "{dir}: {:?}", check(&text).err());
+    }
+    for (dir, why) in [
+        ("s3://bucket/reports/*", "cannot contain a glob"),
+        ("ftp://host/reports", "unsupported URL scheme `ftp`"),
+        ("\"\"", "must not be empty"),
+    ] {
+        let ps = problems(&format!("{good}output:\n  dir: {dir}\n"));
+        assert_eq!(ps.len(), 1, "{dir}: {ps:#?}");
+        assert!(
+            ps[0].contains("output.dir") && ps[0].contains(why),
+            "{dir}: {ps:#?}"
+        );
+    }
+}
+
+#[test]
 fn every_example_pipeline_validates() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
     let mut n = 0;
