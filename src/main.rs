@@ -2,12 +2,6 @@
 
 use std::process::ExitCode;
 
-// Polars allocates many small buffers from many threads; mimalloc is faster
-// there than the system allocator and returns memory sooner (measured in
-// bench/RESULTS.md).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = <s360_sync::cli::Cli as clap::Parser>::parse();
     match s360_sync::cli::run(cli) {

@@ -205,7 +205,7 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
     out.push_str("<h2>Inputs</h2>\n<table>\n");
     row(
         &mut out,
-        &["side", "path", "size", "sha256"].map(String::from),
+        &["side", "path", "size", "blake3"].map(String::from),
         true,
     );
     for f in &s.inputs {
@@ -215,7 +215,7 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
                 f.side.clone(),
                 f.path.clone(),
                 f.size.to_string(),
-                f.sha256.clone(),
+                f.blake3.clone(),
             ],
             false,
         );

@@ -233,8 +233,14 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
         // The inputs are hashed beside the comparison, not before it.
         let (cmp, inputs) = std::thread::scope(|scope| {
             let hashing = scope.spawn(|| -> Result<Vec<scan::InputFile>, ReconcileError> {
+                let started = std::time::Instant::now();
                 let mut inputs = scan::fingerprints("left", &base_dir, &left)?;
                 inputs.extend(scan::fingerprints("right", &base_dir, &right)?);
+                tracing::debug!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    bytes = inputs.iter().map(|i| i.size).sum::<u64>(),
+                    "inputs hashed"
+                );
                 Ok(inputs)
             });
             let cmp = compare::compare_with(l.lf.clone(), r.lf.clone(), &cspec, &steps);

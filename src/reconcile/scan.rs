@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use polars::prelude::*;
-use sha2::{Digest, Sha256};
 
 use super::ReconcileError;
 use super::compare::{to_epoch_ms, to_scaled};
@@ -25,8 +24,8 @@ pub struct InputFile {
     pub path: String,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256 of the bytes, lower-case hex.
-    pub sha256: String,
+    /// BLAKE3 hash of the bytes, lower-case hex (`b3sum` prints the same).
+    pub blake3: String,
 }
 
 /// The files of one side, listed and (for remote stores) fetched.
@@ -61,7 +60,7 @@ pub async fn fetch_side(p: &Pipeline, side: &ReconcileSide) -> Result<Fetched, R
     Ok(Fetched { source, files })
 }
 
-/// The files of a side and their fingerprints (size, SHA-256), in path order.
+/// The files of a side and their fingerprints (size, BLAKE3), in path order.
 /// Blocking: reads every byte.
 pub fn fingerprints(
     name: &str,
@@ -316,7 +315,7 @@ fn fingerprint(
     file: &SourceFile,
     data: &FileData,
 ) -> Result<InputFile, ReconcileError> {
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     let size = match data {
         FileData::Bytes(b) => {
             hasher.update(b);
@@ -328,7 +327,7 @@ fn fingerprint(
                 source,
             };
             let mut f = std::fs::File::open(path).map_err(io)?;
-            let mut buf = vec![0u8; 1 << 16];
+            let mut buf = vec![0u8; 1 << 20];
             let mut size = 0u64;
             loop {
                 let n = f.read(&mut buf).map_err(io)?;
@@ -341,13 +340,12 @@ fn fingerprint(
             size
         }
     };
-    let digest = hasher.finalize();
-    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let blake3 = hasher.finalize().to_hex().to_string();
     Ok(InputFile {
         side: side.to_string(),
         path: display_path(base_dir, &file.name),
         size,
-        sha256,
+        blake3,
     })
 }
 
