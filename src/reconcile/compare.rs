@@ -310,22 +310,43 @@ pub fn to_scaled(s: &Series, scale: u32) -> Result<Int128Chunked, String> {
                 })
             }))?
         }
-        DataType::String => {
-            let ca = s.str().map_err(|e| e.to_string())?;
-            let mut out = Vec::with_capacity(ca.len());
-            for v in ca.iter() {
-                out.push(match v {
-                    None => None,
-                    Some(t) if t.trim().is_empty() => None,
-                    Some(t) => Some(parse_decimal(t, scale)?),
-                });
-            }
-            Int128Chunked::from_iter_options(name.clone(), out.into_iter())
-        }
+        DataType::String => parse_texts::<Int128Type>(s.str().map_err(|e| e.to_string())?, |t| {
+            parse_decimal(t, scale)
+        })?,
         DataType::Null => Int128Chunked::full_null(name.clone(), s.len()),
         other => return Err(format!("is {other}, not a number")),
     };
     Ok(out.with_name(name))
+}
+
+/// Parse text values straight into a column (no intermediate vector);
+/// empty text is null, and the first value that does not parse fails it all.
+fn parse_texts<T>(
+    ca: &StringChunked,
+    parse: impl Fn(&str) -> Result<T::Native, String>,
+) -> Result<ChunkedArray<T>, String>
+where
+    T: PolarsNumericType,
+    ChunkedArray<T>: FromIterator<Option<T::Native>>,
+{
+    let mut error = None;
+    let out: ChunkedArray<T> = ca
+        .iter()
+        .map(|v| match v {
+            Some(t) if !t.trim().is_empty() => match parse(t) {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    error.get_or_insert(e);
+                    None
+                }
+            },
+            _ => None,
+        })
+        .collect();
+    match error {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 fn checked(it: impl Iterator<Item = Option<Option<i128>>>) -> Result<Int128Chunked, String> {
@@ -487,21 +508,9 @@ pub fn to_epoch_ms(s: &Series, offset: i32) -> Result<Int64Chunked, String> {
                 .map(|v| v.map(|d| i64::from(d) * 86_400_000 - shift))
                 .collect()
         }
-        DataType::String => {
-            let ca = s.str().map_err(|e| e.to_string())?;
-            let mut out = Vec::with_capacity(ca.len());
-            for v in ca.iter() {
-                out.push(match v {
-                    None => None,
-                    Some(t) if t.trim().is_empty() => None,
-                    Some(t) => Some(
-                        parse_timestamp(t, offset)
-                            .ok_or_else(|| format!("{t:?} is not a timestamp"))?,
-                    ),
-                });
-            }
-            out.into_iter().collect()
-        }
+        DataType::String => parse_texts::<Int64Type>(s.str().map_err(|e| e.to_string())?, |t| {
+            parse_timestamp(t, offset).ok_or_else(|| format!("{t:?} is not a timestamp"))
+        })?,
         DataType::Null => Int64Chunked::full_null(name.clone(), s.len()),
         other => return Err(format!("is {other}, not a timestamp")),
     };
