@@ -10,6 +10,7 @@ pub mod output;
 pub mod progress;
 pub mod report;
 pub mod scan;
+pub mod values;
 
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::ReconcileError;
-use super::compare::{to_epoch_ms, to_scaled};
+use super::values::{to_epoch_ms, to_scaled};
 use crate::pipeline::{ColumnType, Encoding, Format, Pipeline, ReconcileSide, parse_offset};
 use crate::sources::{FileData, Source, SourceFile};
 use crate::transforms::{self, polars_type};
