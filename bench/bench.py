@@ -9,7 +9,7 @@ With no section named, all run. Installs its Python reference tools (duckdb,
 polars, datacompy) with pip and `wrk` with apt-get when missing, builds
 s360-sync with `cargo build --release` for x86-64-v3 (AVX2, the CPU level
 the Polars wheel requires; in its own target folder; the first,
-cold build of Polars takes about 30 minutes on 2 cores) or, with
+cold build of Polars took 17 minutes on 2 cores here) or, with
 `--dev`, uses the dev-profile build the tests use (dependencies at
 opt-level 2, s360-sync at 1), and works in a temporary folder.
 Absolute times on a shared 2-core machine mean little; the ratios, measured
