@@ -181,7 +181,7 @@ fn output_dir(c: &mut Checker<'_>, path: &str, dir: &str) {
         c.report(path, "must not be empty");
         return;
     }
-    if dir.contains(['*', '?', '[', '{']) {
+    if crate::sources::location::has_glob(dir) {
         c.report(path, "an output location cannot contain a glob");
     }
     url(c, path, dir);

@@ -329,23 +329,26 @@ fn normalize(column: &str, dt: &DataType, rule: &Rule, offset: i32, context: Str
     }
 }
 
+/// Our exact conversions of numbers and instants, for the input types
+/// Polars' kernels do not cover. Text never gets here: `normalize` handles
+/// every text rule with Polars' string kernels.
 fn normalize_exact(e: Expr, rule: &Rule, offset: i32, context: String) -> Expr {
-    let rule = rule.clone();
-    let out_type = match rule {
-        Rule::Number { .. } => DataType::Int128,
-        Rule::Time { .. } => DataType::Int64,
-        Rule::Text { .. } => DataType::String,
+    let scale = match rule {
+        Rule::Number { scale, .. } => Some(*scale),
+        _ => None,
+    };
+    let out_type = if scale.is_some() {
+        DataType::Int128
+    } else {
+        DataType::Int64
     };
     e.map(
         move |c| {
             let s = c.as_materialized_series();
             let bad = |why: String| polars_err!(ComputeError: "{context}: {why}");
-            let out = match rule {
-                Rule::Number { scale, .. } => to_scaled(s, scale).map_err(bad)?.into_series(),
-                Rule::Time { .. } => to_epoch_ms(s, offset).map_err(bad)?.into_series(),
-                Rule::Text { trim, ignore_case } => {
-                    to_text(s, trim, ignore_case).map_err(bad)?.into_series()
-                }
+            let out = match scale {
+                Some(scale) => to_scaled(s, scale).map_err(bad)?.into_series(),
+                None => to_epoch_ms(s, offset).map_err(bad)?.into_series(),
             };
             Ok(out.with_name(c.name().clone()).into_column())
         },

@@ -199,16 +199,18 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
     let left_name = p.resolve(&spec.left.source.location);
     let right_name = p.resolve(&spec.right.source.location);
     let sample = opts.sample.unwrap_or(spec.output.sample);
-    // Remote reports are written to a local folder first, then uploaded.
-    let staging = match &target {
-        Target::Local(_) => None,
-        Target::Remote(_) => Some(tempfile::tempdir().map_err(|source| ReconcileError::Io {
-            path: std::env::temp_dir(),
-            source,
-        })?),
+    // Local reports replace the folder at once; remote ones are written to
+    // a staging folder first, then uploaded.
+    let (write_to, staging) = match &target {
+        Target::Local(out) => (WriteTo::Replace(out.clone()), None),
+        Target::Remote(_) => {
+            let dir = tempfile::tempdir().map_err(|source| ReconcileError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+            (WriteTo::Into(dir.path().to_path_buf()), Some(dir))
+        }
     };
-    let local_out = target.local().map(Path::to_path_buf);
-    let staged = staging.as_ref().map(|d| d.path().to_path_buf());
     let worker_steps = steps.clone();
     let summary = tokio::task::spawn_blocking(move || -> Result<Summary, ReconcileError> {
         let steps = worker_steps;
@@ -253,10 +255,9 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
         let (cmp, inputs) = (cmp?, inputs?);
         let summary = report::summarize(&spec, &cmp, inputs, sample);
         steps("writing the reports");
-        match (&local_out, &staged) {
-            (Some(out), _) => report::write_all(out, &cmp, &summary)?,
-            (None, Some(dir)) => report::write_files(dir, &cmp, &summary)?,
-            (None, None) => unreachable!("a remote target always has a staging folder"),
+        match &write_to {
+            WriteTo::Replace(out) => report::write_all(out, &cmp, &summary)?,
+            WriteTo::Into(dir) => report::write_files(dir, &cmp, &summary)?,
         }
         // The sides (and transcoded temp files) live until the plans ran.
         drop((l, r));
@@ -272,6 +273,14 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
         summary,
         out: target,
     })
+}
+
+/// Where the worker writes the report files.
+enum WriteTo {
+    /// Stage beside this folder, then swap it in.
+    Replace(PathBuf),
+    /// Into this (empty staging) folder.
+    Into(PathBuf),
 }
 
 fn relative(base: &Path, location: &str) -> String {

@@ -63,14 +63,6 @@ impl Target {
             Self::Remote(l) => l.display.clone(),
         }
     }
-
-    /// The local folder, if the output is one.
-    pub fn local(&self) -> Option<&Path> {
-        match self {
-            Self::Local(p) => Some(p),
-            Self::Remote(_) => None,
-        }
-    }
 }
 
 /// Upload the report files of `staged` below the remote prefix, in

@@ -26,7 +26,8 @@ pub struct Location {
     pub url_base: String,
 }
 
-fn has_glob(segment: &str) -> bool {
+/// Whether a path segment (or a whole location) holds glob characters.
+pub(crate) fn has_glob(segment: &str) -> bool {
     segment.contains(['*', '?', '[', '{'])
 }
 
