@@ -91,6 +91,17 @@ pub enum Command {
         /// Print the summary as JSON instead of a few lines.
         #[arg(long)]
         json: bool,
+        /// Compare in N partitions by key hash, one at a time, through
+        /// files in the temporary folder (TMPDIR): memory holds one
+        /// partition of each side. Overrides `partitions`; default: as many
+        /// as the memory limit calls for.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=crate::pipeline::MAX_PARTITIONS as u64))]
+        partitions: Option<u64>,
+        /// Memory the check may use before it works in partitions, e.g.
+        /// `2GiB` (overrides `memory_limit`; default half of this machine's
+        /// memory).
+        #[arg(long, value_name = "SIZE")]
+        memory_limit: Option<crate::pipeline::ByteSize>,
     },
     /// Run a sandbox CRM that receives order webhooks, for rehearsals and tests.
     ///
@@ -434,10 +445,18 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             out,
             sample,
             json,
+            partitions,
+            memory_limit,
         } => {
             let p = pipeline::load(&file)?;
             let steps = (!json).then(|| crate::reconcile::progress::reporter(p.name()));
-            let opts = crate::reconcile::RunOptions { out, sample, steps };
+            let opts = crate::reconcile::RunOptions {
+                out,
+                sample,
+                steps,
+                partitions: partitions.map(|n| n as usize),
+                memory_limit,
+            };
             let outcome = runtime()?
                 .block_on(crate::reconcile::run(&p, &opts))
                 .map_err(|e| CliError {

@@ -524,3 +524,127 @@ fn progress_names_each_step_on_stderr_unless_json() {
     assert_eq!(code(&o), 0);
     assert_eq!(stderr(&o), "", "--json keeps stderr quiet");
 }
+
+/// The report files a check writes.
+const REPORTS: [&str; 6] = [
+    "discrepancies.parquet",
+    "discrepancies.csv",
+    "field_mismatches.parquet",
+    "field_mismatches.csv",
+    "summary.json",
+    "summary.html",
+];
+
+#[test]
+fn partitioned_checks_give_byte_identical_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Composite keys, duplicates and null keys (edge); order lines
+    // aggregated to orders on the CRM side, which is split twice (orders).
+    for name in ["reconcile-edge.yaml", "reconcile-orders.yaml"] {
+        let p = root().join("pipelines").join(name);
+        let whole = tmp.path().join(format!("{name}-1"));
+        let o = reconcile(&p, &whole, &["--partitions", "1"]);
+        let expected = code(&o);
+        assert!(expected == 0 || expected == 5, "{}", stderr(&o));
+        assert!(!stderr(&o).contains("partitions"), "{}", stderr(&o));
+        for parts in ["2", "7"] {
+            let out = tmp.path().join(format!("{name}-{parts}"));
+            let o = reconcile(&p, &out, &["--partitions", parts]);
+            assert_eq!(code(&o), expected, "{}", stderr(&o));
+            let e = stderr(&o);
+            assert!(e.contains(&format!("into {parts} partitions")), "{e}");
+            assert!(
+                e.contains(&format!("comparing partition {parts}/{parts}")),
+                "{e}"
+            );
+            for n in REPORTS {
+                assert_eq!(
+                    std::fs::read(whole.join(n)).unwrap(),
+                    std::fs::read(out.join(n)).unwrap(),
+                    "{name} in {parts} partitions: {n}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_small_memory_limit_splits_the_check_and_changes_no_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = root().join("pipelines/reconcile-orders.yaml");
+    let whole = tmp.path().join("whole");
+    let code_whole = code(&reconcile(&p, &whole, &[]));
+    // The test exports are a few KiB: 8KiB cannot hold both sides at once.
+    let small = tmp.path().join("small");
+    let o = reconcile(&p, &small, &["--memory-limit", "8KiB"]);
+    assert_eq!(code(&o), code_whole, "{}", stderr(&o));
+    assert!(stderr(&o).contains(" partitions"), "{}", stderr(&o));
+    for n in REPORTS {
+        assert_eq!(
+            std::fs::read(whole.join(n)).unwrap(),
+            std::fs::read(small.join(n)).unwrap(),
+            "{n}"
+        );
+    }
+    // The same from the pipeline file.
+    let q = pipeline_copy(tmp.path(), "reconcile-orders.yaml", |t| {
+        t.replace("compare:\n", "memory_limit: 8KiB\ncompare:\n")
+    });
+    let o = reconcile(&q, tmp.path().join("from-file"), &[]);
+    assert!(stderr(&o).contains(" partitions"), "{}", stderr(&o));
+    let o = reconcile(&p, tmp.path().join("bad"), &["--memory-limit", "lots"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("invalid size"), "{}", stderr(&o));
+}
+
+#[test]
+fn duplicates_fail_policy_holds_in_partitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
+        t.replace("compare:\n", "duplicates: fail\ncompare:\n")
+    });
+    let whole = reconcile(&p, tmp.path().join("a"), &[]);
+    let split = reconcile(&p, tmp.path().join("b"), &["--partitions", "5"]);
+    assert_eq!(code(&split), 1, "{}", stderr(&split));
+    let last = |o: &Output| stderr(o).lines().last().unwrap_or_default().to_string();
+    assert!(
+        last(&split).contains("duplicate key on the right side"),
+        "{}",
+        stderr(&split)
+    );
+    assert_eq!(last(&whole), last(&split));
+    assert!(!tmp.path().join("b").exists());
+}
+
+#[test]
+fn steps_that_cannot_run_per_partition_refuse_partitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An `sql` step after the aggregate could look across groups.
+    let sql = "    - { type: sql, query: \"SELECT * FROM source\" }\ncompare:\n";
+    let p = pipeline_copy(tmp.path(), "reconcile-orders.yaml", |t| {
+        t.replace("compare:\n", sql)
+    });
+    let o = reconcile(&p, tmp.path().join("a"), &["--partitions", "3"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("right.transforms["), "{}", stderr(&o));
+    assert!(!tmp.path().join("a").exists());
+    // Asked for in the file, `validate` finds it too.
+    let other = tempfile::tempdir().unwrap();
+    let q = pipeline_copy(other.path(), "reconcile-orders.yaml", |t| {
+        t.replace(
+            "compare:\n",
+            &sql.replace("compare:\n", "partitions: 3\ncompare:\n"),
+        )
+    });
+    let o = bin().arg("validate").arg(&q).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("right.transforms["), "{}", stderr(&o));
+    // Without a request, a tiny memory limit falls back to one pass.
+    let o = reconcile(&p, tmp.path().join("b"), &["--memory-limit", "8KiB"]);
+    assert!(code(&o) == 0 || code(&o) == 5, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("comparing all at once"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::duration::HumanDuration;
+use super::size::ByteSize;
 
 /// Default and limits, kept in one place.
 pub mod defaults {
@@ -115,6 +116,15 @@ pub struct ReconcilePipeline {
     /// What to do with duplicate keys.
     #[serde(default)]
     pub duplicates: DuplicatePolicy,
+    /// Memory the check may use before it works in partitions; default
+    /// half of this machine's memory. See `partitions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<ByteSize>,
+    /// Compare in this many partitions by key hash, one at a time, through
+    /// files on disk; default: as many as `memory_limit` calls for (1 for
+    /// exports that fit). The reports are the same either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<usize>,
     /// Exit with the "discrepancies found" code when a count exceeds its threshold.
     #[serde(default)]
     pub fail_if: FailIf,

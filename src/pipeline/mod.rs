@@ -6,8 +6,9 @@
 
 pub mod config;
 pub mod duration;
+pub mod size;
 mod validate;
-pub use validate::{is_loopback, parse_aggregation, parse_offset};
+pub use validate::{MAX_PARTITIONS, is_loopback, parse_aggregation, parse_offset};
 pub mod yaml;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use serde_json::Value;
 
 pub use config::*;
 pub use duration::HumanDuration;
+pub use size::ByteSize;
 use yaml::{Pos, Positions};
 
 /// One problem in a pipeline file.

@@ -131,6 +131,19 @@ pub(super) fn validate(
             if let Some(dir) = &r.output.dir {
                 output_dir(&mut c, "output.dir", dir);
             }
+            if let Some(n) = r.partitions {
+                c.range("partitions", n as u64, 1, MAX_PARTITIONS as u64);
+                if n > 1 {
+                    for (side, s) in [("left", &r.left), ("right", &r.right)] {
+                        if let Err((i, why)) = crate::transforms::partition_point(&s.transforms) {
+                            c.report(&format!("{side}.transforms[{i}]"), why);
+                        }
+                    }
+                }
+            }
+            if r.memory_limit.is_some_and(|m| m.bytes() == 0) {
+                c.report("memory_limit", "must be more than 0");
+            }
             if let Some(s) = &r.schedule {
                 schedule(&mut c, "schedule", s);
             }
@@ -138,6 +151,9 @@ pub(super) fn validate(
     }
     c.problems
 }
+
+/// The most partitions a check may use (`partitions`).
+pub const MAX_PARTITIONS: usize = 4096;
 
 fn version(c: &mut Checker<'_>, v: u32) {
     if v != VERSION {

@@ -3,6 +3,7 @@
 use polars::prelude::*;
 
 use super::ReconcileError;
+use super::partition::Input;
 pub use super::values::*;
 use crate::pipeline::{DuplicatePolicy, FieldComparison};
 
@@ -118,6 +119,8 @@ pub struct Spec {
     pub left_name: String,
     /// See `left_name`.
     pub right_name: String,
+    /// Partitions by key hash compared one at a time (1: all at once).
+    pub partitions: usize,
 }
 
 /// One row of the discrepancy report.
@@ -663,25 +666,6 @@ fn flagged_keys(keyed: LazyFrame, nk: usize) -> LazyFrame {
         .with_column(any_key_null(nk).alias("__null"))
 }
 
-/// Read a side once into its narrow frame, then find its flagged keys.
-fn read_side(
-    keyed: LazyFrame,
-    nk: usize,
-    context: &str,
-) -> Result<(DataFrame, DataFrame), ReconcileError> {
-    // Collected first, then checked in memory: sharing the scan between the
-    // two (a cached plan) was no faster and held more memory (measured).
-    let df = collect(keyed, context)?;
-    tracing::debug!(
-        step = context,
-        rows = df.height(),
-        mib = df.estimated_size() / (1 << 20),
-        "narrow frame"
-    );
-    let flagged = collect(flagged_keys(df.clone().lazy(), nk), context)?;
-    Ok((df, flagged))
-}
-
 fn key_quality(
     flagged: &DataFrame,
     total_rows: usize,
@@ -743,8 +727,8 @@ fn key_quality(
 
 /// Compare two sides, silently. See [`compare_with`].
 pub fn compare(
-    left: LazyFrame,
-    right: LazyFrame,
+    left: impl Into<Input>,
+    right: impl Into<Input>,
     spec: &Spec,
 ) -> Result<Comparison, ReconcileError> {
     compare_with(left, right, spec, &super::progress::silent())
@@ -752,14 +736,16 @@ pub fn compare(
 
 /// Compare two sides. Each side is read once, in one streaming pass, down to
 /// its key and compared columns (raw and normalised); key checks, the join,
-/// statistics and control totals then run on those narrow frames.
+/// statistics and control totals then run on those narrow frames: on all of
+/// them at once, or with `spec.partitions` above 1, one partition by key hash
+/// at a time, through files on disk (see [`super::partition`]).
 pub fn compare_with(
-    left: LazyFrame,
-    right: LazyFrame,
+    left: impl Into<Input>,
+    right: impl Into<Input>,
     spec: &Spec,
     steps: &super::progress::Steps,
 ) -> Result<Comparison, ReconcileError> {
-    let (mut left, mut right) = (left, right);
+    let (mut left, mut right) = (left.into(), right.into());
     let schema_err = |side: &str| {
         let side = side.to_string();
         move |source| ReconcileError::Polars {
@@ -767,8 +753,12 @@ pub fn compare_with(
             source,
         }
     };
-    let ls = left.collect_schema().map_err(schema_err(&spec.left_name))?;
+    let ls = left
+        .lf
+        .collect_schema()
+        .map_err(schema_err(&spec.left_name))?;
     let rs = right
+        .lf
         .collect_schema()
         .map_err(schema_err(&spec.right_name))?;
     let need = |schema: &Schema, side: &str, column: &str| -> Result<DataType, ReconcileError> {
@@ -802,69 +792,317 @@ pub fn compare_with(
         fields.push(resolve_field(f, &lt, &rt));
     }
     let nk = spec.left_key.len();
-    let nf = fields.len();
-    steps(&format!("reading {}", spec.left_name));
-    let (kl, flagged_l) = read_side(
+    let keyed_l = |lf: LazyFrame| {
         keyed(
-            left,
+            lf,
             &ls,
             &spec.left_key,
             &fields,
             'l',
             spec.left_offset,
             &spec.left_name,
-        ),
-        nk,
-        &format!("reading {}", spec.left_name),
-    )?;
-    steps(&format!(
-        "reading {} ({} rows on the left)",
-        spec.right_name,
-        kl.height()
-    ));
-    let (kr, flagged_r) = read_side(
+        )
+    };
+    let keyed_r = |lf: LazyFrame| {
         keyed(
-            right,
+            lf,
             &rs,
             &spec.right_key,
             &fields,
             'r',
             spec.right_offset,
             &spec.right_name,
-        ),
-        nk,
+        )
+    };
+    let mut merged = Merged::default();
+    let parts = spec.partitions.max(1);
+    if parts == 1 {
+        let context = format!("reading {}", spec.left_name);
+        steps(&context);
+        let kl = read_narrow(keyed_l(left.lf), &context)?;
+        let context = format!("reading {}", spec.right_name);
+        steps(&format!("{context} ({} rows on the left)", kl.height()));
+        let kr = read_narrow(keyed_r(right.lf), &context)?;
+        steps(&format!(
+            "checking keys ({} rows on the left, {} on the right)",
+            kl.height(),
+            kr.height()
+        ));
+        merged.add(compare_part(kl, kr, &fields, spec, Some(steps))?);
+    } else {
+        let dir = tempfile::Builder::new()
+            .prefix("s360-reconcile-")
+            .tempdir()
+            .map_err(|source| ReconcileError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let key_cols: Vec<String> = (0..nk).map(k).collect();
+        let context = format!("reading {}", spec.left_name);
+        steps(&format!("{context} into {parts} partitions"));
+        let sl = super::partition::split_side(
+            left,
+            &keyed_l,
+            &key_cols,
+            parts,
+            dir.path(),
+            "left",
+            &context,
+        )?;
+        let context = format!("reading {}", spec.right_name);
+        steps(&format!(
+            "{context} into {parts} partitions ({} rows on the left)",
+            sl.rows
+        ));
+        let sr = super::partition::split_side(
+            right,
+            &keyed_r,
+            &key_cols,
+            parts,
+            dir.path(),
+            "right",
+            &context,
+        )?;
+        for p in 0..parts {
+            steps(&format!(
+                "comparing partition {}/{parts} ({} rows on the left, {} on the right in all)",
+                p + 1,
+                sl.rows,
+                sr.rows
+            ));
+            let read = |files: &[std::path::PathBuf]| {
+                super::partition::read(&files[p]).map_err(|source| ReconcileError::Polars {
+                    context: format!("reading partition {}", files[p].display()),
+                    source,
+                })
+            };
+            let (kl, kr) = (read(&sl.files)?, read(&sr.files)?);
+            merged.add(compare_part(kl, kr, &fields, spec, None)?);
+        }
+    }
+    merged.finish(spec, fields)
+}
+
+/// Read a side's narrow frame in one streaming pass.
+fn read_narrow(keyed: LazyFrame, context: &str) -> Result<DataFrame, ReconcileError> {
+    let df = collect(keyed, context)?;
+    tracing::debug!(
+        step = context,
+        rows = df.height(),
+        mib = df.estimated_size() / (1 << 20),
+        "narrow frame"
+    );
+    Ok(df)
+}
+
+/// What one partition (or the whole check) yields.
+struct Part {
+    /// Discrepant joined rows (missing and mismatched).
+    found: Option<DataFrame>,
+    /// One row of counts and difference extremes per field.
+    stats: Option<DataFrame>,
+    /// Sums of amount fields per side.
+    totals: Option<(DataFrame, DataFrame)>,
+    left: KeyQuality,
+    right: KeyQuality,
+}
+
+/// The parts added up.
+#[derive(Default)]
+struct Merged {
+    found: Vec<DataFrame>,
+    stats: Vec<DataFrame>,
+    totals_l: Vec<DataFrame>,
+    totals_r: Vec<DataFrame>,
+    left_rows: SideRows,
+    right_rows: SideRows,
+    findings: Vec<Discrepancy>,
+}
+
+impl Merged {
+    fn add(&mut self, part: Part) {
+        self.found.extend(part.found);
+        self.stats.extend(part.stats);
+        if let Some((l, r)) = part.totals {
+            self.totals_l.push(l);
+            self.totals_r.push(r);
+        }
+        for (acc, q) in [
+            (&mut self.left_rows, &part.left.rows),
+            (&mut self.right_rows, &part.right.rows),
+        ] {
+            acc.rows += q.rows;
+            acc.duplicate_rows += q.duplicate_rows;
+            acc.null_key_rows += q.null_key_rows;
+        }
+        self.findings.extend(part.left.findings);
+        self.findings.extend(part.right.findings);
+    }
+
+    fn finish(mut self, spec: &Spec, fields: Vec<FieldPlan>) -> Result<Comparison, ReconcileError> {
+        sort_rows(&mut self.findings);
+        if spec.duplicates == DuplicatePolicy::Fail
+            && let Some(first) = self
+                .findings
+                .iter()
+                .find(|f| f.category == Category::DuplicateKey)
+        {
+            return Err(ReconcileError::Duplicates {
+                side: first.side.unwrap_or_default().to_string(),
+                key: first
+                    .key
+                    .iter()
+                    .map(|k| k.clone().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+                count: first.count.unwrap_or(0),
+                keys: self
+                    .findings
+                    .iter()
+                    .filter(|f| f.category == Category::DuplicateKey)
+                    .count(),
+            });
+        }
+        let nk = spec.left_key.len();
+        let stats = fold(self.stats, "computing statistics")?;
+        let totals = if self.totals_l.is_empty() {
+            Vec::new()
+        } else {
+            let tl = fold(self.totals_l, "computing control totals")?;
+            let tr = fold(self.totals_r, "computing control totals")?;
+            fields
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.amount)
+                .map(|(i, f)| {
+                    let Rule::Number { scale, .. } = f.rule else {
+                        return None;
+                    };
+                    let l = int_at(&tl, &format!("t{i}"), 0).unwrap_or(0);
+                    let r = int_at(&tr, &format!("t{i}"), 0).unwrap_or(0);
+                    Some(ControlTotal {
+                        field: f.field.clone(),
+                        left: format_decimal(l, scale),
+                        right: format_decimal(r, scale),
+                        delta: format_decimal(l - r, scale),
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default()
+        };
+
+        let columns = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let get = |name: &str| int_at(&stats, &format!("{name}{i}"), 0).unwrap_or(0) as u64;
+                let dmax = int_at(&stats, &format!("dmax{i}"), 0);
+                let dmin = int_at(&stats, &format!("dmin{i}"), 0);
+                let max_abs = match (dmax, dmin) {
+                    (Some(a), Some(b)) => Some(a.abs().max(b.abs())),
+                    (a, b) => a.or(b).map(i128::abs),
+                };
+                ColumnStats {
+                    field: f.field.clone(),
+                    right: f.right.clone(),
+                    compared: get("compared"),
+                    equal: get("equal"),
+                    unequal: get("unequal"),
+                    null_only_left: get("nol"),
+                    null_only_right: get("nor"),
+                    max_difference: max_abs.and_then(|m| difference_text(&f.rule, m)),
+                }
+            })
+            .collect();
+
+        let mut rows = Vec::new();
+        for found in &self.found {
+            rows.extend(discrepancies(found, nk, &fields)?);
+        }
+        rows.append(&mut self.findings);
+        sort_rows(&mut rows);
+        Ok(Comparison {
+            key_names: spec.left_key.clone(),
+            matched: int_at(&stats, "matched", 0).unwrap_or(0) as u64,
+            fields,
+            rows,
+            columns,
+            totals,
+            left_rows: self.left_rows,
+            right_rows: self.right_rows,
+        })
+    }
+}
+
+/// One-row frames of the parts folded into one row: `dmax*` by maximum,
+/// `dmin*` by minimum, everything else summed.
+fn fold(frames: Vec<DataFrame>, context: &str) -> Result<DataFrame, ReconcileError> {
+    let mut frames = frames;
+    if frames.len() <= 1 {
+        return Ok(frames.pop().unwrap_or_default());
+    }
+    let names: Vec<PlSmallStr> = frames[0].get_column_names_owned();
+    let all = concat(
+        frames.into_iter().map(|f| f.lazy()).collect::<Vec<_>>(),
+        UnionArgs {
+            to_supertypes: true,
+            ..Default::default()
+        },
+    )
+    .map_err(|source| ReconcileError::Polars {
+        context: context.to_string(),
+        source,
+    })?;
+    let exprs: Vec<Expr> = names
+        .iter()
+        .map(|n| {
+            let c = col(n.clone());
+            if n.starts_with("dmax") {
+                c.max()
+            } else if n.starts_with("dmin") {
+                c.min()
+            } else {
+                c.sum()
+            }
+        })
+        .collect();
+    collect(all.select(exprs), context)
+}
+
+/// Key checks, the join, statistics and control totals of one partition
+/// (or of the whole check): `steps` is told of the join when given.
+fn compare_part(
+    kl: DataFrame,
+    kr: DataFrame,
+    fields: &[FieldPlan],
+    spec: &Spec,
+    steps: Option<&super::progress::Steps>,
+) -> Result<Part, ReconcileError> {
+    let nk = spec.left_key.len();
+    let nf = fields.len();
+    let flagged_l = collect(
+        flagged_keys(kl.clone().lazy(), nk),
+        &format!("reading {}", spec.left_name),
+    )?;
+    let flagged_r = collect(
+        flagged_keys(kr.clone().lazy(), nk),
         &format!("reading {}", spec.right_name),
     )?;
-    steps(&format!(
-        "checking keys ({} rows on the left, {} on the right)",
-        kl.height(),
-        kr.height()
-    ));
     let ql = key_quality(&flagged_l, kl.height(), nk, nf, "left")?;
     let qr = key_quality(&flagged_r, kr.height(), nk, nf, "right")?;
-    if spec.duplicates == DuplicatePolicy::Fail
-        && let Some(first) = ql
-            .findings
+    let fails = |q: &KeyQuality| {
+        q.findings
             .iter()
-            .chain(&qr.findings)
-            .find(|f| f.category == Category::DuplicateKey)
-    {
-        let total = ql
-            .findings
-            .iter()
-            .chain(&qr.findings)
-            .filter(|f| f.category == Category::DuplicateKey)
-            .count();
-        return Err(ReconcileError::Duplicates {
-            side: first.side.unwrap_or_default().to_string(),
-            key: first
-                .key
-                .iter()
-                .map(|k| k.clone().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("|"),
-            count: first.count.unwrap_or(0),
-            keys: total,
+            .any(|f| f.category == Category::DuplicateKey)
+    };
+    if spec.duplicates == DuplicatePolicy::Fail && (fails(&ql) || fails(&qr)) {
+        // The check stops once all keys are checked; no need to join.
+        return Ok(Part {
+            found: None,
+            stats: None,
+            totals: None,
+            left: ql,
+            right: qr,
         });
     }
 
@@ -898,7 +1136,9 @@ pub fn compare_with(
         };
         lf.with_column(lit(true).alias(flag))
     };
-    steps("joining on the key and comparing");
+    if let Some(steps) = steps {
+        steps("joining on the key and comparing");
+    }
     let joined = clean(kl.clone().lazy(), "__in_l").join(
         clean(kr.clone().lazy(), "__in_r"),
         keys.clone(),
@@ -925,24 +1165,19 @@ pub fn compare_with(
         .alias("__cat");
     let joined = joined.with_columns(with).with_column(category).cache();
 
+    let (ls, rs) = (kl.schema().clone(), kr.schema().clone());
     let mut out_cols: Vec<Expr> = keys.clone();
     out_cols.push(col("__cat"));
     for (i, f) in fields.iter().enumerate() {
-        let value = |side: char, schema: &Schema, column: &str| {
-            match schema.get(column) {
-                Some(dt) if renders_from_normalised(dt, &f.rule) => {
-                    render_normalised(col(n(side, i)), &f.rule)
-                }
-                _ => col(v(side, i)),
+        // A value not kept raw is rendered from its normalised column.
+        let value = |side: char, schema: &Schema| {
+            if schema.contains(&v(side, i)) {
+                col(v(side, i))
+            } else {
+                render_normalised(col(n(side, i)), &f.rule).alias(v(side, i))
             }
-            .alias(v(side, i))
         };
-        out_cols.extend([
-            col(ne(i)),
-            value('l', &ls, &f.field),
-            value('r', &rs, &f.right),
-            col(d(i)),
-        ]);
+        out_cols.extend([col(ne(i)), value('l', &ls), value('r', &rs), col(d(i))]);
     }
     let found_plan = joined
         .clone()
@@ -982,7 +1217,7 @@ pub fn compare_with(
 
     let amounts: Vec<usize> = (0..nf).filter(|&i| fields[i].amount).collect();
     let totals = if amounts.is_empty() {
-        Vec::new()
+        None
     } else {
         let sums = |df: DataFrame, side: char| -> Result<DataFrame, ReconcileError> {
             collect(
@@ -995,64 +1230,14 @@ pub fn compare_with(
                 "computing control totals",
             )
         };
-        let tl = sums(kl, 'l')?;
-        let tr = sums(kr, 'r')?;
-        amounts
-            .iter()
-            .map(|&i| {
-                let Rule::Number { scale, .. } = fields[i].rule else {
-                    return None;
-                };
-                let l = int_at(&tl, &format!("t{i}"), 0).unwrap_or(0);
-                let r = int_at(&tr, &format!("t{i}"), 0).unwrap_or(0);
-                Some(ControlTotal {
-                    field: fields[i].field.clone(),
-                    left: format_decimal(l, scale),
-                    right: format_decimal(r, scale),
-                    delta: format_decimal(l - r, scale),
-                })
-            })
-            .collect::<Option<Vec<_>>>()
-            .unwrap_or_default()
+        Some((sums(kl, 'l')?, sums(kr, 'r')?))
     };
-
-    let columns = fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let get = |name: &str| int_at(&stats, &format!("{name}{i}"), 0).unwrap_or(0) as u64;
-            let dmax = int_at(&stats, &format!("dmax{i}"), 0);
-            let dmin = int_at(&stats, &format!("dmin{i}"), 0);
-            let max_abs = match (dmax, dmin) {
-                (Some(a), Some(b)) => Some(a.abs().max(b.abs())),
-                (a, b) => a.or(b).map(i128::abs),
-            };
-            ColumnStats {
-                field: f.field.clone(),
-                right: f.right.clone(),
-                compared: get("compared"),
-                equal: get("equal"),
-                unequal: get("unequal"),
-                null_only_left: get("nol"),
-                null_only_right: get("nor"),
-                max_difference: max_abs.and_then(|m| difference_text(&f.rule, m)),
-            }
-        })
-        .collect();
-
-    let mut rows = discrepancies(&found, nk, &fields)?;
-    rows.extend(ql.findings);
-    rows.extend(qr.findings);
-    sort_rows(&mut rows);
-    Ok(Comparison {
-        key_names: spec.left_key.clone(),
-        matched: int_at(&stats, "matched", 0).unwrap_or(0) as u64,
-        fields,
-        rows,
-        columns,
+    Ok(Part {
+        found: Some(found),
+        stats: Some(stats),
         totals,
-        left_rows: ql.rows,
-        right_rows: qr.rows,
+        left: ql,
+        right: qr,
     })
 }
 

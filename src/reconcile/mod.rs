@@ -7,6 +7,7 @@
 pub mod compare;
 pub mod html;
 pub mod output;
+pub mod partition;
 pub mod progress;
 pub mod report;
 pub mod scan;
@@ -17,7 +18,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::PolarsError;
 
 use crate::exit;
-use crate::pipeline::{Pipeline, PipelineError, parse_offset};
+use crate::pipeline::{
+    ByteSize, MAX_PARTITIONS, Pipeline, PipelineError, ReconcilePipeline, parse_offset,
+};
 use crate::sources::SourceError;
 use crate::transforms::TransformError;
 
@@ -101,6 +104,9 @@ pub enum ReconcileError {
         /// Cause.
         source: object_store::Error,
     },
+    /// Partitions were asked for, but a side's steps cannot run per partition.
+    #[error("partitions: {0}")]
+    Partitions(String),
     /// The blocking worker failed.
     #[error("reconcile worker failed: {0}")]
     Worker(#[from] tokio::task::JoinError),
@@ -110,7 +116,7 @@ impl ReconcileError {
     /// The process exit code this error maps to.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Pipeline(_) | Self::Output { .. } => exit::USAGE,
+            Self::Pipeline(_) | Self::Output { .. } | Self::Partitions(_) => exit::USAGE,
             _ => exit::FAILURE,
         }
     }
@@ -125,6 +131,10 @@ pub struct RunOptions {
     pub sample: Option<usize>,
     /// Told each step of the check as it starts.
     pub steps: Option<Steps>,
+    /// Partitions instead of `partitions`.
+    pub partitions: Option<usize>,
+    /// Memory limit instead of `memory_limit`.
+    pub memory_limit: Option<ByteSize>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -133,6 +143,8 @@ impl std::fmt::Debug for RunOptions {
             .field("out", &self.out)
             .field("sample", &self.sample)
             .field("steps", &self.steps.is_some())
+            .field("partitions", &self.partitions)
+            .field("memory_limit", &self.memory_limit)
             .finish()
     }
 }
@@ -199,6 +211,7 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
     let left_name = p.resolve(&spec.left.source.location);
     let right_name = p.resolve(&spec.right.source.location);
     let sample = opts.sample.unwrap_or(spec.output.sample);
+    let partitions = partitions(&spec, opts, &left, &right)?;
     // Local reports replace the folder at once; remote ones are written to
     // a staging folder first, then uploaded.
     let (write_to, staging) = match &target {
@@ -232,6 +245,7 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
             right_offset: parse_offset(&spec.right.source.timezone).unwrap_or(0),
             left_name: relative(&base_dir, &left_name),
             right_name: relative(&base_dir, &right_name),
+            partitions,
         };
         // The inputs are hashed beside the comparison, not before it.
         let (cmp, inputs) = std::thread::scope(|scope| {
@@ -246,7 +260,7 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
                 );
                 Ok(inputs)
             });
-            let cmp = compare::compare_with(l.lf.clone(), r.lf.clone(), &cspec, &steps);
+            let cmp = compare::compare_with(l.input.clone(), r.input.clone(), &cspec, &steps);
             let inputs = hashing
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -273,6 +287,66 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
         summary,
         out: target,
     })
+}
+
+/// How many partitions the check uses: as told (command line, then
+/// pipeline), else as many as the memory limit calls for, given a rough
+/// estimate of what both sides need all at once. A side whose steps cannot
+/// run per partition refuses partitions that were asked for, and turns an
+/// estimate's into one partition, with a warning.
+fn partitions(
+    spec: &ReconcilePipeline,
+    opts: &RunOptions,
+    left: &scan::Fetched,
+    right: &scan::Fetched,
+) -> Result<usize, ReconcileError> {
+    let blocker = [("left", &spec.left), ("right", &spec.right)]
+        .into_iter()
+        .find_map(|(name, side)| {
+            crate::transforms::partition_point(&side.transforms)
+                .err()
+                .map(|(i, why)| format!("{name}.transforms[{i}]: {why}"))
+        });
+    if let Some(n) = opts.partitions.or(spec.partitions) {
+        let n = n.clamp(1, MAX_PARTITIONS);
+        return match blocker {
+            Some(why) if n > 1 => Err(ReconcileError::Partitions(why)),
+            _ => Ok(n),
+        };
+    }
+    let limit = opts
+        .memory_limit
+        .or(spec.memory_limit)
+        .map(ByteSize::bytes)
+        .unwrap_or_else(default_memory_limit)
+        .max(1);
+    let need = left
+        .memory_estimate()
+        .saturating_add(right.memory_estimate());
+    let n = need.div_ceil(limit).clamp(1, MAX_PARTITIONS as u64) as usize;
+    tracing::debug!(need, limit, partitions = n, "partitions");
+    match blocker {
+        Some(why) if n > 1 => {
+            tracing::warn!(
+                "the exports may need {n} partitions to fit in {}, but {why}; comparing all at once",
+                ByteSize(limit)
+            );
+            Ok(1)
+        }
+        _ => Ok(n),
+    }
+}
+
+/// Half of this machine's memory (`MemTotal`), or 4 GiB when unknown.
+pub fn default_memory_limit() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024 / 2)
+        })
+        .unwrap_or(4 << 30)
 }
 
 /// Where the worker writes the report files.

@@ -202,6 +202,7 @@ fn spec(fields: Vec<FieldComparison>) -> Spec {
         right_offset: 0,
         left_name: "left".into(),
         right_name: "right".into(),
+        partitions: 1,
     }
 }
 

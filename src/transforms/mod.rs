@@ -57,6 +57,38 @@ fn kind(t: &Transform) -> &'static str {
     }
 }
 
+/// A side's `aggregate` step: its index and `by` columns.
+pub type Cut<'a> = (usize, &'a [String]);
+
+/// Where a side's steps can be cut for a partitioned check: the index and
+/// `by` columns of its one `aggregate` step, if any. Steps before it run in one streaming
+/// pass over all rows; the aggregate and the steps after it run once per
+/// partition of the aggregate's `by` columns, so they must not look across
+/// groups: a second `aggregate` or an `sql` step after the first is refused
+/// with its index and the reason.
+pub fn partition_point(steps: &[Transform]) -> Result<Option<Cut<'_>>, (usize, String)> {
+    let Some((at, by)) = steps.iter().enumerate().find_map(|(i, s)| match s {
+        Transform::Aggregate { by, .. } => Some((i, by.as_slice())),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    for (i, step) in steps.iter().enumerate().skip(at + 1) {
+        let what = match step {
+            Transform::Aggregate { .. } => "a second `aggregate`",
+            Transform::Sql { .. } => "an `sql` step after `aggregate`",
+            _ => continue,
+        };
+        return Err((
+            i,
+            format!(
+                "{what} cannot run per partition: in a partitioned check the aggregate and the steps after it run once per partition of its `by` columns; merge it into the first aggregate, or set `partitions: 1`"
+            ),
+        ));
+    }
+    Ok(Some((at, by)))
+}
+
 /// Add the steps to a lazy plan. Building is cheap; errors in SQL text are
 /// found here, errors in data when the plan is collected.
 pub fn apply(mut lf: LazyFrame, steps: &[Transform]) -> Result<LazyFrame, TransformError> {

@@ -1,0 +1,353 @@
+//! Partitioned checks, for exports larger than memory: each side is split by
+//! key hash into partition files on disk (Arrow IPC), and the partitions are
+//! compared one at a time, so memory holds one partition of each side.
+//!
+//! A side is split in one streaming pass. A side with an `aggregate` step is
+//! split twice: its rows first by the aggregate's `by` columns (before the
+//! aggregate, so each group is whole in one file), then, per such file after
+//! the aggregate and the remaining steps, by its key. Equal keys of both
+//! sides land in the same partition because both hash the same key text.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use polars::prelude::*;
+use polars_io::SerReader;
+use polars_io::SerWriter;
+use polars_io::ipc::{BatchedWriter, IpcReader, IpcWriter};
+
+use super::ReconcileError;
+use crate::pipeline::Transform;
+use crate::transforms;
+
+/// Rows of a side before its first `aggregate`, and the steps from there.
+#[derive(Clone)]
+pub struct Stage {
+    /// The side's plan up to (not including) the aggregate.
+    pub prefix: LazyFrame,
+    /// The aggregate's `by` columns.
+    pub by: Vec<String>,
+    /// The aggregate and every step after it.
+    pub rest: Vec<Transform>,
+}
+
+/// What a check reads of one side.
+#[derive(Clone)]
+pub struct Input {
+    /// The side after all its transforms.
+    pub lf: LazyFrame,
+    /// Where the side can be cut for a partitioned check: `Ok(None)` when it
+    /// has no aggregate, an explanation when it cannot be partitioned.
+    pub stage: Result<Option<Stage>, String>,
+}
+
+impl From<LazyFrame> for Input {
+    fn from(lf: LazyFrame) -> Self {
+        Self {
+            lf,
+            stage: Ok(None),
+        }
+    }
+}
+
+/// The partition files of one side, in partition order.
+pub struct Split {
+    /// One file per partition (possibly with no rows).
+    pub files: Vec<PathBuf>,
+    /// Rows written, all partitions.
+    pub rows: u64,
+}
+
+/// Split a side into `k` partition files named `{label}-{p}.arrow` in `dir`,
+/// by the hash of its key columns `key` (text) after `keyed`.
+pub fn split_side(
+    input: Input,
+    keyed: &dyn Fn(LazyFrame) -> LazyFrame,
+    key: &[String],
+    k: usize,
+    dir: &Path,
+    label: &str,
+    context: &str,
+) -> Result<Split, ReconcileError> {
+    let polars_err = |source| ReconcileError::Polars {
+        context: context.to_string(),
+        source,
+    };
+    let stage = input.stage.map_err(|message| ReconcileError::Polars {
+        context: context.to_string(),
+        source: polars_err!(InvalidOperation: "{message}"),
+    })?;
+    let Some(stage) = stage else {
+        let lf = keyed(input.lf);
+        let schema = lf.clone().collect_schema().map_err(polars_err)?;
+        let writers = Writers::create(dir, label, k, &schema).map_err(polars_err)?;
+        let writers = sink_into(lf, key, writers).map_err(polars_err)?;
+        return writers.finish().map_err(polars_err);
+    };
+    // First pass: rows before the aggregate, by its `by` columns. Only the
+    // columns the later steps use are written.
+    let build = |lf: LazyFrame| -> PolarsResult<LazyFrame> {
+        transforms::apply(lf, &stage.rest)
+            .map(keyed)
+            .map_err(|e| polars_err!(ComputeError: "{e}"))
+    };
+    let prefix_schema = stage.prefix.clone().collect_schema().map_err(polars_err)?;
+    let prefix = match needed_columns(&prefix_schema, &build) {
+        Some(cols) => stage
+            .prefix
+            .select(cols.into_iter().map(col).collect::<Vec<_>>()),
+        None => stage.prefix,
+    };
+    let schema = prefix.clone().collect_schema().map_err(polars_err)?;
+    let pre_label = format!("{label}-rows");
+    let pre = Writers::create(dir, &pre_label, k, &schema).map_err(polars_err)?;
+    let pre = sink_into(prefix, &stage.by, pre)
+        .and_then(Writers::finish)
+        .map_err(polars_err)?;
+    // Second pass, one file at a time: aggregate, remaining steps, by key.
+    let mut out: Option<Writers> = None;
+    for path in &pre.files {
+        let rows = read(path).map_err(polars_err)?;
+        let narrow = build(rows.lazy())
+            .and_then(|lf| lf.collect_with_engine(Engine::Streaming))
+            .map(|r| r.unwrap_single())
+            .map_err(polars_err)?;
+        std::fs::remove_file(path).map_err(|source| ReconcileError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let writers = match out.take() {
+            Some(w) => w,
+            None => Writers::create(dir, label, k, narrow.schema()).map_err(polars_err)?,
+        };
+        let mut writers = writers;
+        writers.route(&narrow, key).map_err(polars_err)?;
+        out = Some(writers);
+    }
+    match out {
+        Some(w) => w.finish().map_err(polars_err),
+        None => Ok(Split {
+            files: Vec::new(),
+            rows: 0,
+        }),
+    }
+}
+
+/// Read one partition file.
+pub fn read(path: &Path) -> PolarsResult<DataFrame> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    IpcReader::new(file).finish()
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> PolarsError {
+    polars_err!(ComputeError: "{}: {e}", path.display())
+}
+
+/// One IPC file writer per partition.
+struct Writers {
+    paths: Vec<PathBuf>,
+    writers: Vec<BatchedWriter<BufWriter<File>>>,
+    rows: u64,
+}
+
+impl Writers {
+    fn create(dir: &Path, label: &str, k: usize, schema: &Schema) -> PolarsResult<Self> {
+        let mut paths = Vec::with_capacity(k);
+        let mut writers = Vec::with_capacity(k);
+        for p in 0..k {
+            let path = dir.join(format!("{label}-{p}.arrow"));
+            let file = File::create(&path).map_err(|e| io_err(&path, e))?;
+            let arrow = schema.to_arrow(CompatLevel::newest());
+            let fields = polars_arrow::io::ipc::write::default_ipc_fields(arrow.iter_values());
+            writers.push(IpcWriter::new(BufWriter::new(file)).batched(schema, fields)?);
+            paths.push(path);
+        }
+        Ok(Self {
+            paths,
+            writers,
+            rows: 0,
+        })
+    }
+
+    /// Append each row of `df` to the file of its partition.
+    fn route(&mut self, df: &DataFrame, by: &[String]) -> PolarsResult<()> {
+        let k = self.writers.len();
+        let parts = partition_ids(df, by, k)?;
+        let mut rows: Vec<Vec<IdxSize>> = vec![Vec::new(); k];
+        for (r, p) in parts.into_iter().enumerate() {
+            rows[p as usize].push(r as IdxSize);
+        }
+        for (p, idx) in rows.into_iter().enumerate() {
+            if idx.is_empty() {
+                continue;
+            }
+            let idx = IdxCa::from_vec(PlSmallStr::EMPTY, idx);
+            let mut part = df.take(&idx)?;
+            part.rechunk_mut();
+            self.writers[p].write_batch(&part)?;
+        }
+        self.rows += df.height() as u64;
+        Ok(())
+    }
+
+    fn finish(mut self) -> PolarsResult<Split> {
+        for (w, path) in self.writers.iter_mut().zip(&self.paths) {
+            w.finish()
+                .map_err(|e| polars_err!(ComputeError: "{}: {e}", path.display()))?;
+        }
+        // The buffered files are flushed as the writers drop.
+        drop(std::mem::take(&mut self.writers));
+        Ok(Split {
+            files: self.paths,
+            rows: self.rows,
+        })
+    }
+}
+
+/// Stream a plan into the partition files, in input order.
+fn sink_into(lf: LazyFrame, by: &[String], writers: Writers) -> PolarsResult<Writers> {
+    let shared = Arc::new(Mutex::new(Some(writers)));
+    let sink = shared.clone();
+    let by = by.to_vec();
+    lf.sink_batches(
+        PlanCallback::new(move |df: DataFrame| {
+            let mut guard = sink
+                .lock()
+                .map_err(|_| polars_err!(ComputeError: "a partition writer failed"))?;
+            if let Some(w) = guard.as_mut() {
+                w.route(&df, &by)?;
+            }
+            Ok(false)
+        }),
+        true,
+        None,
+    )?
+    .collect_with_engine(Engine::Streaming)?;
+    let mut guard = shared
+        .lock()
+        .map_err(|_| polars_err!(ComputeError: "a partition writer failed"))?;
+    guard
+        .take()
+        .ok_or_else(|| polars_err!(ComputeError: "partition writers gone"))
+}
+
+/// The partition of each row: a hash of the `by` columns' values, the same
+/// for equal values of equal types on either side (null has its own hash).
+fn partition_ids(df: &DataFrame, by: &[String], k: usize) -> PolarsResult<Vec<u32>> {
+    let mut hashes = vec![0x9E37_79B9_7F4A_7C15u64; df.height()];
+    for name in by {
+        let c = df.column(name)?.as_materialized_series().clone();
+        let text = match c.dtype() {
+            DataType::String => c,
+            dt if dt.is_integer() => {
+                let ints = c.cast(&DataType::Int64)?;
+                for (h, v) in hashes.iter_mut().zip(ints.i64()?.iter()) {
+                    *h = mix(*h, v.map(|v| fnv(&v.to_le_bytes())));
+                }
+                continue;
+            }
+            _ => c.cast(&DataType::String)?,
+        };
+        for (h, v) in hashes.iter_mut().zip(text.str()?.iter()) {
+            *h = mix(*h, v.map(|v| fnv(v.as_bytes())));
+        }
+    }
+    Ok(hashes
+        .into_iter()
+        .map(|h| (((h >> 32) * k as u64) >> 32) as u32)
+        .collect())
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Fold one value's hash into a row's (splitmix64's finaliser).
+fn mix(h: u64, v: Option<u64>) -> u64 {
+    let mut x = h.rotate_left(23) ^ v.unwrap_or(0x5851_F42D_4C95_7F2D);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The columns of `schema` that the plan `build` makes on top of it reads,
+/// from Polars' optimised plan (projection pushdown); `None` when unknown.
+fn needed_columns(
+    schema: &Schema,
+    build: &dyn Fn(LazyFrame) -> PolarsResult<LazyFrame>,
+) -> Option<Vec<PlSmallStr>> {
+    use polars_plan::plans::IR;
+    let empty = DataFrame::empty_with_schema(schema);
+    let plan = build(empty.lazy()).ok()?.to_alp_optimized().ok()?;
+    let mut stack = vec![plan.lp_top];
+    while let Some(node) = stack.pop() {
+        match plan.lp_arena.get(node) {
+            IR::DataFrameScan {
+                schema,
+                output_schema,
+                ..
+            } => {
+                let s = output_schema.as_ref().unwrap_or(schema);
+                return Some(s.iter_names().cloned().collect());
+            }
+            ir => ir.copy_inputs(&mut stack),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_keys_of_either_type_meet_in_one_partition() {
+        let text = df!("k" => ["17", "42", "x"]).unwrap();
+        let ints = df!("k" => [17i64, 42, 99]).unwrap();
+        let a = partition_ids(&text, &["k".into()], 64).unwrap();
+        let b = partition_ids(&text, &["k".into()], 64).unwrap();
+        assert_eq!(a, b);
+        assert!(a.iter().all(|p| *p < 64));
+        // Integers hash by value; they only need to agree with themselves.
+        let c = partition_ids(&ints, &["k".into()], 64).unwrap();
+        assert_eq!(c, partition_ids(&ints, &["k".into()], 64).unwrap());
+    }
+
+    #[test]
+    fn rows_spread_over_partitions() {
+        let keys: Vec<String> = (0..10_000).map(|i| format!("{i}")).collect();
+        let df = df!("k" => keys).unwrap();
+        let ids = partition_ids(&df, &["k".into()], 8).unwrap();
+        let mut counts = [0usize; 8];
+        for p in ids {
+            counts[p as usize] += 1;
+        }
+        // Each of 8 partitions gets its share, give or take 10%.
+        assert!(
+            counts.iter().all(|&c| (1125..=1375).contains(&c)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn needed_columns_follow_the_plan() {
+        let schema = Schema::from_iter([
+            Field::new("a".into(), DataType::String),
+            Field::new("b".into(), DataType::Int64),
+            Field::new("unused".into(), DataType::String),
+        ]);
+        let build = |lf: LazyFrame| -> PolarsResult<LazyFrame> {
+            Ok(lf.group_by([col("a")]).agg([col("b").sum()]))
+        };
+        let mut cols = needed_columns(&schema, &build).unwrap();
+        cols.sort();
+        assert_eq!(cols, vec![PlSmallStr::from("a"), PlSmallStr::from("b")]);
+    }
+}
