@@ -3,7 +3,7 @@
 
 Usage (from the repository root):
 
-    python3 bench/bench.py [sync] [import] [reconcile] [--rows N] [--keep DIR] [--dev]
+    python3 bench/bench.py [sync] [import] [reconcile] [--rows N] [--keep DIR] [--dev] [--simd]
 
 With no section named, all run. Installs its Python reference tools (duckdb,
 polars, datacompy) with pip and `wrk` with apt-get when missing, builds
@@ -36,6 +36,8 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "s360-
 BENCH_TARGET = Path(os.environ.get("S360_BENCH_TARGET_DIR", Path.home() / ".cache" / "s360-sync-bench-target"))
 BENCH_RUSTFLAGS = "-C target-cpu=x86-64-v3"
 BIN = BENCH_TARGET / "release" / "s360-sync"
+# `--simd`: Polars' SIMD CSV splitting and kernels, as its Python wheels have.
+SIMD_TARGET = Path(os.environ.get("S360_BENCH_SIMD_TARGET_DIR", Path.home() / ".cache" / "s360-sync-bench-simd-target"))
 
 
 def log(msg):
@@ -62,15 +64,20 @@ def ensure_wrk():
     subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
 
 
-def build(dev):
+def build(dev, simd):
     cmd = ["cargo", "build", "--quiet", "--locked", "--bin", "s360-sync"]
     if dev:
         log("building s360-sync (dev profile, as the tests)")
         env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
     else:
-        log(f"building s360-sync (release profile, RUSTFLAGS={BENCH_RUSTFLAGS!r})")
-        env = dict(os.environ, CARGO_TARGET_DIR=str(BENCH_TARGET), RUSTFLAGS=BENCH_RUSTFLAGS)
+        log(f"building s360-sync (release profile, RUSTFLAGS={BENCH_RUSTFLAGS!r}{', --features simd' if simd else ''})")
+        env = dict(os.environ, CARGO_TARGET_DIR=str(SIMD_TARGET if simd else BENCH_TARGET), RUSTFLAGS=BENCH_RUSTFLAGS)
         cmd.append("--release")
+        if simd:
+            # Polars' SIMD code uses `portable_simd`, a nightly feature; the
+            # one toolchain here is stable, which RUSTC_BOOTSTRAP unlocks.
+            cmd += ["--features", "simd"]
+            env["RUSTC_BOOTSTRAP"] = "1"
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)
 
 
@@ -256,14 +263,18 @@ def main():
     ap.add_argument("--keep", help="work in this folder and keep it")
     ap.add_argument("--no-build", action="store_true", help="use the existing binary")
     ap.add_argument("--dev", action="store_true", help="benchmark the dev-profile build the tests use")
+    ap.add_argument("--simd", action="store_true",
+                    help="build with Polars' SIMD code (nightly features, unlocked with RUSTC_BOOTSTRAP=1; own target folder)")
     args = ap.parse_args()
     global BIN
     if args.dev:
         BIN = TARGET / "debug" / "s360-sync"
+    elif args.simd:
+        BIN = SIMD_TARGET / "release" / "s360-sync"
     log(f"binary: {BIN}")
     sections = args.sections or ["sync", "import", "reconcile"]
     if not args.no_build:
-        build(args.dev)
+        build(args.dev, args.simd)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="s360-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
