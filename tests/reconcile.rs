@@ -648,3 +648,118 @@ fn steps_that_cannot_run_per_partition_refuse_partitions() {
         stderr(&o)
     );
 }
+
+/// A real S3-compatible server (moto) on 127.0.0.1, stopped when dropped.
+struct S3Server {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start moto's S3 server, or `None` where it is not installed (CI installs
+/// it, and there its absence fails the test).
+fn s3_server() -> Option<S3Server> {
+    let present = Command::new("python3")
+        .args(["-c", "import moto.server, flask"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "moto[server] is missing: .ci/run installs it"
+        );
+        eprintln!("skipped: python3 -m pip install 'moto[server]' to run the S3 test");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start moto");
+    let server = S3Server {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    // Bounded wait for the port: 20 s at most.
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(server);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("moto did not listen on {port} within 20 s");
+}
+
+#[test]
+fn reports_can_go_to_s3() {
+    use object_store::ObjectStoreExt;
+    use object_store::aws::AmazonS3Builder;
+    let Some(server) = s3_server() else {
+        return;
+    };
+    let store = AmazonS3Builder::new()
+        .with_endpoint(&server.endpoint)
+        .with_allow_http(true)
+        .with_bucket_name("reports")
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Create the bucket: a plain S3 `PUT /reports`.
+    {
+        use std::io::{Read, Write};
+        let mut s =
+            std::net::TcpStream::connect(server.endpoint.trim_start_matches("http://")).unwrap();
+        write!(s, "PUT /reports HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let endpoint = server.endpoint.clone();
+    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", move |t| {
+        format!(
+            "{t}\noutput:\n  storage: {{ aws_endpoint: \"{endpoint}\", aws_allow_http: \"true\", aws_region: us-east-1, aws_access_key_id: test, aws_secret_access_key: test }}\n"
+        )
+    });
+    let o = reconcile(&p, "s3://reports/checks/edge", &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let local = tmp.path().join("local");
+    assert_eq!(code(&reconcile(&p, &local, &[])), 0);
+    for n in REPORTS {
+        let path = object_store::path::Path::from(format!("checks/edge/{n}"));
+        let bytes = rt
+            .block_on(async { store.get(&path).await?.bytes().await })
+            .unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert_eq!(bytes.to_vec(), std::fs::read(local.join(n)).unwrap(), "{n}");
+    }
+    // A bucket that does not exist: exit 1, the error names the object.
+    let o = reconcile(&p, "s3://no-such-bucket/edge", &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("s3://no-such-bucket/edge/"),
+        "{}",
+        stderr(&o)
+    );
+}
