@@ -222,6 +222,12 @@ fn duplicates_fail_policy_exits_1_without_reports() {
         stderr(&o)
     );
     assert!(!out.exists());
+    // The same stop, with the same message, in partitions.
+    let split = reconcile(&p, &out, &["--partitions", "5"]);
+    assert_eq!(code(&split), 1, "{}", stderr(&split));
+    let last = |o: &Output| stderr(o).lines().last().unwrap_or_default().to_string();
+    assert_eq!(last(&o), last(&split));
+    assert!(!out.exists());
 }
 
 #[test]
@@ -595,25 +601,6 @@ fn a_small_memory_limit_splits_the_check_and_changes_no_answer() {
     let o = reconcile(&p, tmp.path().join("bad"), &["--memory-limit", "lots"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("invalid size"), "{}", stderr(&o));
-}
-
-#[test]
-fn duplicates_fail_policy_holds_in_partitions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
-        t.replace("compare:\n", "duplicates: fail\ncompare:\n")
-    });
-    let whole = reconcile(&p, tmp.path().join("a"), &[]);
-    let split = reconcile(&p, tmp.path().join("b"), &["--partitions", "5"]);
-    assert_eq!(code(&split), 1, "{}", stderr(&split));
-    let last = |o: &Output| stderr(o).lines().last().unwrap_or_default().to_string();
-    assert!(
-        last(&split).contains("duplicate key on the right side"),
-        "{}",
-        stderr(&split)
-    );
-    assert_eq!(last(&whole), last(&split));
-    assert!(!tmp.path().join("b").exists());
 }
 
 #[test]
