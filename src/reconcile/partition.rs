@@ -79,12 +79,20 @@ pub fn split_side(
         context: context.to_string(),
         source: polars_err!(InvalidOperation: "{message}"),
     })?;
+    let started = std::time::Instant::now();
     let Some(stage) = stage else {
         let lf = keyed(input.lf);
         let schema = lf.clone().collect_schema().map_err(polars_err)?;
         let writers = Writers::create(dir, label, k, &schema).map_err(polars_err)?;
         let writers = sink_into(lf, key, writers).map_err(polars_err)?;
-        return writers.finish().map_err(polars_err);
+        let split = writers.finish().map_err(polars_err)?;
+        tracing::debug!(
+            step = context,
+            seconds = started.elapsed().as_secs_f64(),
+            rows = split.rows,
+            "split by key"
+        );
+        return Ok(split);
     };
     // First pass: rows before the aggregate, by its `by` columns. Only the
     // columns the later steps use are written.
@@ -106,6 +114,13 @@ pub fn split_side(
     let pre = sink_into(prefix, &stage.by, pre)
         .and_then(Writers::finish)
         .map_err(polars_err)?;
+    tracing::debug!(
+        step = context,
+        seconds = started.elapsed().as_secs_f64(),
+        rows = pre.rows,
+        "rows split by the aggregate's columns"
+    );
+    let started = std::time::Instant::now();
     // Second pass, one file at a time: aggregate, remaining steps, by key.
     let mut out: Option<Writers> = None;
     for path in &pre.files {
@@ -126,6 +141,11 @@ pub fn split_side(
         writers.route(&narrow, key).map_err(polars_err)?;
         out = Some(writers);
     }
+    tracing::debug!(
+        step = context,
+        seconds = started.elapsed().as_secs_f64(),
+        "aggregated and split by key"
+    );
     match out {
         Some(w) => w.finish().map_err(polars_err),
         None => Ok(Split {
@@ -138,7 +158,10 @@ pub fn split_side(
 /// Read one partition file.
 pub fn read(path: &Path) -> PolarsResult<DataFrame> {
     let file = File::open(path).map_err(|e| io_err(path, e))?;
-    IpcReader::new(file).finish()
+    // Written in many small batches: one chunk reads faster downstream.
+    let mut df = IpcReader::new(file).finish()?;
+    df.rechunk_mut_par();
+    Ok(df)
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> PolarsError {
