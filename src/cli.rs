@@ -99,7 +99,8 @@ pub enum Command {
         partitions: Option<u64>,
         /// Memory the check may use before it works in partitions, e.g.
         /// `2GiB` (overrides `memory_limit`; default half of this machine's
-        /// memory).
+        /// memory). It sets the number of partitions from an estimate of
+        /// the need; it is not a hard cap.
         #[arg(long, value_name = "SIZE")]
         memory_limit: Option<crate::pipeline::ByteSize>,
     },
