@@ -305,27 +305,6 @@ pub fn to_epoch_ms(s: &Series, offset: i32) -> Result<Int64Chunked, String> {
     Ok(out.with_name(name))
 }
 
-/// Text of any column, optionally trimmed and lower-cased.
-pub fn to_text(s: &Series, trim: bool, lower: bool) -> Result<StringChunked, String> {
-    let name = s.name().clone();
-    let s = s.cast(&DataType::String).map_err(|e| e.to_string())?;
-    let ca = s.str().map_err(|e| e.to_string())?;
-    let out: StringChunked = ca
-        .iter()
-        .map(|v| {
-            v.map(|v| {
-                let v = if trim { v.trim() } else { v };
-                if lower {
-                    v.to_lowercase()
-                } else {
-                    v.to_string()
-                }
-            })
-        })
-        .collect();
-    Ok(out.with_name(name))
-}
-
 /// Whether two numbers (units of one scale) are equal under the tolerances:
 /// `|l - r| <= absolute` or `|l - r| <= relative * max(|l|, |r|)`.
 pub fn numbers_equal(l: i128, r: i128, absolute: i128, relative: Option<(i128, u32)>) -> bool {
@@ -347,20 +326,5 @@ pub fn numbers_equal(l: i128, r: i128, absolute: i128, relative: Option<(i128, u
                 _ => d / units.unsigned_abs().max(1) <= m / 10u128.pow(places),
             }
         }
-    }
-}
-
-/// Whether a field differs, given both values' presence and the null policy.
-/// `None` when the values are not both present as a pair (key only on one side).
-pub fn differs<T>(
-    l: Option<T>,
-    r: Option<T>,
-    null_equals_null: bool,
-    eq: impl Fn(T, T) -> bool,
-) -> bool {
-    match (l, r) {
-        (None, None) => !null_equals_null,
-        (Some(l), Some(r)) => !eq(l, r),
-        _ => true,
     }
 }
