@@ -6,6 +6,7 @@
 
 pub mod compare;
 pub mod html;
+mod merge;
 pub mod output;
 pub mod partition;
 pub mod progress;
