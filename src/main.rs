@@ -9,6 +9,15 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// One jemalloc arena per CPU rather than four: on two cores this kept the
+/// peak of a check in 8 partitions at 1M rows at 339 MB instead of 379 MB
+/// (Parquet), at the same speed.
+#[cfg(not(target_env = "msvc"))]
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: Option<&'static std::ffi::c_char> =
+    Some(unsafe { &*c"percpu_arena:percpu".as_ptr() });
+
 fn main() -> ExitCode {
     let cli = <s360_sync::cli::Cli as clap::Parser>::parse();
     match s360_sync::cli::run(cli) {
