@@ -37,6 +37,16 @@ fn summary(out: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
 
+/// The report files a check writes.
+const REPORTS: [&str; 6] = [
+    "discrepancies.parquet",
+    "discrepancies.csv",
+    "field_mismatches.parquet",
+    "field_mismatches.csv",
+    "summary.json",
+    "summary.html",
+];
+
 /// A copy of a committed pipeline in `dir`, its relative test data paths made absolute.
 fn pipeline_copy(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(root().join("pipelines").join(name)).unwrap();
@@ -299,15 +309,7 @@ fn two_runs_give_byte_identical_reports() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     assert_eq!(code(&reconcile(&p, &a, &[])), 0);
     assert_eq!(code(&reconcile(&p, &b, &[])), 0);
-    let names = [
-        "discrepancies.parquet",
-        "discrepancies.csv",
-        "field_mismatches.parquet",
-        "field_mismatches.csv",
-        "summary.json",
-        "summary.html",
-    ];
-    for n in names {
+    for n in REPORTS {
         assert_eq!(
             std::fs::read(a.join(n)).unwrap(),
             std::fs::read(b.join(n)).unwrap(),
@@ -316,7 +318,7 @@ fn two_runs_give_byte_identical_reports() {
     }
     // Running again into the same folder replaces the report.
     assert_eq!(code(&reconcile(&p, &a, &[])), 0);
-    assert_eq!(std::fs::read_dir(&a).unwrap().count(), names.len());
+    assert_eq!(std::fs::read_dir(&a).unwrap().count(), REPORTS.len());
 }
 
 #[test]
@@ -530,16 +532,6 @@ fn progress_names_each_step_on_stderr_unless_json() {
     assert_eq!(code(&o), 0);
     assert_eq!(stderr(&o), "", "--json keeps stderr quiet");
 }
-
-/// The report files a check writes.
-const REPORTS: [&str; 6] = [
-    "discrepancies.parquet",
-    "discrepancies.csv",
-    "field_mismatches.parquet",
-    "field_mismatches.csv",
-    "summary.json",
-    "summary.html",
-];
 
 #[test]
 fn partitioned_checks_give_byte_identical_reports() {

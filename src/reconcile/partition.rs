@@ -133,11 +133,10 @@ pub fn split_side(
             path: path.clone(),
             source,
         })?;
-        let writers = match out.take() {
+        let mut writers = match out.take() {
             Some(w) => w,
             None => Writers::create(dir, label, k, narrow.schema()).map_err(polars_err)?,
         };
-        let mut writers = writers;
         writers.route(&narrow, key).map_err(polars_err)?;
         out = Some(writers);
     }
