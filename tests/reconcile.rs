@@ -514,7 +514,7 @@ fn progress_names_each_step_on_stderr_unless_json() {
         "listing",
         "reading",
         "checking keys",
-        "joining",
+        "comparing",
         "writing the reports",
         "done",
     ];

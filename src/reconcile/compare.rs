@@ -651,79 +651,124 @@ pub fn difference_text(rule: &Rule, diff: i128) -> Option<String> {
     }
 }
 
+/// One side's row counts and its duplicate and null key findings.
 pub(super) struct KeyQuality {
     pub(super) rows: SideRows,
     pub(super) findings: Vec<Discrepancy>,
-    pub(super) duplicates: DataFrame,
 }
 
-/// Keys that appear more than once or have a null part, with their row counts.
-fn flagged_keys(keyed: LazyFrame, nk: usize) -> LazyFrame {
+/// Rows per key on the left and on the right (see [`grouped_by_key`]).
+const NL: &str = "__nl";
+const NR: &str = "__nr";
+
+/// The row of a key on the left or on the right (see [`grouped_by_key`]).
+const RL: &str = "__rl";
+const RR: &str = "__rr";
+
+/// The keys of both sides stacked, each key with its row number on its
+/// side and a row count (`__nl` or `__nr`), then grouped by key: one row
+/// per key with the rows it has on each side and, for a side with one row,
+/// its row number there. This one hash aggregation over both sides finds
+/// duplicate and null keys and pairs the rows (a full outer join); the
+/// values are then gathered by row number.
+fn grouped_by_key(kl: &DataFrame, kr: &DataFrame, nk: usize) -> PolarsResult<LazyFrame> {
+    let stacked = |df: &DataFrame, left: bool| {
+        let mut exprs: Vec<Expr> = (0..nk).map(|j| col(k(j))).collect();
+        let row = int_range(lit(0 as IdxSize), len(), 1, IDX_DTYPE);
+        let none = || lit(NULL).cast(IDX_DTYPE);
+        exprs.extend([
+            lit(left as i64).alias(NL),
+            lit(!left as i64).alias(NR),
+            if left { row.clone() } else { none() }.alias(RL),
+            if left { none() } else { row }.alias(RR),
+        ]);
+        df.clone().lazy().select(exprs)
+    };
+    let both = concat(
+        [stacked(kl, true), stacked(kr, false)],
+        UnionArgs {
+            rechunk: false,
+            ..Default::default()
+        },
+    )?;
     let keys: Vec<Expr> = (0..nk).map(|j| col(k(j))).collect();
-    keyed
+    // A row number is used only for a key with one row on that side.
+    Ok(both
         .group_by(keys)
-        .agg([len().alias("__count")])
-        .filter(col("__count").gt(lit(1)).or(any_key_null(nk)))
-        .with_column(any_key_null(nk).alias("__null"))
+        .agg([col(NL).sum(), col(NR).sum(), col(RL).max(), col(RR).max()]))
 }
 
+/// The grouped keys with each side's values gathered by row number: the
+/// frame a full outer join on the key would give, with row counts per key.
+fn paired_rows(
+    g: &DataFrame,
+    kl: &DataFrame,
+    kr: &DataFrame,
+    nk: usize,
+) -> PolarsResult<DataFrame> {
+    let key_names: Vec<PlSmallStr> = (0..nk).map(|j| PlSmallStr::from(k(j))).collect();
+    let mut columns: Vec<Column> = key_names
+        .iter()
+        .chain([&PlSmallStr::from(NL), &PlSmallStr::from(NR)])
+        .map(|c| g.column(c).cloned())
+        .collect::<PolarsResult<_>>()?;
+    for (side, rows) in [(kl, RL), (kr, RR)] {
+        let values = side.drop_many(key_names.iter().cloned());
+        columns.extend(values.take(g.column(rows)?.idx()?)?.into_columns());
+    }
+    DataFrame::new(g.height(), columns)
+}
+
+/// The findings of keys with a null part or more than one row on a side:
+/// one per side and key, with the side's row count.
 fn key_quality(
     flagged: &DataFrame,
-    total_rows: usize,
     nk: usize,
     nf: usize,
-    side: &'static str,
-) -> Result<KeyQuality, ReconcileError> {
-    let mut rows = SideRows {
-        rows: total_rows as u64,
-        ..Default::default()
-    };
+) -> Result<(KeyQuality, KeyQuality), ReconcileError> {
     let key_values: Vec<Vec<Option<String>>> = (0..nk)
         .map(|j| texts(flagged, &k(j)))
         .collect::<Result<_, _>>()?;
-    let mut findings = Vec::new();
-    let mut dup_mask = Vec::with_capacity(flagged.height());
+    let mut sides = [("left", NL), ("right", NR)].map(|(side, count)| {
+        (
+            side,
+            count,
+            KeyQuality {
+                rows: SideRows::default(),
+                findings: Vec::new(),
+            },
+        )
+    });
     for r in 0..flagged.height() {
-        let count = int_at(flagged, "__count", r).unwrap_or(0) as u64;
         let null = matches!(
             flagged.column("__null").ok().and_then(|c| c.get(r).ok()),
             Some(AnyValue::Boolean(true))
         );
-        dup_mask.push(!null);
-        if null {
-            rows.null_key_rows += count;
-        } else {
-            rows.duplicate_rows += count;
-        }
-        findings.push(Discrepancy {
-            key: key_values.iter().map(|kv| kv[r].clone()).collect(),
-            category: if null {
+        for (side, count, q) in sides.iter_mut() {
+            let count = int_at(flagged, count, r).unwrap_or(0) as u64;
+            let category = if null && count > 0 {
+                q.rows.null_key_rows += count;
                 Category::NullKey
-            } else {
+            } else if !null && count > 1 {
+                q.rows.duplicate_rows += count;
                 Category::DuplicateKey
-            },
-            side: Some(side),
-            count: Some(count),
-            fields: Vec::new(),
-            left: vec![None; nf],
-            right: vec![None; nf],
-            difference: vec![None; nf],
-        });
+            } else {
+                continue;
+            };
+            q.findings.push(Discrepancy {
+                key: key_values.iter().map(|kv| kv[r].clone()).collect(),
+                category,
+                side: Some(side),
+                count: Some(count),
+                fields: Vec::new(),
+                left: vec![None; nf],
+                right: vec![None; nf],
+                difference: vec![None; nf],
+            });
+        }
     }
-    let mask = BooleanChunked::from_iter_values(PlSmallStr::EMPTY, dup_mask.into_iter());
-    let key_names: Vec<PlSmallStr> = (0..nk).map(|j| PlSmallStr::from(k(j))).collect();
-    let duplicates = flagged
-        .filter(&mask)
-        .and_then(|df| df.select(key_names))
-        .map_err(|source| ReconcileError::Polars {
-            context: format!("{side}: checking keys"),
-            source,
-        })?;
-    Ok(KeyQuality {
-        rows,
-        findings,
-        duplicates,
-    })
+    let [(_, _, left), (_, _, right)] = sides;
+    Ok((left, right))
 }
 
 /// Compare two sides, silently. See [`compare_with`].
@@ -896,8 +941,9 @@ fn read_narrow(keyed: LazyFrame, context: &str) -> Result<DataFrame, ReconcileEr
     Ok(df)
 }
 
-/// Key checks, the join, statistics and control totals of one partition
-/// (or of the whole check): `steps` is told of the join when given.
+/// Key checks, the pairing, statistics and control totals of one partition
+/// (or of the whole check), from both sides grouped by key (see
+/// [`grouped_by_key`]): `steps` is told of each step when given.
 fn compare_part(
     kl: DataFrame,
     kr: DataFrame,
@@ -907,23 +953,34 @@ fn compare_part(
 ) -> Result<Part, ReconcileError> {
     let nk = spec.left_key.len();
     let nf = fields.len();
-    let flagged_l = collect(
-        flagged_keys(kl.clone().lazy(), nk),
-        &format!("reading {}", spec.left_name),
+    let context = "checking keys";
+    let g = grouped_by_key(&kl, &kr, nk).map_err(|source| ReconcileError::Polars {
+        context: context.into(),
+        source,
+    })?;
+    let g = collect(g, context)?;
+    let keys: Vec<Expr> = (0..nk).map(|j| col(k(j))).collect();
+    let null = any_key_null(nk);
+    let dup = col(NL).gt(lit(1i64)).or(col(NR).gt(lit(1i64)));
+    let mut flagged_cols = keys.clone();
+    flagged_cols.extend([col(NL), col(NR), null.clone().alias("__null")]);
+    let flagged = collect(
+        g.clone()
+            .lazy()
+            .filter(null.clone().or(dup.clone()))
+            .select(flagged_cols),
+        "checking keys",
     )?;
-    let flagged_r = collect(
-        flagged_keys(kr.clone().lazy(), nk),
-        &format!("reading {}", spec.right_name),
-    )?;
-    let ql = key_quality(&flagged_l, kl.height(), nk, nf, "left")?;
-    let qr = key_quality(&flagged_r, kr.height(), nk, nf, "right")?;
+    let (mut ql, mut qr) = key_quality(&flagged, nk, nf)?;
+    ql.rows.rows = kl.height() as u64;
+    qr.rows.rows = kr.height() as u64;
     let fails = |q: &KeyQuality| {
         q.findings
             .iter()
             .any(|f| f.category == Category::DuplicateKey)
     };
     if spec.duplicates == DuplicatePolicy::Fail && (fails(&ql) || fails(&qr)) {
-        // The check stops once all keys are checked; no need to join.
+        // The check stops once all keys are checked; no need to compare.
         return Ok(Part {
             found: None,
             stats: None,
@@ -933,56 +990,35 @@ fn compare_part(
         });
     }
 
-    // Keys duplicated on either side are reported, never paired.
-    let keys: Vec<Expr> = (0..nk).map(|j| col(k(j))).collect();
-    let mut excluded =
-        ql.duplicates
-            .vstack(&qr.duplicates)
-            .map_err(|source| ReconcileError::Polars {
-                context: "combining duplicate keys".into(),
-                source,
-            })?;
-    excluded.rechunk_mut();
-    let clean = |lf: LazyFrame, flag: &str| -> LazyFrame {
-        let lf = lf.filter(any_key_null(nk).not());
-        let lf = if excluded.height() == 0 {
-            lf
-        } else {
-            let ex = excluded
-                .clone()
-                .lazy()
-                .unique(None, UniqueKeepStrategy::First)
-                .with_column(lit(true).alias("__excluded"));
-            lf.join(
-                ex,
-                keys.clone(),
-                keys.clone(),
-                JoinArgs::new(JoinType::Left),
-            )
-            .filter(col("__excluded").is_null())
-        };
-        lf.with_column(lit(true).alias(flag))
-    };
     if let Some(steps) = steps {
-        steps("joining on the key and comparing");
+        steps("pairing and comparing");
     }
-    let joined = clean(kl.clone().lazy(), "__in_l").join(
-        clean(kr.clone().lazy(), "__in_r"),
-        keys.clone(),
-        keys.clone(),
-        JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
-    );
-
+    // Keys null or duplicated on either side are reported, never paired:
+    // they are on neither side here and have no category.
+    let clean = null.not().and(dup.not());
+    let on_side = |count: &str| {
+        when(clean.clone().and(col(count).gt(lit(0i64))))
+            .then(lit(true))
+            .otherwise(lit(NULL).cast(DataType::Boolean))
+    };
+    let paired = || col("__in_l").is_not_null().and(col("__in_r").is_not_null());
     let mut with = Vec::new();
     for (i, f) in fields.iter().enumerate() {
         with.push(differs_expr(i, &f.rule, f.null_equals_null).alias(ne(i)));
-        with.push(diff_expr(i, &f.rule).alias(d(i)));
+        with.push(
+            when(paired())
+                .then(diff_expr(i, &f.rule))
+                .otherwise(lit(NULL).cast(DataType::Int128))
+                .alias(d(i)),
+        );
     }
     let any_ne = (0..nf)
         .map(|i| col(ne(i)).fill_null(lit(false)))
         .reduce(|a, b| a.or(b))
         .unwrap_or(lit(false));
-    let category = when(col("__in_r").is_null())
+    let category = when(clean.clone().not())
+        .then(lit(NULL).cast(DataType::String))
+        .when(col("__in_r").is_null())
         .then(lit(Category::MissingInCrm.as_str()))
         .when(col("__in_l").is_null())
         .then(lit(Category::MissingInS360.as_str()))
@@ -990,10 +1026,20 @@ fn compare_part(
         .then(lit(Category::Mismatched.as_str()))
         .otherwise(lit("matched"))
         .alias("__cat");
-    let joined = joined.with_columns(with).with_column(category).cache();
-
     let (ls, rs) = (kl.schema().clone(), kr.schema().clone());
-    let mut out_cols: Vec<Expr> = keys.clone();
+    let paired_df = paired_rows(&g, &kl, &kr, nk).map_err(|source| ReconcileError::Polars {
+        context: "pairing rows by key".into(),
+        source,
+    })?;
+    drop(g);
+    let joined = paired_df
+        .lazy()
+        .with_columns([on_side(NL).alias("__in_l"), on_side(NR).alias("__in_r")])
+        .with_columns(with)
+        .with_column(category)
+        .cache();
+
+    let mut out_cols: Vec<Expr> = keys;
     out_cols.push(col("__cat"));
     for (i, f) in fields.iter().enumerate() {
         // A value not kept raw is rendered from its normalised column.
@@ -1011,7 +1057,6 @@ fn compare_part(
         .filter(col("__cat").neq(lit("matched")))
         .select(out_cols);
 
-    let paired = || col("__in_l").is_not_null().and(col("__in_r").is_not_null());
     let count = |e: Expr| e.cast(DataType::Int64).sum();
     let mut stat_exprs = vec![count(col("__cat").eq(lit("matched"))).alias("matched")];
     for i in 0..nf {
@@ -1035,7 +1080,7 @@ fn compare_part(
             col(d(i)).min().alias(format!("dmin{i}")),
         ]);
     }
-    // Both results come from one pass over the join.
+    // Both results come from one pass over the grouped keys.
     let (found, stats) = collect_two(
         found_plan,
         joined.select(stat_exprs),

@@ -271,6 +271,74 @@ fn time_tolerance_and_nulls_in_the_join() {
     assert_eq!(cmp.count(Category::Mismatched), 3);
 }
 
+/// A key duplicated on one side is reported once, for that side, and its
+/// rows on either side stay out of the pairing and of every statistic.
+#[test]
+fn duplicated_and_null_keys_stay_out_of_statistics() {
+    let left = polars::df!(
+        "id" => [Some("1"), Some("7"), Some("7"), None, Some("8")],
+        "amount" => [Some("10.00"), Some("99.00"), Some("98.00"), Some("5.00"), None],
+    )
+    .unwrap();
+    let right = polars::df!(
+        "id" => [Some("1"), Some("7"), None, Some("8"), Some("8")],
+        "amount" => [Some("10.005"), Some("10.00"), Some("6.00"), Some("1.00"), Some("2.00")],
+    )
+    .unwrap();
+    let mut amount = field("amount");
+    amount.absolute = Some("0.01".into());
+    let cmp = compare(left.lazy(), right.lazy(), &spec(vec![amount])).unwrap();
+    assert_eq!(cmp.matched, 1, "{:#?}", cmp.rows);
+    let found: Vec<_> = cmp
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.category,
+                r.key[0].clone(),
+                r.side.map(str::to_string),
+                r.count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (
+                Category::DuplicateKey,
+                Some("7".into()),
+                Some("left".into()),
+                Some(2)
+            ),
+            (
+                Category::DuplicateKey,
+                Some("8".into()),
+                Some("right".into()),
+                Some(2)
+            ),
+            (Category::NullKey, None, Some("left".into()), Some(1)),
+            (Category::NullKey, None, Some("right".into()), Some(1)),
+        ]
+    );
+    let stats = &cmp.columns[0];
+    assert_eq!((stats.compared, stats.equal, stats.unequal), (1, 1, 0));
+    assert_eq!((stats.null_only_left, stats.null_only_right), (0, 0));
+    // Only key 1 is paired: 89.00 (key 7) or 1.00 (key 8) would be larger.
+    assert_eq!(stats.max_difference.as_deref(), Some("0.005000"));
+    // Control totals count every row, keys or not.
+    assert_eq!(cmp.totals[0].left, "212.000000");
+    assert_eq!(cmp.totals[0].right, "29.005000");
+    assert_eq!((cmp.left_rows.rows, cmp.right_rows.rows), (5, 5));
+    assert_eq!(
+        (cmp.left_rows.duplicate_rows, cmp.left_rows.null_key_rows),
+        (2, 1)
+    );
+    assert_eq!(
+        (cmp.right_rows.duplicate_rows, cmp.right_rows.null_key_rows),
+        (2, 1)
+    );
+}
+
 #[test]
 fn duplicates_fail_policy_stops() {
     let left = polars::df!("id" => ["1", "1"], "x" => ["a", "b"]).unwrap();
