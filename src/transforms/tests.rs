@@ -301,4 +301,105 @@ mod reconcile_steps {
             vec![Some("CHF".into()), Some("EUR".into())]
         );
     }
+
+    /// `aggregate` gathers `first` and `last` by row number rather than
+    /// through Polars' reductions: it must give exactly what Polars'
+    /// `group_by_stable` gives, nulls and group order included, on frames
+    /// with null keys, null values and groups of one.
+    #[test]
+    fn aggregate_equals_polars_group_by_stable() {
+        let n = 2_000usize;
+        // A small deterministic generator: keys repeat, some parts are null.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut region = Vec::new();
+        let mut order = Vec::new();
+        let mut amount = Vec::new();
+        let mut price = Vec::new();
+        let mut label = Vec::new();
+        let mut qty = Vec::new();
+        for _ in 0..n {
+            let r = next();
+            region.push((r % 7 != 0).then(|| format!("r{}", r % 3)));
+            order.push((r % 11 != 0).then_some(((r >> 8) % 300) as i64));
+            // Integers: a float sum's last digits depend on the order of
+            // addition, which differs between Polars' engines.
+            amount.push((r % 5 != 0).then_some(((r >> 16) % 100_000) as i64));
+            price.push((r % 3 != 0).then(|| ((r >> 40) % 10_000) as f64 / 100.0));
+            label.push((r % 4 != 0).then(|| format!("label-{}-a-long-text", (r >> 24) % 50)));
+            qty.push((r % 6 != 0).then_some(((r >> 32) % 9) as i32));
+        }
+        let df = polars::df!(
+            "region" => region,
+            "order" => order,
+            "amount" => amount,
+            "price" => price,
+            "label" => label,
+            "qty" => qty,
+        )
+        .unwrap();
+        let aggregations: BTreeMap<String, String> = [
+            ("a_first_label", "first(label)"),
+            ("b_last_label", "last(label)"),
+            ("c_first_qty", "first(qty)"),
+            ("d_last_price", "last(price)"),
+            ("e_sum", "sum(amount)"),
+            ("f_min", "min(label)"),
+            ("g_max", "max(qty)"),
+            ("h_count", "count(label)"),
+            ("i_mean", "mean(qty)"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let by = vec!["region".to_string(), "order".to_string()];
+        let reference = df
+            .clone()
+            .lazy()
+            .group_by_stable([col("region"), col("order")])
+            .agg(
+                aggregations
+                    .iter()
+                    .map(|(out, spec)| {
+                        let (func, column) = parse_aggregation(spec).unwrap();
+                        reduction(func, column).alias(out.as_str())
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .collect()
+            .unwrap();
+        let step = Transform::Aggregate {
+            by: by.clone(),
+            aggregations,
+        };
+        let mut lf = apply(df.clone().lazy(), std::slice::from_ref(&step)).unwrap();
+        assert_eq!(lf.collect_schema().unwrap(), reference.schema().clone());
+        assert!(reference.height() > 300, "{}", reference.height());
+        for engine in [Engine::InMemory, Engine::Streaming] {
+            let out = apply(df.clone().lazy(), std::slice::from_ref(&step))
+                .unwrap()
+                .collect_with_engine(engine)
+                .unwrap()
+                .unwrap_single();
+            let differing: Vec<_> = reference
+                .columns()
+                .iter()
+                .filter(|c| !out.column(c.name()).unwrap().equals_missing(c))
+                .map(|c| c.name().clone())
+                .collect();
+            assert!(differing.is_empty(), "{engine:?}: {differing:?} differ");
+        }
+        // Groups of one row and an empty frame.
+        let one = df.head(Some(1));
+        let out = run(one.clone(), std::slice::from_ref(&step));
+        assert_eq!(out.height(), 1);
+        let out = run(one.clear(), std::slice::from_ref(&step));
+        assert_eq!(out.height(), 0);
+        assert_eq!(out.schema(), reference.schema());
+    }
 }
