@@ -247,9 +247,17 @@ fn aggregate_frame(
         .collect();
     aggs.push(col(ROW).min().alias(FIRST_ROW));
     aggs.push(col(ROW).max().alias(LAST_ROW));
-    let groups = df
-        .clone()
-        .with_row_index(ROW.into(), None)?
+    // Only the columns of `first` and `last` outlive the group-by.
+    let mut kept: Vec<&str> = Vec::new();
+    for (_, func, column) in specs {
+        if gathered(func) && !kept.contains(&column.as_str()) {
+            kept.push(column);
+        }
+    }
+    let values = df.select(kept)?;
+    let indexed = df.with_row_index(ROW.into(), None)?;
+    drop(df);
+    let groups = indexed
         .lazy()
         .group_by(keys)
         .agg(aggs)
@@ -266,8 +274,8 @@ fn aggregate_frame(
     }
     for (out, func, column) in specs {
         let c = match func.as_str() {
-            "first" => df.column(column)?.take(first)?,
-            "last" => df.column(column)?.take(last)?,
+            "first" => values.column(column)?.take(first)?,
+            "last" => values.column(column)?.take(last)?,
             _ => groups.column(out)?.clone(),
         };
         columns.push(c.with_name(out.as_str().into()));
