@@ -536,10 +536,30 @@ fn progress_names_each_step_on_stderr_unless_json() {
 #[test]
 fn partitioned_checks_give_byte_identical_reports() {
     let tmp = tempfile::tempdir().unwrap();
-    // Composite keys, duplicates and null keys (edge); order lines
-    // aggregated to orders on the CRM side, which is split twice (orders).
-    for name in ["reconcile-edge.yaml", "reconcile-orders.yaml"] {
-        let p = root().join("pipelines").join(name);
+    // A step after the aggregate: the CRM side is split twice, before the
+    // aggregate by its columns, then after it by key.
+    let after = tmp.path().join("after");
+    std::fs::create_dir_all(&after).unwrap();
+    let twice = pipeline_copy(&after, "reconcile-orders.yaml", |t| {
+        let created = "        created: first(secutix__CreationDate__c)\n";
+        assert!(t.contains(created));
+        t.replace(
+            created,
+            &format!("{created}    - {{ type: text, columns: [currency], trim: true }}\n"),
+        )
+    });
+    // Composite keys, duplicates and null keys (edge, no aggregate); order
+    // lines aggregated by the key, the last step, so split once before the
+    // aggregate (orders); and the same split twice.
+    for (name, p, aggregated) in [
+        ("edge", root().join("pipelines/reconcile-edge.yaml"), None),
+        (
+            "orders",
+            root().join("pipelines/reconcile-orders.yaml"),
+            Some(true),
+        ),
+        ("orders-twice", twice, Some(false)),
+    ] {
         let whole = tmp.path().join(format!("{name}-1"));
         let o = reconcile(&p, &whole, &["--partitions", "1"]);
         let expected = code(&o);
@@ -555,6 +575,9 @@ fn partitioned_checks_give_byte_identical_reports() {
                 e.contains(&format!("comparing partition {parts}/{parts}")),
                 "{e}"
             );
+            if let Some(once) = aggregated {
+                assert_eq!(e.contains("rows before the aggregate"), once, "{e}");
+            }
             for n in REPORTS {
                 assert_eq!(
                     std::fs::read(whole.join(n)).unwrap(),

@@ -362,7 +362,7 @@ fn normalize_exact(e: Expr, rule: &Rule, offset: i32, context: String) -> Expr {
 
 /// A key part as text: trimmed, empty as null. Integer ids and text ids
 /// with the same digits meet.
-fn key_text(column: &str, dt: &DataType) -> Expr {
+pub(super) fn key_text(column: &str, dt: &DataType) -> Expr {
     let t = if dt == &DataType::String {
         col(column).str().strip_chars(lit(NULL))
     } else {
@@ -900,6 +900,8 @@ pub fn compare_with(
             left,
             &keyed_l,
             &key_cols,
+            &spec.left_key,
+            &key_text,
             parts,
             dir.path(),
             "left",
@@ -907,13 +909,15 @@ pub fn compare_with(
         )?;
         let context = format!("reading {}", spec.right_name);
         steps(&format!(
-            "{context} into {parts} partitions ({} rows on the left)",
-            sl.rows
+            "{context} into {parts} partitions ({} on the left)",
+            sl.rows_text()
         ));
         let sr = super::partition::split_side(
             right,
             &keyed_r,
             &key_cols,
+            &spec.right_key,
+            &key_text,
             parts,
             dir.path(),
             "right",
@@ -921,18 +925,32 @@ pub fn compare_with(
         )?;
         for p in 0..parts {
             steps(&format!(
-                "comparing partition {}/{parts} ({} rows on the left, {} on the right in all)",
+                "comparing partition {}/{parts} ({} on the left, {} on the right in all)",
                 p + 1,
-                sl.rows,
-                sr.rows
+                sl.rows_text(),
+                sr.rows_text()
             ));
-            let read = |files: &[std::path::PathBuf]| {
-                super::partition::read(&files[p]).map_err(|source| ReconcileError::Polars {
-                    context: format!("reading partition {}", files[p].display()),
+            let read = |split: &super::partition::Split,
+                        keyed: &dyn Fn(LazyFrame) -> LazyFrame|
+             -> Result<DataFrame, ReconcileError> {
+                let path = &split.files[p];
+                let context = format!("reading partition {}", path.display());
+                let df = super::partition::read(path).map_err(|source| ReconcileError::Polars {
+                    context: context.clone(),
                     source,
-                })
+                })?;
+                match &split.pending {
+                    None => Ok(df),
+                    Some(rest) => {
+                        let rows = df.drop_many(key_cols.iter().map(String::as_str));
+                        collect(
+                            keyed(crate::transforms::apply(rows.lazy(), rest)?),
+                            &context,
+                        )
+                    }
+                }
             };
-            let (kl, kr) = (read(&sl.files)?, read(&sr.files)?);
+            let (kl, kr) = (read(&sl, &keyed_l)?, read(&sr, &keyed_r)?);
             merged.add(compare_part(kl, kr, &fields, spec, None)?);
         }
     }

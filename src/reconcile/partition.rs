@@ -3,10 +3,13 @@
 //! compared one at a time, so memory holds one partition of each side.
 //!
 //! A side is split in one streaming pass. A side with an `aggregate` step is
-//! split twice: its rows first by the aggregate's `by` columns (before the
-//! aggregate, so each group is whole in one file), then, per such file after
-//! the aggregate and the remaining steps, by its key. Equal keys of both
-//! sides land in the same partition because both hash the same key text.
+//! split before the aggregate, so each group is whole in one file. When the
+//! aggregate is the last step and groups by the key (among other columns,
+//! maybe), its rows are split by key text, and each partition is aggregated
+//! when it is compared. Otherwise the side is split twice: its rows first by
+//! the aggregate's `by` columns, then, per such file after the aggregate and
+//! the remaining steps, by its key. Equal keys of both sides land in the
+//! same partition because both hash the same key text.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -58,14 +61,33 @@ pub struct Split {
     pub files: Vec<PathBuf>,
     /// Rows written, all partitions.
     pub rows: u64,
+    /// Steps still to run on each file's rows (an `aggregate` by the key),
+    /// then the side's narrowing to key and compared columns: the files then
+    /// hold the rows before the aggregate, with the key text columns that
+    /// split them (drop those first). `None`: the files hold narrow frames.
+    pub pending: Option<Vec<Transform>>,
+}
+
+impl Split {
+    /// How the rows were counted, for progress lines.
+    pub fn rows_text(&self) -> String {
+        match self.pending {
+            None => format!("{} rows", self.rows),
+            Some(_) => format!("{} rows before the aggregate", self.rows),
+        }
+    }
 }
 
 /// Split a side into `k` partition files named `{label}-{p}.arrow` in `dir`,
-/// by the hash of its key columns `key` (text) after `keyed`.
+/// by the hash of its key columns `key` (text) after `keyed`; `source_key`
+/// names the side's own key columns, as `key_text` reads them.
+#[allow(clippy::too_many_arguments)]
 pub fn split_side(
     input: Input,
     keyed: &dyn Fn(LazyFrame) -> LazyFrame,
     key: &[String],
+    source_key: &[String],
+    key_text: &dyn Fn(&str, &DataType) -> Expr,
     k: usize,
     dir: &Path,
     label: &str,
@@ -109,6 +131,40 @@ pub fn split_side(
         None => stage.prefix,
     };
     let schema = prefix.clone().collect_schema().map_err(polars_err)?;
+    // The aggregate groups by the key (and maybe more) and is the last step:
+    // rows split by their key text keep every group whole in one file, in
+    // the partition of its key. One pass is then enough; each partition is
+    // aggregated when it is compared. 5M rows per side, 8 partitions: CSV
+    // about 12 s to 9.5 s, Parquet 7.5 s to 6.3 s and 1.27 GB to 0.85 GB
+    // peak (the second pass wrote every aggregated row again).
+    if stage.rest.len() == 1
+        && !source_key.is_empty()
+        && source_key.iter().all(|c| stage.by.contains(c))
+    {
+        let with_keys = prefix.with_columns(
+            source_key
+                .iter()
+                .zip(key)
+                .map(|(c, k)| {
+                    let dt = schema.get(c.as_str()).cloned().unwrap_or(DataType::Null);
+                    key_text(c, &dt).alias(k.as_str())
+                })
+                .collect::<Vec<_>>(),
+        );
+        let full = with_keys.clone().collect_schema().map_err(polars_err)?;
+        let writers = Writers::create(dir, label, k, &full).map_err(polars_err)?;
+        let mut split = sink_into(with_keys, key, writers)
+            .and_then(Writers::finish)
+            .map_err(polars_err)?;
+        split.pending = Some(stage.rest.clone());
+        tracing::debug!(
+            step = context,
+            seconds = started.elapsed().as_secs_f64(),
+            rows = split.rows,
+            "rows split by key before the aggregate"
+        );
+        return Ok(split);
+    }
     let pre_label = format!("{label}-rows");
     let pre = Writers::create(dir, &pre_label, k, &schema).map_err(polars_err)?;
     let pre = sink_into(prefix, &stage.by, pre)
@@ -150,6 +206,7 @@ pub fn split_side(
         None => Ok(Split {
             files: Vec::new(),
             rows: 0,
+            pending: None,
         }),
     }
 }
@@ -224,6 +281,7 @@ impl Writers {
         Ok(Split {
             files: self.paths,
             rows: self.rows,
+            pending: None,
         })
     }
 }
