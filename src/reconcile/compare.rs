@@ -1042,12 +1042,32 @@ fn compare_part(
         .then(lit(Category::Mismatched.as_str()))
         .otherwise(lit("matched"))
         .alias("__cat");
+    // Control totals of every row, keys or not.
+    let amounts: Vec<usize> = (0..nf).filter(|&i| fields[i].amount).collect();
+    let totals = if amounts.is_empty() {
+        None
+    } else {
+        let sums = |df: DataFrame, side: char| -> Result<DataFrame, ReconcileError> {
+            collect(
+                df.lazy().select(
+                    amounts
+                        .iter()
+                        .map(|&i| col(n(side, i)).sum().alias(format!("t{i}")))
+                        .collect::<Vec<_>>(),
+                ),
+                "computing control totals",
+            )
+        };
+        Some((sums(kl.clone(), 'l')?, sums(kr.clone(), 'r')?))
+    };
     let (ls, rs) = (kl.schema().clone(), kr.schema().clone());
     let paired_df = paired_rows(&g, &kl, &kr, nk).map_err(|source| ReconcileError::Polars {
         context: "pairing rows by key".into(),
         source,
     })?;
-    drop(g);
+    // The pairs hold copies of every value: the sides can go before the
+    // comparison (5M rows, Parquet: that phase peaked at 1.66 GB, not 1.78).
+    drop((g, kl, kr));
     let joined = paired_df
         .lazy()
         .with_columns([on_side(NL).alias("__in_l"), on_side(NR).alias("__in_r")])
@@ -1103,23 +1123,6 @@ fn compare_part(
         "comparing and computing statistics",
     )?;
 
-    let amounts: Vec<usize> = (0..nf).filter(|&i| fields[i].amount).collect();
-    let totals = if amounts.is_empty() {
-        None
-    } else {
-        let sums = |df: DataFrame, side: char| -> Result<DataFrame, ReconcileError> {
-            collect(
-                df.lazy().select(
-                    amounts
-                        .iter()
-                        .map(|&i| col(n(side, i)).sum().alias(format!("t{i}")))
-                        .collect::<Vec<_>>(),
-                ),
-                "computing control totals",
-            )
-        };
-        Some((sums(kl, 'l')?, sums(kr, 'r')?))
-    };
     Ok(Part {
         found: Some(found),
         stats: Some(stats),
