@@ -1,4 +1,4 @@
-//! The comparison itself: key normalisation, key quality, the full outer join, per-field rules (exact decimals, time, text, nulls) and statistics.
+//! The comparison itself: key normalisation, key quality and pairing (a full outer join, by one group-by of both sides' keys), per-field rules (exact decimals, time, text, nulls) and statistics.
 
 use polars::prelude::*;
 
@@ -781,8 +781,9 @@ pub fn compare(
     compare_with(left, right, spec, &super::progress::silent())
 }
 
-/// Compare two sides. Each side is read once, in one streaming pass, down to
-/// its key and compared columns (raw and normalised); key checks, the join,
+/// Compare two sides. Each side is read once, in one streaming pass (both
+/// in one run of the engine), down to its key and compared columns (raw and
+/// normalised); key checks, the pairing (a full outer join on the key),
 /// statistics and control totals then run on those narrow frames: on all of
 /// them at once, or with `spec.partitions` above 1, one partition by key hash
 /// at a time, through files on disk (see [`super::partition`]).

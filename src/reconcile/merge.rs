@@ -14,7 +14,7 @@ use crate::pipeline::DuplicatePolicy;
 
 /// What one partition (or the whole check) yields.
 pub(super) struct Part {
-    /// Discrepant joined rows (missing and mismatched).
+    /// Discrepant paired rows (missing and mismatched).
     pub(super) found: Option<DataFrame>,
     /// One row of counts and difference extremes per field.
     pub(super) stats: Option<DataFrame>,
