@@ -103,11 +103,7 @@ pub fn split_side(
     })?;
     let started = std::time::Instant::now();
     let Some(stage) = stage else {
-        let lf = keyed(input.lf);
-        let schema = lf.clone().collect_schema().map_err(polars_err)?;
-        let writers = Writers::create(dir, label, k, &schema).map_err(polars_err)?;
-        let writers = sink_into(lf, key, writers).map_err(polars_err)?;
-        let split = writers.finish().map_err(polars_err)?;
+        let split = split_by(keyed(input.lf), key, k, dir, label).map_err(polars_err)?;
         tracing::debug!(
             step = context,
             seconds = started.elapsed().as_secs_f64(),
@@ -116,8 +112,8 @@ pub fn split_side(
         );
         return Ok(split);
     };
-    // First pass: rows before the aggregate, by its `by` columns. Only the
-    // columns the later steps use are written.
+    // The rows before the aggregate: only the columns the later steps use
+    // are written.
     let build = |lf: LazyFrame| -> PolarsResult<LazyFrame> {
         transforms::apply(lf, &stage.rest)
             .map(keyed)
@@ -151,11 +147,7 @@ pub fn split_side(
                 })
                 .collect::<Vec<_>>(),
         );
-        let full = with_keys.clone().collect_schema().map_err(polars_err)?;
-        let writers = Writers::create(dir, label, k, &full).map_err(polars_err)?;
-        let mut split = sink_into(with_keys, key, writers)
-            .and_then(Writers::finish)
-            .map_err(polars_err)?;
+        let mut split = split_by(with_keys, key, k, dir, label).map_err(polars_err)?;
         split.pending = Some(stage.rest.clone());
         tracing::debug!(
             step = context,
@@ -165,11 +157,8 @@ pub fn split_side(
         );
         return Ok(split);
     }
-    let pre_label = format!("{label}-rows");
-    let pre = Writers::create(dir, &pre_label, k, &schema).map_err(polars_err)?;
-    let pre = sink_into(prefix, &stage.by, pre)
-        .and_then(Writers::finish)
-        .map_err(polars_err)?;
+    // Else two passes. First the rows by the aggregate's `by` columns.
+    let pre = split_by(prefix, &stage.by, k, dir, &format!("{label}-rows")).map_err(polars_err)?;
     tracing::debug!(
         step = context,
         seconds = started.elapsed().as_secs_f64(),
@@ -284,6 +273,20 @@ impl Writers {
             pending: None,
         })
     }
+}
+
+/// Stream `lf` into `k` partition files named `{label}-{p}.arrow` in `dir`,
+/// by the hash of its columns `by`.
+fn split_by(
+    lf: LazyFrame,
+    by: &[String],
+    k: usize,
+    dir: &Path,
+    label: &str,
+) -> PolarsResult<Split> {
+    let schema = lf.clone().collect_schema()?;
+    let writers = Writers::create(dir, label, k, &schema)?;
+    sink_into(lf, by, writers).and_then(Writers::finish)
 }
 
 /// Stream a plan into the partition files, in input order.
