@@ -945,7 +945,11 @@ pub fn compare_with(
                     Some(rest) => {
                         let rows = df.drop_many(key_cols.iter().map(String::as_str));
                         collect(
-                            keyed(crate::transforms::apply(rows.lazy(), rest)?),
+                            keyed(crate::transforms::apply_with(
+                                rows.lazy(),
+                                rest,
+                                crate::transforms::RowOrder::Any,
+                            )?),
                             &context,
                         )
                     }

@@ -115,7 +115,7 @@ pub fn split_side(
     // The rows before the aggregate: only the columns the later steps use
     // are written.
     let build = |lf: LazyFrame| -> PolarsResult<LazyFrame> {
-        transforms::apply(lf, &stage.rest)
+        transforms::apply_with(lf, &stage.rest, transforms::RowOrder::Any)
             .map(keyed)
             .map_err(|e| polars_err!(ComputeError: "{e}"))
     };

@@ -144,7 +144,7 @@ pub fn build_side(
         })),
         Err((i, why)) => Err(format!("{name}.transforms[{i}]: {why}")),
     };
-    let lf = transforms::apply(lf, &side.transforms)?;
+    let lf = transforms::apply_with(lf, &side.transforms, transforms::RowOrder::Any)?;
     Ok(ScannedSide {
         input: super::partition::Input { lf, stage },
         _tmp: tmp,

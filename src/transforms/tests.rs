@@ -394,6 +394,44 @@ mod reconcile_steps {
                 .collect();
             assert!(differing.is_empty(), "{engine:?}: {differing:?} differ");
         }
+        // In any order (a consistency check): the same rows.
+        let by_key = |df: DataFrame| {
+            df.sort(
+                ["region", "order"],
+                SortMultipleOptions::default().with_nulls_last(true),
+            )
+            .unwrap()
+        };
+        let any = apply_with(
+            df.clone().lazy(),
+            std::slice::from_ref(&step),
+            RowOrder::Any,
+        )
+        .unwrap()
+        .collect()
+        .unwrap();
+        assert!(by_key(any).equals_missing(&by_key(reference.clone())));
+        // A step after the aggregate may depend on the order: it is kept.
+        let rename = Transform::Rename {
+            columns: BTreeMap::from([("e_sum".to_string(), "total".to_string())]),
+        };
+        let kept = apply_with(df.clone().lazy(), &[step.clone(), rename], RowOrder::Any)
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(
+            kept.column("total").unwrap(),
+            &reference
+                .column("e_sum")
+                .unwrap()
+                .clone()
+                .with_name("total".into())
+        );
+        assert!(
+            kept.column("region")
+                .unwrap()
+                .equals_missing(reference.column("region").unwrap())
+        );
         // Groups of one row and an empty frame.
         let one = df.head(Some(1));
         let out = run(one.clone(), std::slice::from_ref(&step));
