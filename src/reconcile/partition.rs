@@ -104,12 +104,7 @@ pub fn split_side(
     let started = std::time::Instant::now();
     let Some(stage) = stage else {
         let split = split_by(keyed(input.lf), key, k, dir, label).map_err(polars_err)?;
-        tracing::debug!(
-            step = context,
-            seconds = started.elapsed().as_secs_f64(),
-            rows = split.rows,
-            "split by key"
-        );
+        logged(&split, context, started, "split by key");
         return Ok(split);
     };
     // The rows before the aggregate: only the columns the later steps use
@@ -149,21 +144,21 @@ pub fn split_side(
         );
         let mut split = split_by(with_keys, key, k, dir, label).map_err(polars_err)?;
         split.pending = Some(stage.rest.clone());
-        tracing::debug!(
-            step = context,
-            seconds = started.elapsed().as_secs_f64(),
-            rows = split.rows,
-            "rows split by key before the aggregate"
+        logged(
+            &split,
+            context,
+            started,
+            "rows split by key before the aggregate",
         );
         return Ok(split);
     }
     // Else two passes. First the rows by the aggregate's `by` columns.
     let pre = split_by(prefix, &stage.by, k, dir, &format!("{label}-rows")).map_err(polars_err)?;
-    tracing::debug!(
-        step = context,
-        seconds = started.elapsed().as_secs_f64(),
-        rows = pre.rows,
-        "rows split by the aggregate's columns"
+    logged(
+        &pre,
+        context,
+        started,
+        "rows split by the aggregate's columns",
     );
     let started = std::time::Instant::now();
     // Second pass, one file at a time: aggregate, remaining steps, by key.
@@ -273,6 +268,16 @@ impl Writers {
             pending: None,
         })
     }
+}
+
+/// Log a finished split at debug level.
+fn logged(split: &Split, context: &str, started: std::time::Instant, what: &str) {
+    tracing::debug!(
+        step = context,
+        seconds = started.elapsed().as_secs_f64(),
+        rows = split.rows,
+        "{what}"
+    );
 }
 
 /// Stream `lf` into `k` partition files named `{label}-{p}.arrow` in `dir`,
