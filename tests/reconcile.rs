@@ -395,7 +395,7 @@ fn json_flag_prints_the_summary() {
 }
 
 /// An object store over HTTP on 127.0.0.1: PUT stores a body under its path
-/// (what object_store's HTTP client sends), GET returns it.
+/// (what object_store's HTTP client sends), GET and HEAD return it.
 struct PutStore {
     url: String,
     objects: std::sync::Arc<std::sync::Mutex<BTreeMap<String, Vec<u8>>>>,
@@ -418,10 +418,32 @@ fn put_store() -> PutStore {
         objects.lock().unwrap().insert(path, body.to_vec());
         StatusCode::CREATED
     }
+    async fn get(
+        State(objects): State<Objects>,
+        method: axum::http::Method,
+        UrlPath(path): UrlPath<String>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        use axum::http::{HeaderValue, header};
+        let Some(body) = objects.lock().unwrap().get(&path).cloned() else {
+            return (StatusCode::NOT_FOUND, Default::default(), Vec::new());
+        };
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        h.insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_static("Tue, 13 Oct 2026 10:00:00 GMT"),
+        );
+        let body = if method == axum::http::Method::HEAD {
+            Vec::new()
+        } else {
+            body
+        };
+        (StatusCode::OK, h, body)
+    }
     let objects = Objects::default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = axum::Router::new()
-        .route("/{*path}", axum::routing::put(put))
+        .route("/{*path}", axum::routing::put(put).get(get).head(get))
         .with_state(objects.clone());
     let addr = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -479,6 +501,103 @@ fn reports_can_go_to_an_object_store_url() {
             "{file} uploaded as written locally"
         );
     }
+}
+
+#[test]
+fn exports_on_an_object_store_give_the_local_answer() {
+    // Both exports of the edge pipeline (the CRM one in Windows-1252) served
+    // from an HTTP object store: downloaded, then read like local files.
+    let store = put_store();
+    let tmp = tempfile::tempdir().unwrap();
+    let edge = root().join("testdata/reconcile/edge");
+    for name in ["s360_operations.csv", "crm_operations.csv"] {
+        store.objects.lock().unwrap().insert(
+            format!("exports/{name}"),
+            std::fs::read(edge.join(name)).unwrap(),
+        );
+    }
+    let url = store.url.clone();
+    let edge_dir = format!("location: {}/", edge.display());
+    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", move |t| {
+        t.replace(
+            &edge_dir,
+            &format!("storage: {{ allow_http: \"true\" }}\n    location: {url}/exports/"),
+        )
+    });
+    assert!(
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("/exports/crm_operations.csv")
+    );
+    let remote = tmp.path().join("remote");
+    // Downloaded into TMPDIR, and removed from there at the end.
+    let spool = tmp.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let o = bin()
+        .env("TMPDIR", &spool)
+        .args(["-vv", "reconcile"])
+        .arg(&p)
+        .arg("--out")
+        .arg(&remote)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let downloads = stderr(&o)
+        .lines()
+        .filter(|l| l.contains("downloaded") && l.contains(spool.to_str().unwrap()))
+        .count();
+    assert_eq!(downloads, 2, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_dir(&spool).unwrap().count(),
+        0,
+        "copies removed"
+    );
+    let local = tmp.path().join("local");
+    let o = reconcile(&root().join("pipelines/reconcile-edge.yaml"), &local, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for n in [
+        "discrepancies.csv",
+        "field_mismatches.csv",
+        "discrepancies.parquet",
+    ] {
+        assert_eq!(
+            std::fs::read(remote.join(n)).unwrap(),
+            std::fs::read(local.join(n)).unwrap(),
+            "{n}"
+        );
+    }
+    let (r, l) = (summary(&remote), summary(&local));
+    assert_eq!(r["counts"], l["counts"]);
+    assert_eq!(r["columns"], l["columns"]);
+    // The inputs are named by URL, with the fingerprints of their bytes.
+    let inputs = r["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 2);
+    for (i, input) in inputs.iter().enumerate() {
+        assert!(
+            input["path"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{}/exports/", store.url)),
+            "{input}"
+        );
+        assert_eq!(input["size"], l["inputs"][i]["size"]);
+        assert_eq!(input["blake3"], l["inputs"][i]["blake3"]);
+    }
+    // A missing object is an error naming its URL, and writes no report.
+    let (store_url, crm) = (store.url.clone(), edge.join("crm_operations.csv"));
+    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", move |t| {
+        t.replace(
+            &format!("location: {}", crm.display()),
+            &format!(
+                "storage: {{ allow_http: \"true\" }}\n    location: {store_url}/exports/gone.csv"
+            ),
+        )
+    });
+    let gone = tmp.path().join("gone");
+    let o = reconcile(&p, &gone, &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("/exports/gone.csv"), "{}", stderr(&o));
+    assert!(!gone.exists());
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! One side of a consistency check as a Polars lazy frame: local CSV and Parquet scanned lazily, anything else read through the arrow-rs sources.
+//! One side of a consistency check as a Polars lazy frame: CSV and Parquet (local, or downloaded from an object store) scanned lazily, NDJSON read through the arrow-rs sources.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use polars::prelude::*;
 use super::ReconcileError;
 use super::values::{to_epoch_ms, to_scaled};
 use crate::pipeline::{ColumnType, Encoding, Format, Pipeline, ReconcileSide, parse_offset};
-use crate::sources::{FileData, Source, SourceFile};
+use crate::sources::{FileData, Source, SourceError, SourceFile};
 use crate::transforms::{self, polars_type};
 
 /// Rows Polars reads to infer the types of undeclared CSV columns.
@@ -28,11 +28,14 @@ pub struct InputFile {
     pub blake3: String,
 }
 
-/// The files of one side, listed and (for remote stores) fetched.
+/// The files of one side, listed and (for remote stores) downloaded.
 #[derive(Debug)]
 pub struct Fetched {
     source: Source,
-    files: Vec<(SourceFile, FileData)>,
+    /// Each file and where it is on local disk (itself, or its download).
+    files: Vec<(SourceFile, PathBuf)>,
+    /// Local copies of remote files; removed when dropped.
+    _downloads: Option<tempfile::TempDir>,
 }
 
 /// A side ready to join: its plan (after transforms).
@@ -64,15 +67,44 @@ impl Fetched {
     }
 }
 
-/// List (and for remote stores, download) a side's files. The only async part.
+/// List a side's files, and download remote ones into a temporary folder
+/// (`TMPDIR`), chunk by chunk: they are then read like local files, streamed
+/// and with bounded memory. The only async part.
 pub async fn fetch_side(p: &Pipeline, side: &ReconcileSide) -> Result<Fetched, ReconcileError> {
     let source = Source::new(&side.source, &p.resolve(&side.source.location))?;
+    let downloads = if source.location.local {
+        None
+    } else {
+        Some(tempfile::tempdir().map_err(|source| ReconcileError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?)
+    };
     let mut files = Vec::new();
-    for file in source.list().await? {
-        let data = source.fetch(&file).await?;
-        files.push((file, data));
+    for (n, file) in source.list().await?.into_iter().enumerate() {
+        let data = match &downloads {
+            None => source.fetch(&file).await?,
+            Some(dir) => {
+                let dest = dir.path().join(format!("{n}.{}", source.options.format));
+                let data = source.download(&file, &dest).await?;
+                tracing::debug!(file = %file.name, to = %dest.display(), "downloaded");
+                data
+            }
+        };
+        let FileData::Local(path) = data else {
+            return Err(SourceError::Location {
+                location: file.name,
+                message: "a remote file was not downloaded".into(),
+            }
+            .into());
+        };
+        files.push((file, path));
     }
-    Ok(Fetched { source, files })
+    Ok(Fetched {
+        source,
+        files,
+        _downloads: downloads,
+    })
 }
 
 /// The files of a side and their fingerprints (size, BLAKE3), in path order.
@@ -85,7 +117,7 @@ pub fn fingerprints(
     fetched
         .files
         .iter()
-        .map(|(f, data)| fingerprint(name, base_dir, f, data))
+        .map(|(f, path)| fingerprint(name, base_dir, f, path))
         .collect()
 }
 
@@ -99,12 +131,8 @@ pub fn build_side(
     let src = &side.source;
     let offset = parse_offset(&src.timezone).unwrap_or(0);
     let format = fetched.source.options.format;
-    let all_local = fetched
-        .files
-        .iter()
-        .all(|(_, d)| matches!(d, FileData::Local(_)));
     let key = src.key.as_ref().map(|k| k.columns()).unwrap_or_default();
-    let tmp = if format == Format::Csv && all_local && src.csv.encoding != Encoding::Utf8 {
+    let tmp = if format == Format::Csv && src.csv.encoding != Encoding::Utf8 {
         Some(tempfile::tempdir().map_err(|source| ReconcileError::Io {
             path: std::env::temp_dir(),
             source,
@@ -113,12 +141,9 @@ pub fn build_side(
         None
     };
     let lf = match format {
-        Format::Csv | Format::Parquet if all_local => {
+        Format::Csv | Format::Parquet => {
             let mut frames = Vec::with_capacity(fetched.files.len());
-            for (file, data) in &fetched.files {
-                let FileData::Local(path) = data else {
-                    continue;
-                };
+            for (file, path) in &fetched.files {
                 let lf = match format {
                     Format::Csv => {
                         let path = match &tmp {
@@ -133,7 +158,7 @@ pub fn build_side(
             }
             concat_frames(frames, name)?
         }
-        _ => read_through_arrow(name, fetched)?,
+        Format::Ndjson => read_through_arrow(name, fetched)?,
     };
     let stage = match transforms::partition_point(&side.transforms) {
         Ok(None) => Ok(None),
@@ -315,13 +340,16 @@ pub(crate) fn conform_column(
     Ok(out.with_name(c.name().clone()).into_column())
 }
 
-/// Remote objects and NDJSON go through the arrow-rs readers (which already
-/// apply declared types and UTC), then cross into Polars without copying.
-/// The side is held in memory; local CSV and Parquet are streamed instead.
+/// NDJSON goes through the arrow-rs reader (which already applies declared
+/// types and UTC), then crosses into Polars without copying. The side is
+/// held in memory; CSV and Parquet are streamed instead.
 fn read_through_arrow(side: &str, fetched: &Fetched) -> Result<LazyFrame, ReconcileError> {
     let mut frames = Vec::new();
-    for (file, data) in &fetched.files {
-        for batch in fetched.source.batches(file, data.clone())? {
+    for (file, path) in &fetched.files {
+        for batch in fetched
+            .source
+            .batches(file, FileData::Local(path.clone()))?
+        {
             let batch = batch?;
             let df = crate::transforms::bridge::to_polars(&batch)
                 .map_err(|e| ReconcileError::Transform(e.into()))?;
@@ -340,33 +368,24 @@ fn fingerprint(
     side: &str,
     base_dir: &Path,
     file: &SourceFile,
-    data: &FileData,
+    path: &Path,
 ) -> Result<InputFile, ReconcileError> {
     let mut hasher = blake3::Hasher::new();
-    let size = match data {
-        FileData::Bytes(b) => {
-            hasher.update(b);
-            b.len() as u64
-        }
-        FileData::Local(path) => {
-            let io = |source| ReconcileError::Io {
-                path: path.clone(),
-                source,
-            };
-            let mut f = std::fs::File::open(path).map_err(io)?;
-            let mut buf = vec![0u8; 1 << 20];
-            let mut size = 0u64;
-            loop {
-                let n = f.read(&mut buf).map_err(io)?;
-                if n == 0 {
-                    break;
-                }
-                size += n as u64;
-                hasher.update(&buf[..n]);
-            }
-            size
-        }
+    let io = |source| ReconcileError::Io {
+        path: path.to_path_buf(),
+        source,
     };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
     let blake3 = hasher.finalize().to_hex().to_string();
     Ok(InputFile {
         side: side.to_string(),

@@ -3,7 +3,8 @@
 //! A [`Source`] lists its files ([`Source::list`]), fetches one
 //! ([`Source::fetch`], async) and parses it into a stream of batches on the
 //! calling (blocking) thread ([`Source::batches`]). Local files are streamed
-//! from disk; remote objects are fetched whole, then parsed.
+//! from disk; remote objects are fetched whole, then parsed, or downloaded to
+//! a local file first ([`Source::download`], as consistency checks do).
 
 mod csv;
 pub mod location;
@@ -12,7 +13,7 @@ pub mod nest;
 mod parquet;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch};
@@ -23,6 +24,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as StorePath;
+use tokio::io::AsyncWriteExt;
 
 use crate::pipeline::{ColumnType, CsvOptions, Format, LinesConfig, SourceConfig, parse_offset};
 pub use location::Location;
@@ -280,6 +282,39 @@ impl Source {
             source,
         })?;
         Ok(FileData::Bytes(bytes))
+    }
+
+    /// Copy a file into `dest` chunk by chunk, so that an export larger than
+    /// memory never has to fit in it; a local file is returned as it is.
+    /// `dest` is created (or truncated).
+    pub async fn download(&self, file: &SourceFile, dest: &Path) -> Result<FileData, SourceError> {
+        if self.location.local {
+            return self.fetch(file).await;
+        }
+        let store_err = |source| SourceError::Store {
+            location: file.name.clone(),
+            source,
+        };
+        let io_err = |source| SourceError::Io {
+            file: format!("{} (downloading {})", dest.display(), file.name),
+            source,
+        };
+        let got = self
+            .location
+            .store
+            .get(&file.path)
+            .await
+            .map_err(store_err)?;
+        let mut out = tokio::io::BufWriter::with_capacity(
+            1 << 20,
+            tokio::fs::File::create(dest).await.map_err(io_err)?,
+        );
+        let mut chunks = got.into_stream();
+        while let Some(chunk) = chunks.try_next().await.map_err(store_err)? {
+            out.write_all(&chunk).await.map_err(io_err)?;
+        }
+        out.flush().await.map_err(io_err)?;
+        Ok(FileData::Local(dest.to_path_buf()))
     }
 
     /// Parse a fetched file into batches. Blocking: call from a blocking thread.
