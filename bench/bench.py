@@ -3,7 +3,7 @@
 
 Usage (from the repository root):
 
-    python3 bench/bench.py [sync] [import] [reconcile] [--rows N] [--keep DIR] [--dev] [--simd]
+    python3 bench/bench.py [sync] [import] [reconcile] [--rows N] [--keep DIR] [--dev] [--simd] [--repeat K]
 
 With no section named, all run. Installs its Python reference tools (duckdb,
 polars, datacompy) with pip and `wrk` with apt-get when missing, builds
@@ -260,6 +260,8 @@ def main():
     ap.add_argument("sections", nargs="*", default=[], help="sync, import, reconcile (default: all)")
     ap.add_argument("--rows", type=int, default=5_000_000, help="history rows (sync) and rows per side (reconcile)")
     ap.add_argument("--import-sizes", default="100000,1000000", help="orders per import run")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="reconcile: runs of s360-sync and DuckDB each, interleaved; medians are compared")
     ap.add_argument("--keep", help="work in this folder and keep it")
     ap.add_argument("--no-build", action="store_true", help="use the existing binary")
     ap.add_argument("--dev", action="store_true", help="benchmark the dev-profile build the tests use")
@@ -287,7 +289,7 @@ def main():
         if "reconcile" in sections:
             import reconcile_bench  # noqa: E402  (bench/reconcile_bench.py)
 
-            reconcile_bench.run(BIN, work, args.rows, measure_rss, table, log, ensure_python, gen)
+            reconcile_bench.run(BIN, work, args.rows, measure_rss, table, log, ensure_python, gen, args.repeat)
     finally:
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(timeout=10)

@@ -129,7 +129,11 @@ print(json.dumps({'missing_in_crm': len(c.df1_unq_rows), 'missing_in_s360': len(
 """
 
 
-def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen):
+def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen, repeat=3):
+    """`repeat`: s360-sync and DuckDB run this many times each, interleaved
+    (ours, ours in 8 parts, DuckDB, then again), and their medians are
+    compared: on a shared machine one run of each can differ by a third for
+    the same work. Polars and datacompy, 10x slower, run once."""
     ensure_python("duckdb", "polars", "datacompy", "pandas", "pyarrow")
     d = work / f"reconcile-{rows}"
     d.mkdir(exist_ok=True)
@@ -143,34 +147,52 @@ def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen):
         f"duckdb.sql(\"COPY (SELECT * FROM read_csv('{left}', delim=';', header=true)) TO '{lp}' (FORMAT parquet)\");"
         f"duckdb.sql(\"COPY (SELECT * FROM read_csv('{right}', delim=';', header=true, all_varchar=true)) TO '{rp}' (FORMAT parquet)\")")],
         check=True)
+
+    def tool(cmd, answer):
+        t, m, o, _ = measure_rss(cmd)
+        c = answer(o)
+        return t, m, (c["missing_in_crm"], c["missing_in_s360"], c["mismatched"])
+
+    # Some libraries print notices on stdout; the answer is the last JSON line.
+    last_json_line = lambda o: json.loads([x for x in o.splitlines() if x.startswith('{')][-1])  # noqa: E731
+
     rows_out = []
     for fmt, (l, r) in (("csv", (left, right)), ("parquet", (lp, rp))):
         yaml = d / f"bench-{fmt}.yaml"
         yaml.write_text(PIPELINE.format(left=l, right=r))
-        results = []
+        ours = lambda *extra: tool(  # noqa: E731
+            [bin_path, "reconcile", str(yaml), "--out", str(d / f"out-{fmt}"), "--json", *extra],
+            lambda o: json.loads(o)["counts"])
+        python = lambda script: tool([sys.executable, "-c", script, l, r], last_json_line)  # noqa: E731
         # All at once (the default when the exports fit in half the memory),
         # and in 8 partitions by key hash, through files on disk.
-        for label, extra in (("s360-sync", []), ("s360-sync (8 parts)", ["--partitions", "8"])):
-            secs, rss, out, code = measure_rss(
-                [bin_path, "reconcile", str(yaml), "--out", str(d / f"out-{fmt}"), "--json", *extra])
-            s = json.loads(out)["counts"]
-            ours = (s["missing_in_crm"], s["missing_in_s360"], s["mismatched"])
-            results.append((label, secs, rss, ours))
-        for name, script in (("duckdb", DUCKDB), ("polars (python)", POLARS), ("datacompy", DATACOMPY)):
+        runs = {"s360-sync": [], "s360-sync (8 parts)": [], "duckdb": []}
+        for _ in range(repeat):
+            runs["s360-sync"].append(ours())
+            runs["s360-sync (8 parts)"].append(ours("--partitions", "8"))
+            runs["duckdb"].append(python(DUCKDB))
+        for name, script in (("polars (python)", POLARS), ("datacompy", DATACOMPY)):
             try:
-                t, m, o, _ = measure_rss([sys.executable, "-c", script, l, r])
-                # Some libraries print notices on stdout; the answer is the last JSON line.
-                c = json.loads([x for x in o.splitlines() if x.startswith('{')][-1])
-                results.append((name, t, m, (c["missing_in_crm"], c["missing_in_s360"], c["mismatched"])))
+                runs[name] = [python(script)]
             except RuntimeError as e:
                 log(f"{name} on {fmt} failed: {str(e)[-300:]}")
+        results = []
+        for name, rs in runs.items():
+            answers = {x[2] for x in rs}
+            if len(answers) != 1:
+                raise RuntimeError(f"{name} on {fmt} answered differently across runs: {answers}")
+            times = sorted(x[0] for x in rs)
+            mems = sorted(x[1] for x in rs)
+            results.append((name, times[len(times) // 2], mems[len(mems) // 2], answers.pop(),
+                            f"{times[0]:.1f}-{times[-1]:.1f}" if len(rs) > 1 else "-"))
         duck = next((x for x in results if x[0] == "duckdb"), None)
-        for name, t, m, counts in results:
+        for name, t, m, counts, spread in results:
             ratio_t = f"{duck[1] / t:.2f}" if duck else "-"
             ratio_m = f"{m / duck[2]:.2f}" if duck else "-"
-            rows_out.append([fmt, name, f"{t:.1f}", f"{m:.0f}", counts, ratio_t, ratio_m])
+            rows_out.append([fmt, name, f"{t:.1f}", spread, f"{m:.0f}", counts, ratio_t, ratio_m])
     table(
-        f"reconcile: {rows} orders per side (issue 5)",
+        f"reconcile: {rows} orders per side (issue 5), medians of {repeat} interleaved runs",
         rows_out,
-        ["format", "tool", "seconds", "peak MiB", "(missing crm, missing s360, mismatched)", "duckdb time / this", "this RSS / duckdb"],
+        ["format", "tool", "seconds", "range", "peak MiB", "(missing crm, missing s360, mismatched)",
+         "duckdb time / this", "this RSS / duckdb"],
     )
