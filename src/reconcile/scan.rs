@@ -9,7 +9,7 @@ use polars::prelude::*;
 use super::ReconcileError;
 use super::values::{to_epoch_ms, to_scaled};
 use crate::pipeline::{ColumnType, Encoding, Format, Pipeline, ReconcileSide, parse_offset};
-use crate::sources::{FileData, Source, SourceError, SourceFile};
+use crate::sources::{FileData, Source, SourceFile};
 use crate::transforms::{self, polars_type};
 
 /// Rows Polars reads to infer the types of undeclared CSV columns.
@@ -72,31 +72,26 @@ impl Fetched {
 /// and with bounded memory. The only async part.
 pub async fn fetch_side(p: &Pipeline, side: &ReconcileSide) -> Result<Fetched, ReconcileError> {
     let source = Source::new(&side.source, &p.resolve(&side.source.location))?;
-    let downloads = if source.location.local {
-        None
-    } else {
-        Some(tempfile::tempdir().map_err(|source| ReconcileError::Io {
-            path: std::env::temp_dir(),
-            source,
-        })?)
-    };
+    let mut downloads: Option<tempfile::TempDir> = None;
     let mut files = Vec::new();
     for (n, file) in source.list().await?.into_iter().enumerate() {
-        let data = match &downloads {
-            None => source.fetch(&file).await?,
-            Some(dir) => {
+        let path = match source.local_path(&file) {
+            Some(path) => path,
+            None => {
+                let dir = match &downloads {
+                    Some(dir) => dir,
+                    None => downloads.insert(tempfile::tempdir().map_err(|source| {
+                        ReconcileError::Io {
+                            path: std::env::temp_dir(),
+                            source,
+                        }
+                    })?),
+                };
                 let dest = dir.path().join(format!("{n}.{}", source.options.format));
-                let data = source.download(&file, &dest).await?;
+                source.download(&file, &dest).await?;
                 tracing::debug!(file = %file.name, to = %dest.display(), "downloaded");
-                data
+                dest
             }
-        };
-        let FileData::Local(path) = data else {
-            return Err(SourceError::Location {
-                location: file.name,
-                message: "a remote file was not downloaded".into(),
-            }
-            .into());
         };
         files.push((file, path));
     }

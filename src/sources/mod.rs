@@ -260,13 +260,17 @@ impl Source {
         }
     }
 
+    /// A file's path on local disk, for a local source.
+    pub fn local_path(&self, file: &SourceFile) -> Option<PathBuf> {
+        self.location
+            .local
+            .then(|| PathBuf::from(format!("/{}", file.path.as_ref())))
+    }
+
     /// Get a file's bytes (remote) or its path (local).
     pub async fn fetch(&self, file: &SourceFile) -> Result<FileData, SourceError> {
-        if self.location.local {
-            return Ok(FileData::Local(PathBuf::from(format!(
-                "/{}",
-                file.path.as_ref()
-            ))));
+        if let Some(path) = self.local_path(file) {
+            return Ok(FileData::Local(path));
         }
         let got = self
             .location
@@ -284,13 +288,10 @@ impl Source {
         Ok(FileData::Bytes(bytes))
     }
 
-    /// Copy a file into `dest` chunk by chunk, so that an export larger than
-    /// memory never has to fit in it; a local file is returned as it is.
-    /// `dest` is created (or truncated).
-    pub async fn download(&self, file: &SourceFile, dest: &Path) -> Result<FileData, SourceError> {
-        if self.location.local {
-            return self.fetch(file).await;
-        }
+    /// Copy a (remote) file into `dest` chunk by chunk, so that an export
+    /// larger than memory never has to fit in it. `dest` is created (or
+    /// truncated).
+    pub async fn download(&self, file: &SourceFile, dest: &Path) -> Result<(), SourceError> {
         let store_err = |source| SourceError::Store {
             location: file.name.clone(),
             source,
@@ -313,8 +314,7 @@ impl Source {
         while let Some(chunk) = chunks.try_next().await.map_err(store_err)? {
             out.write_all(&chunk).await.map_err(io_err)?;
         }
-        out.flush().await.map_err(io_err)?;
-        Ok(FileData::Local(dest.to_path_buf()))
+        out.flush().await.map_err(io_err)
     }
 
     /// Parse a fetched file into batches. Blocking: call from a blocking thread.
