@@ -80,14 +80,13 @@ impl Split {
 
 /// Split a side into `k` partition files named `{label}-{p}.arrow` in `dir`,
 /// by the hash of its key columns `key` (text) after `keyed`; `source_key`
-/// names the side's own key columns, as `key_text` reads them.
+/// names the side's own key columns.
 #[allow(clippy::too_many_arguments)]
 pub fn split_side(
     input: Input,
     keyed: &dyn Fn(LazyFrame) -> LazyFrame,
     key: &[String],
     source_key: &[String],
-    key_text: &dyn Fn(&str, &DataType) -> Expr,
     k: usize,
     dir: &Path,
     label: &str,
@@ -138,7 +137,7 @@ pub fn split_side(
                 .zip(key)
                 .map(|(c, k)| {
                     let dt = schema.get(c.as_str()).cloned().unwrap_or(DataType::Null);
-                    key_text(c, &dt).alias(k.as_str())
+                    super::compare::key_text(c, &dt).alias(k.as_str())
                 })
                 .collect::<Vec<_>>(),
         );
