@@ -3,14 +3,15 @@
 
 Usage (from the repository root):
 
-    python3 bench/bench.py [sync] [import] [reconcile] [--rows N] [--keep DIR] [--dev] [--simd] [--repeat K]
+    python3 bench/bench.py [sync] [import] [reconcile] [--rows N] [--keep DIR] [--dev] [--simd] [--lto] [--repeat K]
 
 With no section named, all run. Installs its Python reference tools (duckdb,
 polars, datacompy) with pip and `wrk` with apt-get when missing, builds
 s360-sync with `cargo build --release` for x86-64-v3 (AVX2, the CPU level
 the Polars wheel requires; in its own target folder; the first,
-cold build of Polars took 17 minutes on 2 cores here) or, with
-`--dev`, uses the dev-profile build the tests use (dependencies at
+cold build of Polars took 17 minutes on 2 cores here), with `--lto` the
+`release-lto` profile (fat LTO, one codegen unit: about 40 minutes cold),
+or, with `--dev`, uses the dev-profile build the tests use (dependencies at
 opt-level 2, s360-sync at 1), and works in a temporary folder.
 Absolute times on a shared 2-core machine mean little; the ratios, measured
 side by side in one run, are the result.
@@ -38,6 +39,8 @@ BENCH_RUSTFLAGS = "-C target-cpu=x86-64-v3"
 BIN = BENCH_TARGET / "release" / "s360-sync"
 # `--simd`: Polars' SIMD CSV splitting and kernels, as its Python wheels have.
 SIMD_TARGET = Path(os.environ.get("S360_BENCH_SIMD_TARGET_DIR", Path.home() / ".cache" / "s360-sync-bench-simd-target"))
+# `--lto`: the `release-lto` profile (fat LTO, one codegen unit), own folder.
+LTO_TARGET = Path(os.environ.get("S360_BENCH_LTO_TARGET_DIR", Path.home() / ".cache" / "s360-sync-bench-lto-target"))
 
 
 def log(msg):
@@ -64,11 +67,15 @@ def ensure_wrk():
     subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
 
 
-def build(dev, simd):
+def build(dev, simd, lto=False):
     cmd = ["cargo", "build", "--quiet", "--locked", "--bin", "s360-sync"]
     if dev:
         log("building s360-sync (dev profile, as the tests)")
         env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
+    elif lto:
+        log(f"building s360-sync (release-lto profile, RUSTFLAGS={BENCH_RUSTFLAGS!r}; about 40 minutes cold on 2 cores)")
+        env = dict(os.environ, CARGO_TARGET_DIR=str(LTO_TARGET), RUSTFLAGS=BENCH_RUSTFLAGS)
+        cmd += ["--profile", "release-lto"]
     else:
         log(f"building s360-sync (release profile, RUSTFLAGS={BENCH_RUSTFLAGS!r}{', --features simd' if simd else ''})")
         env = dict(os.environ, CARGO_TARGET_DIR=str(SIMD_TARGET if simd else BENCH_TARGET), RUSTFLAGS=BENCH_RUSTFLAGS)
@@ -267,16 +274,20 @@ def main():
     ap.add_argument("--dev", action="store_true", help="benchmark the dev-profile build the tests use")
     ap.add_argument("--simd", action="store_true",
                     help="build with Polars' SIMD code (nightly features, unlocked with RUSTC_BOOTSTRAP=1; own target folder)")
+    ap.add_argument("--lto", action="store_true",
+                    help="benchmark the release-lto profile (fat LTO, one codegen unit; own target folder)")
     args = ap.parse_args()
     global BIN
     if args.dev:
         BIN = TARGET / "debug" / "s360-sync"
     elif args.simd:
         BIN = SIMD_TARGET / "release" / "s360-sync"
+    elif args.lto:
+        BIN = LTO_TARGET / "release-lto" / "s360-sync"
     log(f"binary: {BIN}")
     sections = args.sections or ["sync", "import", "reconcile"]
     if not args.no_build:
-        build(args.dev, args.simd)
+        build(args.dev, args.simd, args.lto)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="s360-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
