@@ -452,8 +452,8 @@ mod gather {
 
     #[test]
     fn gather_rows_equals_polars_take() {
-        // Three columns in 7 chunks of uneven sizes (one empty); a fourth
-        // rechunked into one, so two layouts.
+        // Three columns in chunks of uneven sizes (`vstack` may drop the
+        // empty one); a fourth rechunked into one, so two layouts.
         let sizes = [5usize, 0, 4097, 1, 300, 9000, 13];
         let mut frame: Option<DataFrame> = None;
         let mut start = 0usize;
