@@ -7,8 +7,6 @@ use polars_arrow::bitmap::{Bitmap, MutableBitmap};
 use super::ReconcileError;
 use super::merge::{Merged, Part};
 use super::partition::Input;
-use crate::pipeline::Transform;
-use crate::transforms::streamed::Streamed;
 pub use super::values::*;
 use crate::pipeline::{DuplicatePolicy, FieldComparison};
 
@@ -952,10 +950,7 @@ pub fn compare_with(
         // serial parts (reading, an `aggregate`) overlap with the other's.
         // 5M rows per side: 0.2 s faster and a 15% lower peak than one side
         // after the other.
-        let (l, r) = (Reading::of(left), Reading::of(right));
-        let (kl, kr) = collect_two(l.plan(&keyed_l)?, r.plan(&keyed_r)?, &context)?;
-        let kl = l.keyed(kl, &keyed_l, &context)?;
-        let kr = r.keyed(kr, &keyed_r, &context)?;
+        let (kl, kr) = collect_two(keyed_l(left.lf), keyed_r(right.lf), &context)?;
         for (side, df) in [(&spec.left_name, &kl), (&spec.right_name, &kr)] {
             tracing::debug!(
                 side = side.as_str(),
@@ -1043,73 +1038,6 @@ pub fn compare_with(
         }
     }
     merged.finish(spec, fields)
-}
-
-/// How a side is read when the check runs all at once.
-enum Reading {
-    /// Its plan, all steps included.
-    Plan(LazyFrame),
-    /// Its last step, an `aggregate`, fed batch by batch from the steps
-    /// before it ([`Streamed`]): the aggregate's input is never held whole.
-    /// A CRM export of 9M order lines (4.5M orders) read this way peaks at
-    /// about a third less memory (`bench/RESULTS.md`).
-    Streamed { sink: LazyFrame, aggregate: Streamed },
-}
-
-impl Reading {
-    fn of(input: Input) -> Self {
-        let streamed = match &input.stage {
-            Ok(Some(stage)) => match stage.rest.as_slice() {
-                [Transform::Aggregate { by, aggregations }] => {
-                    let prefix = stage.prefix.clone();
-                    let (Ok(schema), Ok(whole)) =
-                        (prefix.clone().collect_schema(), input.lf.clone().collect_schema())
-                    else {
-                        return Self::Plan(input.lf);
-                    };
-                    Streamed::new(by, aggregations, &schema)
-                        .filter(|a| **a.schema() == *whole)
-                        .and_then(|a| a.sink(prefix).ok().map(|sink| (sink, a)))
-                }
-                _ => None,
-            },
-            _ => None,
-        };
-        match streamed {
-            Some((sink, aggregate)) => {
-                tracing::debug!(?aggregate, "aggregate streamed");
-                Self::Streamed { sink, aggregate }
-            }
-            None => Self::Plan(input.lf),
-        }
-    }
-
-    /// The plan to run: the side's narrow frame, or the sink.
-    fn plan(&self, keyed: &dyn Fn(LazyFrame) -> LazyFrame) -> Result<LazyFrame, ReconcileError> {
-        Ok(match self {
-            Self::Plan(lf) => keyed(lf.clone()),
-            Self::Streamed { sink, .. } => sink.clone(),
-        })
-    }
-
-    /// The side's narrow frame, from what its [`Reading::plan`] gave.
-    fn keyed(
-        self,
-        collected: DataFrame,
-        keyed: &dyn Fn(LazyFrame) -> LazyFrame,
-        context: &str,
-    ) -> Result<DataFrame, ReconcileError> {
-        match self {
-            Self::Plan(_) => Ok(collected),
-            Self::Streamed { aggregate, .. } => {
-                let rows = aggregate.finish().map_err(|source| ReconcileError::Polars {
-                    context: context.to_string(),
-                    source,
-                })?;
-                collect(keyed(rows.lazy()), context)
-            }
-        }
-    }
 }
 
 /// Key checks, the pairing, statistics and control totals of one partition

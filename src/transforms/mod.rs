@@ -1,7 +1,6 @@
 //! Declarative transform steps, applied in Polars to a lazy frame (sync batches cross over through [`bridge`]).
 
 pub mod bridge;
-pub mod streamed;
 
 use std::collections::BTreeMap;
 
