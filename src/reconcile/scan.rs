@@ -7,6 +7,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::ReconcileError;
+use super::mapped::{MappedFile, Releaser};
 use super::values::{to_epoch_ms, to_scaled};
 use crate::pipeline::{ColumnType, Encoding, Format, Pipeline, ReconcileSide, parse_offset};
 use crate::sources::{FileData, Source, SourceFile};
@@ -45,6 +46,8 @@ pub struct ScannedSide {
     pub input: super::partition::Input,
     /// Transcoded copies of non-UTF-8 CSV files; removed when dropped.
     _tmp: Option<tempfile::TempDir>,
+    /// Gives back the pages of the side's mapped files while it is read.
+    _release: Releaser,
 }
 
 impl std::fmt::Debug for ScannedSide {
@@ -135,19 +138,24 @@ pub fn build_side(
     } else {
         None
     };
+    let mut maps = Vec::new();
     let lf = match format {
         Format::Csv | Format::Parquet => {
             let mut frames = Vec::with_capacity(fetched.files.len());
             for (file, path) in &fetched.files {
+                let path = match (&tmp, format) {
+                    (Some(dir), Format::Csv) => transcode(path, dir.path(), frames.len())?,
+                    _ => path.clone(),
+                };
+                let map = MappedFile::open(&path).map_err(|source| ReconcileError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let sources = MappedFile::sources(map.as_ref());
+                maps.extend(map);
                 let lf = match format {
-                    Format::Csv => {
-                        let path = match &tmp {
-                            None => path.clone(),
-                            Some(dir) => transcode(path, dir.path(), frames.len())?,
-                        };
-                        scan_csv(&file.name, &path, side, &key)?
-                    }
-                    _ => scan_parquet(&file.name, path)?,
+                    Format::Csv => scan_csv(&file.name, sources, side, &key)?,
+                    _ => scan_parquet(&file.name, sources)?,
                 };
                 frames.push(conform(&file.name, lf, side, &key, offset)?);
             }
@@ -168,6 +176,7 @@ pub fn build_side(
     Ok(ScannedSide {
         input: super::partition::Input { lf, stage },
         _tmp: tmp,
+        _release: Releaser::start(maps),
     })
 }
 
@@ -199,13 +208,13 @@ fn perr(file: &str, source: PolarsError) -> ReconcileError {
 
 fn scan_csv(
     name: &str,
-    path: &Path,
+    sources: ScanSources,
     side: &ReconcileSide,
     key: &[String],
 ) -> Result<LazyFrame, ReconcileError> {
     let o = &side.source.csv;
     let reader = |overrides: Option<SchemaRef>| {
-        let mut r = LazyCsvReader::new(PlRefPath::new(path.to_string_lossy().as_ref()))
+        let mut r = LazyCsvReader::new_with_sources(sources.clone())
             .with_separator(o.delimiter as u8)
             .with_quote_char(Some(o.quote as u8))
             .with_has_header(o.header)
@@ -238,13 +247,17 @@ fn scan_csv(
     reader(Some(Arc::new(overrides))).map_err(|e| perr(name, e))
 }
 
-fn scan_parquet(name: &str, path: &Path) -> Result<LazyFrame, ReconcileError> {
+fn scan_parquet(name: &str, sources: ScanSources) -> Result<LazyFrame, ReconcileError> {
     let args = ScanArgsParquet {
         glob: false,
+        // One file, from a buffer: no folder to read partition values from.
+        hive_options: HiveOptions {
+            enabled: Some(false),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    LazyFrame::scan_parquet(PlRefPath::new(path.to_string_lossy().as_ref()), args)
-        .map_err(|e| perr(name, e))
+    LazyFrame::scan_parquet_sources(sources, args).map_err(|e| perr(name, e))
 }
 
 fn check_columns(
