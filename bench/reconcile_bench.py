@@ -8,6 +8,7 @@ time (1 s) differ. Called from bench.py.
 """
 
 import json
+import os
 import subprocess
 import sys
 
@@ -135,6 +136,8 @@ def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen, repea
     compared: on a shared machine one run of each can differ by a third for
     the same work. Polars and datacompy, 10x slower, run once."""
     ensure_python("duckdb", "polars", "datacompy", "pandas", "pyarrow")
+    if os.environ.get("_RJEM_MALLOC_CONF"):
+        log(f"note: _RJEM_MALLOC_CONF={os.environ['_RJEM_MALLOC_CONF']} is set: s360-sync's jemalloc follows it")
     d = work / f"reconcile-{rows}"
     d.mkdir(exist_ok=True)
     gen(d / "data", rows, days=1, extra=("--crm", "--discrepancies", "1000"))
@@ -184,15 +187,16 @@ def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen, repea
             times = sorted(x[0] for x in rs)
             mems = sorted(x[1] for x in rs)
             results.append((name, times[len(times) // 2], mems[len(mems) // 2], answers.pop(),
-                            f"{times[0]:.1f}-{times[-1]:.1f}" if len(rs) > 1 else "-"))
+                            f"{times[0]:.1f}-{times[-1]:.1f}" if len(rs) > 1 else "-",
+                            f"{mems[0]:.0f}-{mems[-1]:.0f}" if len(rs) > 1 else "-"))
         duck = next((x for x in results if x[0] == "duckdb"), None)
-        for name, t, m, counts, spread in results:
+        for name, t, m, counts, spread, mem_spread in results:
             ratio_t = f"{duck[1] / t:.2f}" if duck else "-"
             ratio_m = f"{m / duck[2]:.2f}" if duck else "-"
-            rows_out.append([fmt, name, f"{t:.1f}", spread, f"{m:.0f}", counts, ratio_t, ratio_m])
+            rows_out.append([fmt, name, f"{t:.1f}", spread, f"{m:.0f}", mem_spread, counts, ratio_t, ratio_m])
     table(
         f"reconcile: {rows} orders per side (issue 5), medians of {repeat} interleaved runs",
         rows_out,
-        ["format", "tool", "seconds", "range", "peak MiB", "(missing crm, missing s360, mismatched)",
+        ["format", "tool", "seconds", "range", "peak MiB", "range", "(missing crm, missing s360, mismatched)",
          "duckdb time / this", "this RSS / duckdb"],
     )

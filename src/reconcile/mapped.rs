@@ -13,8 +13,7 @@
 //! pages from the process without changing what it reads, as a page touched
 //! again is mapped again from the page cache (a minor fault). The thread
 //! holds the maps, so none can be unmapped (and its addresses reused) under
-//! it. Linux only; elsewhere the files are mapped and read the same way,
-//! and nothing is given back.
+//! it. Linux only; elsewhere Polars is given the paths, as before.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +24,19 @@ use polars_buffer::Buffer;
 
 /// How often the maps' pages are given back.
 pub const EVERY: Duration = Duration::from_millis(50);
+
+/// Polars' scan sources of the local file at `path`, and its map: on Linux
+/// the file is mapped here (see the module's documentation); elsewhere
+/// Polars is given the path, and maps and unmaps the file itself.
+pub fn scan_sources(path: &Path) -> std::io::Result<(ScanSources, Option<MappedFile>)> {
+    if cfg!(target_os = "linux") {
+        let map = MappedFile::open(path)?;
+        Ok((MappedFile::sources(map.as_ref()), map))
+    } else {
+        let path = PlRefPath::new(path.to_string_lossy().as_ref());
+        Ok((ScanSources::Paths(Buffer::from_iter([path])), None))
+    }
+}
 
 /// A file mapped read-only, shared by Polars' buffers and the releaser.
 #[derive(Clone)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::ReconcileError;
-use super::mapped::{MappedFile, Releaser};
+use super::mapped::{self, Releaser};
 use super::values::{to_epoch_ms, to_scaled};
 use crate::pipeline::{ColumnType, Encoding, Format, Pipeline, ReconcileSide, parse_offset};
 use crate::sources::{FileData, Source, SourceFile};
@@ -147,11 +147,11 @@ pub fn build_side(
                     (Some(dir), Format::Csv) => transcode(path, dir.path(), frames.len())?,
                     _ => path.clone(),
                 };
-                let map = MappedFile::open(&path).map_err(|source| ReconcileError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                let sources = MappedFile::sources(map.as_ref());
+                let (sources, map) =
+                    mapped::scan_sources(&path).map_err(|source| ReconcileError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
                 maps.extend(map);
                 let lf = match format {
                     Format::Csv => scan_csv(&file.name, sources, side, &key)?,
