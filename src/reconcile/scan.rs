@@ -250,7 +250,8 @@ fn scan_csv(
 fn scan_parquet(name: &str, sources: ScanSources) -> Result<LazyFrame, ReconcileError> {
     let args = ScanArgsParquet {
         glob: false,
-        // One file, from a buffer: no folder to read partition values from.
+        // One file at a time, with no partition values in its folder names
+        // (Polars refuses to look for them in a buffer).
         hive_options: HiveOptions {
             enabled: Some(false),
             ..Default::default()
