@@ -61,7 +61,16 @@ impl MappedFile {
         // SAFETY: the map is read-only. As with Polars' own maps, a file
         // truncated by another process while it is read is undefined (SIGBUS
         // on Linux); exports are not written while a check reads them.
-        let map = unsafe { memmap2::Mmap::map(&file)? };
+        let map = match unsafe { memmap2::Mmap::map(&file) } {
+            Ok(map) => map,
+            // A file system without shared maps: a private read-only one,
+            // as Polars falls back to.
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => unsafe {
+                memmap2::MmapOptions::new().map_copy_read_only(&file)?
+            },
+            Err(e) => return Err(e),
+        };
         Ok(Some(Self(Arc::new(map))))
     }
 
