@@ -10,7 +10,7 @@ polars, datacompy) with pip and `wrk` with apt-get when missing, builds
 s360-sync with `cargo build --release` for x86-64-v3 (AVX2, the CPU level
 the Polars wheel requires; in its own target folder; the first,
 cold build of Polars took 17 minutes on 2 cores here), with `--lto` the
-`release-lto` profile (fat LTO, one codegen unit: about 40 minutes cold),
+`release-lto` profile (fat LTO, one codegen unit: 20 to 40 minutes cold),
 or, with `--dev`, uses the dev-profile build the tests use (dependencies at
 opt-level 2, s360-sync at 1), and works in a temporary folder.
 Absolute times on a shared 2-core machine mean little; the ratios, measured
@@ -53,7 +53,7 @@ def ensure_python(*packages):
     # `_RJEM_MALLOC_CONF=dirty_decay_ms:500,muzzy_decay_ms:-1` in this
     # process's environment, which every tool started afterwards inherits,
     # s360-sync's jemalloc included (same symbol prefix): freed pages then
-    # stay resident, and a 5M-row check measured 2.3 GB instead of 1.6 GB.
+    # stay resident, and a 5M-row check measured 2,308 MiB instead of 1,585.
     missing = [p for p in packages if importlib.util.find_spec(p) is None]
     if missing:
         log(f"installing {' '.join(missing)} with pip")
@@ -74,7 +74,7 @@ def build(dev, simd, lto=False):
         log("building s360-sync (dev profile, as the tests)")
         env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
     elif lto:
-        log(f"building s360-sync (release-lto profile, RUSTFLAGS={BENCH_RUSTFLAGS!r}; about 40 minutes cold on 2 cores)")
+        log(f"building s360-sync (release-lto profile, RUSTFLAGS={BENCH_RUSTFLAGS!r}; 20 to 40 minutes cold on 2 cores)")
         env = dict(os.environ, CARGO_TARGET_DIR=str(LTO_TARGET), RUSTFLAGS=BENCH_RUSTFLAGS)
         cmd += ["--profile", "release-lto"]
     else:
