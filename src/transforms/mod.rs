@@ -1,6 +1,7 @@
 //! Declarative transform steps, applied in Polars to a lazy frame (sync batches cross over through [`bridge`]).
 
 pub mod bridge;
+mod runs;
 
 use std::collections::BTreeMap;
 
@@ -263,7 +264,9 @@ fn aggregate(
     )
 }
 
-/// [`aggregate`] on the step's input, in memory.
+/// [`aggregate`] on the step's input, in memory: each run of rows with
+/// equal keys reduced first when most groups are such runs (see [`runs`]),
+/// else one group-by over all rows.
 fn aggregate_frame(
     df: DataFrame,
     by: &[String],
@@ -272,13 +275,17 @@ fn aggregate_frame(
     ordered: bool,
 ) -> PolarsResult<DataFrame> {
     let gathered = |func: &str| func == "first" || func == "last";
-    let mut aggs: Vec<Expr> = specs
-        .iter()
-        .filter(|(_, func, _)| !gathered(func))
-        .map(|(out, func, column)| reduction(func, column).alias(out.as_str()))
-        .collect();
-    aggs.push(col(ROW).min().alias(FIRST_ROW));
-    aggs.push(col(ROW).max().alias(LAST_ROW));
+    // The output types of Polars' own group-by, which the result keeps.
+    let expected = DataFrame::empty_with_schema(df.schema())
+        .lazy()
+        .group_by(keys)
+        .agg(
+            specs
+                .iter()
+                .map(|(out, func, column)| reduction(func, column).alias(out.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .collect_schema()?;
     // Only the columns of `first` and `last` outlive the group-by.
     let mut kept: Vec<&str> = Vec::new();
     for (_, func, column) in specs {
@@ -287,17 +294,72 @@ fn aggregate_frame(
         }
     }
     let values = df.select(kept)?;
-    let indexed = df.with_row_index(ROW.into(), None)?;
-    drop(df);
-    let groups = indexed.lazy().group_by(keys).agg(aggs);
+    // The group-by, on all rows or on those `runs` leaves to it.
+    let group_by = |input: DataFrame| -> PolarsResult<DataFrame> {
+        let mut aggs: Vec<Expr> = specs
+            .iter()
+            .filter(|(_, func, _)| !gathered(func))
+            .map(|(out, func, column)| reduction(func, column).alias(out.as_str()))
+            .collect();
+        aggs.push(col(ROW).min().alias(FIRST_ROW));
+        aggs.push(col(ROW).max().alias(LAST_ROW));
+        input
+            .lazy()
+            .group_by(keys)
+            .agg(aggs)
+            .collect_with_engine(Engine::Streaming)?
+            .unwrap_single()
+            .select(
+                by.iter()
+                    .map(String::as_str)
+                    .chain([FIRST_ROW, LAST_ROW])
+                    .chain(
+                        specs
+                            .iter()
+                            .filter(|(_, func, _)| !gathered(func))
+                            .map(|(out, _, _)| out.as_str()),
+                    ),
+            )
+    };
+    let groups = match runs::settled(&df, by, specs, &expected) {
+        Ok(Some((mut groups, rest))) => {
+            tracing::debug!(
+                groups = groups.height(),
+                rows_left = rest.len(),
+                "aggregate: runs settled"
+            );
+            if !rest.is_empty() {
+                let rows = IdxCa::from_vec(ROW.into(), rest);
+                let mut input = gather_rows(&df, &rows)?;
+                drop(df);
+                input.with_column(rows.into_column())?;
+                let merged = group_by(input)?;
+                let merged = merged
+                    .columns()
+                    .iter()
+                    .zip(groups.columns())
+                    .map(|(c, like)| c.strict_cast(like.dtype()))
+                    .collect::<PolarsResult<Vec<_>>>()?;
+                groups.vstack_mut_owned(DataFrame::new(merged[0].len(), merged)?)?;
+            }
+            groups
+        }
+        other => {
+            // A result that does not fit its type (`runs` sums exactly):
+            // the group-by gives Polars' own answer or error.
+            if let Err(e) = other {
+                tracing::debug!(error = %e, "aggregate: runs not used");
+            }
+            let input = df.with_row_index(ROW.into(), None)?;
+            drop(df);
+            group_by(input)?
+        }
+    };
     let groups = if ordered {
-        groups.sort([FIRST_ROW], SortMultipleOptions::default())
+        groups.sort([FIRST_ROW], SortMultipleOptions::default())?
     } else {
         groups
     };
-    let groups = groups
-        .collect_with_engine(Engine::Streaming)?
-        .unwrap_single();
     let (first, last) = (
         groups.column(FIRST_ROW)?.idx()?,
         groups.column(LAST_ROW)?.idx()?,
@@ -321,7 +383,9 @@ fn aggregate_frame(
         let c = match func.as_str() {
             "first" => firsts.column(column)?.clone(),
             "last" => lasts.column(column)?.clone(),
-            _ => groups.column(out)?.clone(),
+            _ => groups
+                .column(out)?
+                .strict_cast(expected.try_get(out.as_str())?)?,
         };
         columns.push(c.with_name(out.as_str().into()));
     }

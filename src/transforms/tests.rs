@@ -530,3 +530,250 @@ mod gather {
         assert_eq!(gather_rows(&none, &all_null).unwrap().height(), 2);
     }
 }
+
+/// `aggregate` by one key whose rows come in runs, mostly in key order
+/// (see `runs`): it must give exactly what Polars' `group_by_stable`
+/// gives, with keys out of place, split groups, null keys, groups without
+/// values, runs across chunks, and short text, long text and integer keys.
+mod runs {
+    use std::collections::BTreeMap;
+
+    use polars::prelude::*;
+
+    use super::super::{Aggregations, RowOrder, apply, apply_with, reduction, runs::settled};
+    use crate::pipeline::{Transform, parse_aggregation};
+
+    #[derive(Clone, Copy, Debug)]
+    enum Keys {
+        ShortText,
+        LongText,
+        Integer,
+    }
+
+    /// Order lines, 1 to 4 per order, in order-key order except: an
+    /// outlier key after order 100, a line of order 42 after order 500,
+    /// null keys after orders 700 and 1500; order 900 has no amounts. In
+    /// chunks that cut runs.
+    fn lines(keys: Keys) -> DataFrame {
+        let mut order: Vec<Option<i64>> = Vec::new();
+        let mut amount: Vec<Option<i64>> = Vec::new();
+        let mut qty: Vec<Option<i32>> = Vec::new();
+        let mut label: Vec<Option<String>> = Vec::new();
+        let mut push = |o: Option<i64>, n: usize| {
+            for line in 0..n {
+                let r = order.len() as i64;
+                order.push(o);
+                amount.push((o != Some(900) && r % 9 != 4).then_some(r * 37 % 100_000 - 500));
+                qty.push((r % 7 != 3).then_some((r % 11) as i32 - 2));
+                label.push((r % 5 != 1).then(|| format!("line {line} of {o:?}")));
+            }
+        };
+        for o in 0..3000i64 {
+            push(Some(o), 1 + (o as usize * 7919) % 4);
+            match o {
+                100 => push(Some(9_000_000), 1),
+                500 => push(Some(42), 2),
+                700 | 1500 => push(None, 2),
+                _ => {}
+            }
+        }
+        let order: Column = match keys {
+            Keys::ShortText => Column::new(
+                "order".into(),
+                order
+                    .iter()
+                    .map(|o| o.map(|o| format!("{}", 10_000_700_000 + o)))
+                    .collect::<Vec<_>>(),
+            ),
+            Keys::LongText => Column::new(
+                "order".into(),
+                order
+                    .iter()
+                    .map(|o| o.map(|o| format!("ORDER-{o:020}")))
+                    .collect::<Vec<_>>(),
+            ),
+            Keys::Integer => Column::new("order".into(), order),
+        };
+        let amount = Column::new("amount".into(), amount)
+            .cast(&DataType::Decimal(18, 2))
+            .unwrap();
+        let df = DataFrame::new(
+            order.len(),
+            vec![
+                order,
+                amount,
+                Column::new("qty".into(), qty),
+                Column::new("label".into(), label),
+            ],
+        )
+        .unwrap();
+        // Chunks of uneven sizes.
+        let mut chunked = df.slice(0, 1001);
+        for (start, len) in [(1001, 1), (1002, 2500), (3502, 4000), (7502, usize::MAX)] {
+            chunked.vstack_mut(&df.slice(start, len)).unwrap();
+        }
+        assert!(chunked.max_n_chunks() >= 4);
+        chunked
+    }
+
+    fn aggregations() -> BTreeMap<String, String> {
+        [
+            ("a_first", "first(label)"),
+            ("b_last", "last(label)"),
+            ("c_sum", "sum(amount)"),
+            ("d_min", "min(qty)"),
+            ("e_max", "max(amount)"),
+            ("f_count", "count(label)"),
+            ("g_sum_qty", "sum(qty)"),
+            ("h_count_amount", "count(amount)"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+    }
+
+    fn reference(df: &DataFrame, aggregations: &BTreeMap<String, String>) -> DataFrame {
+        df.clone()
+            .lazy()
+            .group_by_stable([col("order")])
+            .agg(
+                aggregations
+                    .iter()
+                    .map(|(out, spec)| {
+                        let (func, column) = parse_aggregation(spec).unwrap();
+                        reduction(func, column).alias(out.as_str())
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .collect()
+            .unwrap()
+    }
+
+    fn assert_same(out: &DataFrame, reference: &DataFrame, what: &str) {
+        assert_eq!(out.schema(), reference.schema(), "{what}");
+        let differing: Vec<_> = reference
+            .columns()
+            .iter()
+            .filter(|c| !out.column(c.name()).unwrap().equals_missing(c))
+            .map(|c| c.name().clone())
+            .collect();
+        assert!(differing.is_empty(), "{what}: {differing:?} differ");
+    }
+
+    #[test]
+    fn aggregate_of_runs_equals_polars_group_by_stable() {
+        for keys in [Keys::ShortText, Keys::LongText, Keys::Integer] {
+            let df = lines(keys);
+            let aggregations = aggregations();
+            let reference = reference(&df, &aggregations);
+            assert_eq!(reference.height(), 3000 + 2, "{keys:?}");
+            // The runs path is taken, with some rows left to the group-by:
+            // the outlier, both lines of order 42 and the null keys.
+            let specs: Aggregations = aggregations
+                .iter()
+                .map(|(out, spec)| {
+                    let (func, column) = parse_aggregation(spec).unwrap();
+                    (out.clone(), func.to_string(), column.to_string())
+                })
+                .collect();
+            let (groups, rest) = settled(&df, &["order".to_string()], &specs, reference.schema())
+                .unwrap()
+                .expect("runs are used");
+            // Order 500 is followed by a lower key, so out of place too.
+            let lines = |o: usize| 1 + (o * 7919) % 4;
+            assert_eq!(rest.len(), 1 + lines(42) + 2 + lines(500) + 4, "{keys:?}");
+            assert_eq!(groups.height(), 3000 - 2, "{keys:?}");
+
+            let step = Transform::Aggregate {
+                by: vec!["order".into()],
+                aggregations,
+            };
+            let out = apply(df.clone().lazy(), std::slice::from_ref(&step))
+                .unwrap()
+                .collect()
+                .unwrap();
+            assert_same(&out, &reference, &format!("{keys:?}, in order"));
+            let by_key = |df: DataFrame| {
+                df.sort(
+                    ["order"],
+                    SortMultipleOptions::default().with_nulls_last(true),
+                )
+                .unwrap()
+            };
+            let any = apply_with(df.lazy(), std::slice::from_ref(&step), RowOrder::Any)
+                .unwrap()
+                .collect()
+                .unwrap();
+            assert_same(
+                &by_key(any),
+                &by_key(reference),
+                &format!("{keys:?}, any order"),
+            );
+        }
+    }
+
+    /// Keys all in order: every run is a group, none is left over.
+    #[test]
+    fn sorted_keys_leave_nothing_to_the_group_by() {
+        let df = lines(Keys::ShortText);
+        let df = df
+            .filter(&df.column("order").unwrap().is_not_null())
+            .unwrap()
+            .sort(
+                ["order"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .unwrap();
+        let aggregations = aggregations();
+        let reference = reference(&df, &aggregations);
+        let specs: Aggregations = aggregations
+            .iter()
+            .map(|(out, spec)| {
+                let (func, column) = parse_aggregation(spec).unwrap();
+                (out.clone(), func.to_string(), column.to_string())
+            })
+            .collect();
+        let (groups, rest) = settled(&df, &["order".to_string()], &specs, reference.schema())
+            .unwrap()
+            .expect("runs are used");
+        assert!(rest.is_empty());
+        assert_eq!(groups.height(), reference.height());
+        let step = Transform::Aggregate {
+            by: vec!["order".into()],
+            aggregations,
+        };
+        let out = apply(df.lazy(), std::slice::from_ref(&step))
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_same(&out, &reference, "sorted");
+    }
+
+    /// A sum past the integer type's range is an error here, and the step
+    /// then leaves all rows to Polars' group-by, whose answer it gives.
+    #[test]
+    fn an_overflowing_sum_is_not_settled() {
+        let df = polars::df!(
+            "order" => [1i64, 1, 2],
+            "amount" => [i64::MAX, 2, 5],
+        )
+        .unwrap();
+        let specs: Aggregations = vec![("total".into(), "sum".into(), "amount".into())];
+        let expected = df
+            .clone()
+            .lazy()
+            .group_by([col("order")])
+            .agg([col("amount").sum().alias("total")])
+            .collect_schema()
+            .unwrap();
+        assert!(settled(&df, &["order".to_string()], &specs, &expected).is_err());
+        let fits = polars::df!("order" => [1i64, 1, 2], "amount" => [i64::MAX - 2, 2, 5]).unwrap();
+        let (groups, _) = settled(&fits, &["order".to_string()], &specs, &expected)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            groups.column("total").unwrap().i64().unwrap().to_vec(),
+            [Some(i64::MAX), Some(5)]
+        );
+    }
+}
