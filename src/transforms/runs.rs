@@ -100,7 +100,11 @@ pub(super) fn settled(
     drop((first_rows, settled));
     let mask = BooleanChunked::from_slice(PlSmallStr::EMPTY, &starts);
     drop(starts);
-    let mut columns = vec![key.filter(&mask)?.into_column()];
+    // In one chunk: the filter keeps the input's chunks, and a narrow frame
+    // whose columns are cut differently is read in smaller pieces later
+    // (5M orders per side: 121 chunks instead of 47, and a 140 MB higher
+    // peak in the key check).
+    let mut columns = vec![key.filter(&mask)?.rechunk().into_column()];
     columns.push(IdxCa::from_vec(FIRST_ROW.into(), first).into_column());
     columns.push(IdxCa::from_vec(LAST_ROW.into(), last).into_column());
     for (out, func, column) in specs {
