@@ -334,11 +334,11 @@ fn aggregate_frame(
                 drop(df);
                 input.with_column(rows.into_column())?;
                 let merged = group_by(input)?;
-                let merged = merged
+                // In the settled groups' order and types.
+                let merged = groups
                     .columns()
                     .iter()
-                    .zip(groups.columns())
-                    .map(|(c, like)| c.strict_cast(like.dtype()))
+                    .map(|like| merged.column(like.name())?.strict_cast(like.dtype()))
                     .collect::<PolarsResult<Vec<_>>>()?;
                 groups.vstack_mut_owned(DataFrame::new(merged[0].len(), merged)?)?;
             }

@@ -20,7 +20,8 @@
 
 use polars::prelude::*;
 use polars_arrow::array::Array;
-use polars_arrow::bitmap::Bitmap;
+use polars_arrow::array::BooleanArray;
+use polars_arrow::bitmap::{Bitmap, MutableBitmap};
 
 use super::{FIRST_ROW, LAST_ROW};
 
@@ -75,50 +76,46 @@ pub(super) fn settled(
     let Some((first_rows, settled)) = runs else {
         return Ok(None);
     };
-    // Each row's settled group, or `UNSETTLED`; the groups' first and last
-    // rows; the other rows.
-    const UNSETTLED: u32 = u32::MAX;
+    // The settled groups' first and last rows, and the other rows.
     let groups = settled.iter().filter(|s| **s).count();
-    let mut group_of: Vec<u32> = Vec::with_capacity(rows);
-    let mut starts = vec![false; rows];
+    let mut starts = MutableBitmap::from_len_zeroed(rows);
     let mut first: Vec<IdxSize> = Vec::with_capacity(groups);
     let mut last: Vec<IdxSize> = Vec::with_capacity(groups);
     let mut rest: Vec<IdxSize> = Vec::new();
     for (r, &start) in first_rows.iter().enumerate() {
-        let end = first_rows.get(r + 1).map_or(rows, |&e| e as usize);
-        let start = start as usize;
+        let end = first_rows.get(r + 1).map_or(rows as IdxSize, |&e| e);
         if settled[r] {
-            group_of.extend(std::iter::repeat_n(first.len() as u32, end - start));
-            starts[start] = true;
-            first.push(start as IdxSize);
-            last.push(end as IdxSize - 1);
+            starts.set(start as usize, true);
+            first.push(start);
+            last.push(end - 1);
         } else {
-            group_of.extend(std::iter::repeat_n(UNSETTLED, end - start));
-            rest.extend(start as IdxSize..end as IdxSize);
+            rest.extend(start..end);
         }
     }
     drop((first_rows, settled));
-    let mask = BooleanChunked::from_slice(PlSmallStr::EMPTY, &starts);
-    drop(starts);
+    let mask = BooleanChunked::from_chunk_iter(
+        PlSmallStr::EMPTY,
+        [BooleanArray::from_data_default(starts.into(), None)],
+    );
     // In one chunk: the filter keeps the input's chunks, and a narrow frame
     // whose columns are cut differently is read in smaller pieces later
     // (5M orders per side: 121 chunks instead of 47, and a 140 MB higher
     // peak in the key check).
     let mut columns = vec![key.filter(&mask)?.rechunk().into_column()];
-    columns.push(IdxCa::from_vec(FIRST_ROW.into(), first).into_column());
-    columns.push(IdxCa::from_vec(LAST_ROW.into(), last).into_column());
     for (out, func, column) in specs {
         let values = df.column(column)?;
         let reduced = match func.as_str() {
             "first" | "last" => continue,
-            "count" => counts(values, &group_of, groups),
-            "sum" => reduce(values, &group_of, groups, Reduce::Sum)?,
-            "min" => reduce(values, &group_of, groups, Reduce::Min)?,
-            "max" => reduce(values, &group_of, groups, Reduce::Max)?,
+            "count" => counts(values, &first, &last),
+            "sum" => reduce(values, &first, &last, Reduce::Sum)?,
+            "min" => reduce(values, &first, &last, Reduce::Min)?,
+            "max" => reduce(values, &first, &last, Reduce::Max)?,
             other => unreachable!("`{other}` is not mergeable"),
         };
         columns.push(reduced.with_name(out.as_str().into()));
     }
+    columns.push(IdxCa::from_vec(FIRST_ROW.into(), first).into_column());
+    columns.push(IdxCa::from_vec(LAST_ROW.into(), last).into_column());
     let typed = columns
         .into_iter()
         .map(|c| {
@@ -336,9 +333,39 @@ enum Reduce {
     Max,
 }
 
+/// For one chunk (rows `offset` to `offset + len`), calls `f(g, rows)`
+/// for each settled group `g` from `*next` on with rows in it (`first[g]`
+/// to `last[g]`), `rows` counted in the chunk; leaves `*next` at the first
+/// group that goes on in the next chunk, or after the last one done.
+fn chunk_groups(
+    (offset, len): (usize, usize),
+    (first, last): (&[IdxSize], &[IdxSize]),
+    next: &mut usize,
+    mut f: impl FnMut(usize, std::ops::Range<usize>),
+) {
+    let end = offset + len;
+    let mut g = *next;
+    while g < first.len() && (first[g] as usize) < end {
+        let from = (first[g] as usize).max(offset);
+        let to = (last[g] as usize + 1).min(end);
+        f(g, from - offset..to - offset);
+        if last[g] as usize + 1 > end {
+            break;
+        }
+        g += 1;
+    }
+    *next = g;
+}
+
 /// Each settled group's sum (0 without values, as Polars gives), minimum
 /// or maximum (null without values) of `values`, as `i128` units.
-fn reduce(values: &Column, group_of: &[u32], groups: usize, how: Reduce) -> PolarsResult<Column> {
+fn reduce(
+    values: &Column,
+    first: &[IdxSize],
+    last: &[IdxSize],
+    how: Reduce,
+) -> PolarsResult<Column> {
+    let groups = first.len();
     let start = match how {
         Reduce::Sum => 0,
         Reduce::Min => i128::MAX,
@@ -346,21 +373,26 @@ fn reduce(values: &Column, group_of: &[u32], groups: usize, how: Reduce) -> Pola
     };
     let mut acc = vec![start; groups];
     let mut seen = vec![false; groups];
+    let mut next = 0;
     for_each_chunk(values, &mut |offset, values, validity| {
-        let group_of = &group_of[offset..offset + values.len()];
-        for (i, (&v, &g)) in values.iter().zip(group_of).enumerate() {
-            let Some(a) = acc.get_mut(g as usize) else {
-                continue;
-            };
-            if validity.is_none_or(|b| b.get_bit(i)) {
-                *a = match how {
-                    Reduce::Sum => a.wrapping_add(v),
-                    Reduce::Min => (*a).min(v),
-                    Reduce::Max => (*a).max(v),
-                };
-                seen[g as usize] = true;
-            }
-        }
+        chunk_groups(
+            (offset, values.len()),
+            (first, last),
+            &mut next,
+            |g, rows| {
+                for i in rows {
+                    if validity.is_none_or(|v| v.get_bit(i)) {
+                        let v = values[i];
+                        acc[g] = match how {
+                            Reduce::Sum => acc[g].wrapping_add(v),
+                            Reduce::Min => acc[g].min(v),
+                            Reduce::Max => acc[g].max(v),
+                        };
+                        seen[g] = true;
+                    }
+                }
+            },
+        );
     });
     let validity = match how {
         Reduce::Sum => None,
@@ -370,18 +402,21 @@ fn reduce(values: &Column, group_of: &[u32], groups: usize, how: Reduce) -> Pola
 }
 
 /// Each settled group's count of values that are not null.
-fn counts(values: &Column, group_of: &[u32], groups: usize) -> Column {
-    let mut counts: Vec<IdxSize> = vec![0; groups];
-    let valid = values.is_not_null();
-    let mut offset = 0;
-    for arr in valid.downcast_iter() {
-        let group_of = &group_of[offset..offset + arr.len()];
-        for (v, &g) in arr.values_iter().zip(group_of) {
-            if let Some(c) = counts.get_mut(g as usize) {
-                *c += v as IdxSize;
-            }
+fn counts(values: &Column, first: &[IdxSize], last: &[IdxSize]) -> Column {
+    let mut counts: Vec<IdxSize> = first.iter().zip(last).map(|(f, l)| l - f + 1).collect();
+    if values.null_count() > 0 {
+        let (mut offset, mut next) = (0, 0);
+        for valid in values.is_not_null().downcast_iter() {
+            chunk_groups(
+                (offset, valid.len()),
+                (first, last),
+                &mut next,
+                |g, rows| {
+                    counts[g] -= rows.filter(|&i| !valid.value(i)).count() as IdxSize;
+                },
+            );
+            offset += valid.len();
         }
-        offset += arr.len();
     }
     IdxCa::from_vec(PlSmallStr::EMPTY, counts).into_column()
 }
