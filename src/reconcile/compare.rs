@@ -668,27 +668,53 @@ const NR: &str = "__nr";
 const RL: &str = "__rl";
 const RR: &str = "__rr";
 
+/// A row's number on its side, when only some rows are grouped.
+const ROW: &str = "__row";
+
 /// The keys of both sides stacked, each key with its row number on its
 /// side and a row count (`__nl` or `__nr`), then grouped by key: one row
 /// per key with the rows it has on each side and, for a side with one row,
 /// its row number there. This one hash aggregation over both sides finds
 /// duplicate and null keys and pairs the rows (a full outer join); the
-/// values are then gathered by row number.
-fn grouped_by_key(kl: &DataFrame, kr: &DataFrame, nk: usize) -> PolarsResult<LazyFrame> {
-    let stacked = |df: &DataFrame, left: bool| {
-        let mut exprs: Vec<Expr> = (0..nk).map(|j| col(k(j))).collect();
-        let row = int_range(lit(0 as IdxSize), len(), 1, IDX_DTYPE);
-        let none = || lit(NULL).cast(IDX_DTYPE);
-        exprs.extend([
-            lit(left as i64).alias(NL),
-            lit(!left as i64).alias(NR),
-            if left { row.clone() } else { none() }.alias(RL),
-            if left { none() } else { row }.alias(RR),
-        ]);
-        df.clone().lazy().select(exprs)
+/// values are then gathered by row number. With `rows`, only those rows of
+/// each side (the others are paired in key order, see [`in_key_order`]).
+fn grouped_by_key(
+    kl: &DataFrame,
+    kr: &DataFrame,
+    nk: usize,
+    rows: Option<(&[IdxSize], &[IdxSize])>,
+) -> PolarsResult<LazyFrame> {
+    let stacked =
+        |df: &DataFrame, left: bool, rows: Option<&[IdxSize]>| -> PolarsResult<LazyFrame> {
+            let keys: Vec<PlSmallStr> = (0..nk).map(|j| PlSmallStr::from(k(j))).collect();
+            let (frame, row) = match rows {
+                None => (
+                    df.select(keys)?,
+                    int_range(lit(0 as IdxSize), len(), 1, IDX_DTYPE),
+                ),
+                Some(rows) => {
+                    let rows = IdxCa::from_vec(ROW.into(), rows.to_vec());
+                    let mut frame = df.select(keys)?.take(&rows)?;
+                    frame.with_column(rows.into_column())?;
+                    (frame, col(ROW))
+                }
+            };
+            let mut exprs: Vec<Expr> = (0..nk).map(|j| col(k(j))).collect();
+            let none = || lit(NULL).cast(IDX_DTYPE);
+            exprs.extend([
+                lit(left as i64).alias(NL),
+                lit(!left as i64).alias(NR),
+                if left { row.clone() } else { none() }.alias(RL),
+                if left { none() } else { row }.alias(RR),
+            ]);
+            Ok(frame.lazy().select(exprs))
+        };
+    let (rows_l, rows_r) = match rows {
+        Some((l, r)) => (Some(l), Some(r)),
+        None => (None, None),
     };
     let both = concat(
-        [stacked(kl, true), stacked(kr, false)],
+        [stacked(kl, true, rows_l)?, stacked(kr, false, rows_r)?],
         UnionArgs {
             rechunk: false,
             ..Default::default()
@@ -699,6 +725,112 @@ fn grouped_by_key(kl: &DataFrame, kr: &DataFrame, nk: usize) -> PolarsResult<Laz
     Ok(both
         .group_by(keys)
         .agg([col(NL).sum(), col(NR).sum(), col(RL).max(), col(RR).max()]))
+}
+
+/// Rows paired so far: each left row's right row (valid where it has
+/// one), whether the left row's key is clean (one row on each side at
+/// most, not null), and the right rows whose key has no left row.
+pub(super) struct Pairs {
+    right_of: Vec<IdxSize>,
+    right_valid: MutableBitmap,
+    clean_left: MutableBitmap,
+    right_only: Vec<IdxSize>,
+}
+
+impl Pairs {
+    fn new(left_rows: usize) -> Self {
+        Self {
+            right_of: vec![0; left_rows],
+            right_valid: MutableBitmap::from_len_zeroed(left_rows),
+            clean_left: MutableBitmap::from_len_zeroed(left_rows),
+            right_only: Vec::new(),
+        }
+    }
+}
+
+/// Pairs the rows of a one-part key that are in key order on both sides
+/// without hashing, by walking both sides in step (a merge join). On each
+/// side, the keys above the last such key and below the next row's form a
+/// strictly increasing sequence (see [`crate::transforms::runs::sequence`]);
+/// a key out of it on either side, duplicated or null, takes all its rows
+/// on both sides out of the walk. Returns the pairs and the rows left to
+/// the hash grouping on each side; `None` when the keys are too much out
+/// of place (more than one in 16, from 65,536 rows on) or not one text
+/// column. An S-360 export in order-id order and a CRM's orders aggregated
+/// from lines in that order: 5M orders per side, 0.54 s for the hash
+/// grouping, about 0.25 s for this.
+pub(super) fn in_key_order(
+    kl: &DataFrame,
+    kr: &DataFrame,
+    nk: usize,
+) -> Option<(Pairs, Vec<IdxSize>, Vec<IdxSize>)> {
+    use crate::transforms::runs::{exclude, sequence};
+    if nk != 1 {
+        return None;
+    }
+    let (l, r) = (
+        kl.column(&k(0)).ok()?.str().ok()?,
+        kr.column(&k(0)).ok()?.str().ok()?,
+    );
+    let (left, right) = std::thread::scope(|s| {
+        let left = s.spawn(|| sequence(l.iter()));
+        let right = sequence(r.iter());
+        (left.join().expect("sequence does not panic"), right)
+    });
+    let ((mut in_l, out_l), (mut in_r, out_r)) = (left?, right?);
+    let mut out: Vec<&str> = out_l.into_iter().chain(out_r).collect();
+    out.sort_unstable();
+    out.dedup();
+    if !out.is_empty() {
+        std::thread::scope(|s| {
+            s.spawn(|| exclude(l.iter(), &mut in_l, &out));
+            exclude(r.iter(), &mut in_r, &out);
+        });
+    }
+    let mut pairs = Pairs::new(l.len());
+    let rest = |inside: &[bool]| -> Vec<IdxSize> {
+        (0..inside.len())
+            .filter(|&i| !inside[i])
+            .map(|i| i as IdxSize)
+            .collect()
+    };
+    let (rest_l, rest_r) = (rest(&in_l), rest(&in_r));
+    fn walk<'a>(
+        keys: &'a StringChunked,
+        inside: &'a [bool],
+    ) -> impl Iterator<Item = (usize, &'a str)> + 'a {
+        keys.iter()
+            .zip(inside.iter().copied())
+            .enumerate()
+            .filter(|(_, (_, is_in))| *is_in)
+            .map(|(row, (key, _))| (row, key.expect("a key in the sequence is not null")))
+    }
+    let (mut lw, mut rw) = (walk(l, &in_l), walk(r, &in_r));
+    let (mut a, mut b) = (lw.next(), rw.next());
+    loop {
+        match (a, b) {
+            (Some((i, x)), Some((j, y))) if x == y => {
+                pairs.clean_left.set(i, true);
+                pairs.right_of[i] = j as IdxSize;
+                pairs.right_valid.set(i, true);
+                (a, b) = (lw.next(), rw.next());
+            }
+            (Some((i, x)), Some((_, y))) if x < y => {
+                pairs.clean_left.set(i, true);
+                a = lw.next();
+            }
+            (Some((i, _)), None) => {
+                pairs.clean_left.set(i, true);
+                a = lw.next();
+            }
+            (_, Some((j, _))) => {
+                pairs.right_only.push(j as IdxSize);
+                b = rw.next();
+            }
+            (None, None) => break,
+        }
+    }
+    Some((pairs, rest_l, rest_r))
 }
 
 /// The frame a full outer join on the key would give, for the keys that are
@@ -714,7 +846,13 @@ fn grouped_by_key(kl: &DataFrame, kr: &DataFrame, nk: usize) -> PolarsResult<Laz
 /// Only the right side is gathered: the left one keeps its rows in place
 /// (5M rows per side: 0.61 s down to 0.40 s, when both sides were gathered
 /// in key order). The right side is dropped once its values are gathered.
-fn paired_rows(g: &DataFrame, kl: DataFrame, kr: DataFrame, nk: usize) -> PolarsResult<DataFrame> {
+fn paired_rows(
+    g: &DataFrame,
+    pairs: Pairs,
+    kl: DataFrame,
+    kr: DataFrame,
+    nk: usize,
+) -> PolarsResult<DataFrame> {
     let key_names: Vec<PlSmallStr> = (0..nk).map(|j| PlSmallStr::from(k(j))).collect();
     // The group columns as single arrays, read by position below.
     let count = |name: &str| -> PolarsResult<Int64Chunked> {
@@ -736,12 +874,14 @@ fn paired_rows(g: &DataFrame, kl: DataFrame, kr: DataFrame, nk: usize) -> Polars
     let (rl, rr) = (rl.downcast_as_array(), rr.downcast_as_array());
     let null = null.downcast_as_array();
     // Each left row of a clean key gets its right row (none: missing in the
-    // CRM); keys on the right only are listed by their group row.
+    // CRM); keys on the right only are listed by their right row.
     let n = kl.height();
-    let mut right_of: Vec<IdxSize> = vec![0; n];
-    let mut right_valid = MutableBitmap::from_len_zeroed(n);
-    let mut clean_left = MutableBitmap::from_len_zeroed(n);
-    let mut right_only: Vec<IdxSize> = Vec::new();
+    let Pairs {
+        mut right_of,
+        mut right_valid,
+        mut clean_left,
+        mut right_only,
+    } = pairs;
     for group in 0..g.height() {
         let (l, r) = (nl.value(group), nr.value(group));
         if l > 1 || r > 1 || null.value(group) {
@@ -754,15 +894,13 @@ fn paired_rows(g: &DataFrame, kl: DataFrame, kr: DataFrame, nk: usize) -> Polars
                 right_of[row as usize] = right;
                 right_valid.set(row as usize, true);
             }
-        } else if r == 1 {
-            right_only.push(group as IdxSize);
+        } else if let Some(right) = rr.get(group).filter(|_| r == 1) {
+            right_only.push(right);
         }
     }
     let extra = right_only.len();
-    for &group in &right_only {
-        right_of.push(rr.value(group as usize));
-        right_valid.push(true);
-    }
+    right_of.extend_from_slice(&right_only);
+    right_valid.extend_constant(extra, true);
     clean_left.extend_constant(extra, false);
     let right_rows =
         IdxCa::from_vec_validity(PlSmallStr::EMPTY, right_of, Some(right_valid.into()));
@@ -782,7 +920,7 @@ fn paired_rows(g: &DataFrame, kl: DataFrame, kr: DataFrame, nk: usize) -> Polars
     );
 
     let right_only = IdxCa::from_vec(PlSmallStr::EMPTY, right_only);
-    let right_keys = g.select(key_names.iter().cloned())?.take(&right_only)?;
+    let right_keys = kr.select(key_names.iter().cloned())?.take(&right_only)?;
     let mut columns: Vec<Column> = Vec::with_capacity(kl.width() + kr.width() + 2);
     for mut c in kl.into_columns() {
         if key_names.contains(c.name()) {
@@ -1053,10 +1191,28 @@ fn compare_part(
     let nk = spec.left_key.len();
     let nf = fields.len();
     let context = "checking keys";
-    let g = grouped_by_key(&kl, &kr, nk).map_err(|source| ReconcileError::Polars {
+    // Rows in key order on both sides are paired in step; the others, or
+    // all rows, through the hash grouping.
+    let ordered = in_key_order(&kl, &kr, nk);
+    tracing::debug!(
+        rows_left_to_hash = ordered.as_ref().map(|(_, l, r)| l.len() + r.len()),
+        "keys in order"
+    );
+    let (pairs, rest) = match ordered {
+        Some((pairs, l, r)) => (pairs, Some((l, r))),
+        None => (Pairs::new(kl.height()), None),
+    };
+    let g = grouped_by_key(
+        &kl,
+        &kr,
+        nk,
+        rest.as_ref().map(|(l, r)| (l.as_slice(), r.as_slice())),
+    )
+    .map_err(|source| ReconcileError::Polars {
         context: context.into(),
         source,
     })?;
+    drop(rest);
     let g = collect(g, context)?;
     let keys: Vec<Expr> = (0..nk).map(|j| col(k(j))).collect();
     let null = any_key_null(nk);
@@ -1141,10 +1297,11 @@ fn compare_part(
     // The pairs hold the left side and a copy of the right side's values:
     // the right side goes before the comparison.
     let started = std::time::Instant::now();
-    let paired_df = paired_rows(&g, kl, kr, nk).map_err(|source| ReconcileError::Polars {
-        context: "pairing rows by key".into(),
-        source,
-    })?;
+    let paired_df =
+        paired_rows(&g, pairs, kl, kr, nk).map_err(|source| ReconcileError::Polars {
+            context: "pairing rows by key".into(),
+            source,
+        })?;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         rows = paired_df.height(),

@@ -634,3 +634,131 @@ fn quoted_line_ends_survive_a_streaming_csv_scan() {
         assert_eq!(note.get(i), Some(want.as_str()), "row {i}");
     }
 }
+
+/// Keys in order on both sides are paired in step, the rest by hashing
+/// (`in_key_order`): the answer must be the one the hash grouping alone
+/// gives. The same sides are checked by `id` (paired in step) and by
+/// `id` with a constant second key part (a composite key, all hashed), on
+/// keys mostly in order with duplicates next to each other and far apart,
+/// null keys, keys out of place on one side that are in order on the
+/// other, and keys on one side only, in and out of order.
+#[test]
+fn keys_in_order_pair_as_the_hash_grouping_does() {
+    let key = |i: usize| format!("{:06}", i * 2);
+    let (mut left_id, mut left_amount): (Vec<Option<String>>, Vec<String>) = (vec![], vec![]);
+    let (mut right_id, mut right_amount): (Vec<Option<String>>, Vec<String>) = (vec![], vec![]);
+    for i in 0..3000 {
+        let mut left = vec![Some(key(i))];
+        match i {
+            100 => left.push(Some(key(i))),
+            300 => left.push(None),
+            500 => left.push(Some("999999".into())),
+            600 => left.push(Some("000001".into())),
+            900 => left.push(Some(key(200))),
+            _ => {}
+        }
+        for id in left {
+            left_id.push(id);
+            left_amount.push(format!("{i}.00"));
+        }
+        if i % 97 == 0 || i == 1000 {
+            continue;
+        }
+        let mut right = vec![Some(key(i))];
+        match i {
+            10 => right.push(Some("000021".into())),
+            700 => right.push(Some(key(i))),
+            800 => right.push(None),
+            1500 => right.push(Some(key(1700))),
+            _ => {}
+        }
+        for id in right {
+            right_id.push(id);
+            let cents = if i % 50 == 0 { 1 } else { 0 };
+            right_amount.push(format!("{i}.0{cents}"));
+        }
+    }
+    right_id.push(Some(key(1000)));
+    right_amount.push("1000.00".into());
+    // Left rows in order after the right side's last.
+    for i in 3000..3003 {
+        left_id.push(Some(key(i)));
+        left_amount.push(format!("{i}.00"));
+    }
+    let z = |n: usize| vec!["z"; n];
+    let left = polars::df!(
+        "id" => left_id.clone(),
+        "amount" => left_amount,
+        "z" => z(left_id.len()),
+    )
+    .unwrap();
+    let right = polars::df!(
+        "id" => right_id.clone(),
+        "amount" => right_amount,
+        "z" => z(right_id.len()),
+    )
+    .unwrap();
+    let mut amount = field("amount");
+    amount.absolute = Some("0".into());
+    let by_id = spec(vec![amount]);
+    let mut composite = by_id.clone();
+    composite.left_key = vec!["id".into(), "z".into()];
+    composite.right_key = vec!["id".into(), "z".into()];
+
+    // The step-wise pairing is used, and leaves some rows to hashing.
+    let keys = |ids: &[Option<String>]| polars::df!("__k0" => ids.to_vec()).unwrap();
+    let (_, rest_l, rest_r) = super::compare::in_key_order(&keys(&left_id), &keys(&right_id), 1)
+        .expect("keys mostly in order");
+    assert!(!rest_l.is_empty() && !rest_r.is_empty());
+    assert!(
+        rest_l.len() + rest_r.len() < 40,
+        "{} {}",
+        rest_l.len(),
+        rest_r.len()
+    );
+
+    let one = compare(left.clone().lazy(), right.clone().lazy(), &by_id).unwrap();
+    let two = compare(left.lazy(), right.lazy(), &composite).unwrap();
+    assert_eq!(one.matched, two.matched);
+    assert!(one.matched > 2500, "{}", one.matched);
+    for c in [
+        Category::MissingInCrm,
+        Category::MissingInS360,
+        Category::Mismatched,
+        Category::DuplicateKey,
+        Category::NullKey,
+    ] {
+        assert!(one.count(c) > 0, "{c:?}");
+    }
+    let rows = |cmp: &Comparison| -> Vec<_> {
+        let mut rows: Vec<_> = cmp
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.category,
+                    r.key[0].clone(),
+                    r.side,
+                    r.count,
+                    r.fields.clone(),
+                    r.left.clone(),
+                    r.right.clone(),
+                    r.difference.clone(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(rows(&one), rows(&two));
+    assert_eq!(format!("{:?}", one.columns), format!("{:?}", two.columns));
+    assert_eq!(format!("{:?}", one.totals), format!("{:?}", two.totals));
+    assert_eq!(
+        format!("{:?}", one.left_rows),
+        format!("{:?}", two.left_rows)
+    );
+    assert_eq!(
+        format!("{:?}", one.right_rows),
+        format!("{:?}", two.right_rows)
+    );
+}

@@ -1,7 +1,7 @@
 //! Declarative transform steps, applied in Polars to a lazy frame (sync batches cross over through [`bridge`]).
 
 pub mod bridge;
-mod runs;
+pub(crate) mod runs;
 
 use std::collections::BTreeMap;
 

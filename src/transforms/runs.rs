@@ -224,50 +224,74 @@ fn run_keys<'a, K>(
 }
 
 /// Which runs, of the keys read through `keys` (twice when some are out of
-/// place), are settled groups (see the module text); `None` when, from
-/// [`PROBE_RUNS`] runs on, more than one run in [`OUT_OF_PLACE`] is out of
-/// the increasing sequence (fewer runs group quickly either way).
+/// place), are settled groups (see the module text); `None` as for
+/// [`sequence`].
 fn settle<K, I>(keys: impl Fn() -> I) -> Option<Vec<bool>>
 where
     K: Ord + Copy,
     I: Iterator<Item = Option<K>>,
 {
-    let mut settled: Vec<bool> = Vec::new();
+    let (mut settled, outside) = sequence(keys())?;
+    // A run of the sequence whose key is also outside it is not settled.
+    if !outside.is_empty() {
+        exclude(keys(), &mut settled, &outside);
+    }
+    Some(settled)
+}
+
+/// The strictly increasing sequence in `keys`: each key above the last key
+/// in the sequence and below the next key is in it. Returns, for each key,
+/// whether it is in the sequence, and the keys out of it (null keys
+/// aside), sorted and distinct; `None` when, from [`PROBE_RUNS`] keys on,
+/// more than one in [`OUT_OF_PLACE`] is out of it (fewer keys are quick to
+/// hash either way).
+pub(crate) fn sequence<K, I>(keys: I) -> Option<(Vec<bool>, Vec<K>)>
+where
+    K: Ord + Copy,
+    I: Iterator<Item = Option<K>>,
+{
+    let mut inside: Vec<bool> = Vec::new();
     let mut outside: Vec<K> = Vec::new();
     let mut out_of_place = 0usize;
     // The key of the sequence's last run.
     let mut last: Option<K> = None;
-    let mut it = keys().peekable();
+    let mut it = keys.peekable();
     while let Some(key) = it.next() {
         let next = it.peek().copied().flatten();
-        let inside = key.is_some_and(|k| last.is_none_or(|l| k > l) && next.is_none_or(|n| k < n));
-        if inside {
+        let is_in = key.is_some_and(|k| last.is_none_or(|l| k > l) && next.is_none_or(|n| k < n));
+        if is_in {
             last = key;
         } else {
             outside.extend(key);
             out_of_place += 1;
-            if settled.len() >= PROBE_RUNS && out_of_place * OUT_OF_PLACE > settled.len() {
+            if inside.len() >= PROBE_RUNS && out_of_place * OUT_OF_PLACE > inside.len() {
                 return None;
             }
         }
-        settled.push(inside);
+        inside.push(is_in);
     }
-    if settled.len() >= PROBE_RUNS && out_of_place * OUT_OF_PLACE > settled.len() {
+    if inside.len() >= PROBE_RUNS && out_of_place * OUT_OF_PLACE > inside.len() {
         return None;
     }
-    if outside.is_empty() {
-        return Some(settled);
-    }
-    // A run of the sequence whose key is also outside it is not settled.
-    // The sequence's keys rise: one pass beside the sorted outside keys.
     outside.sort_unstable();
     outside.dedup();
+    Some((inside, outside))
+}
+
+/// Takes out of the sequence (`inside`, from [`sequence`] over the same
+/// `keys`) each key that is in `outside` (sorted). The sequence's keys
+/// rise: one pass beside `outside`.
+pub(crate) fn exclude<K, I>(keys: I, inside: &mut [bool], outside: &[K])
+where
+    K: Ord + Copy,
+    I: Iterator<Item = Option<K>>,
+{
     let mut at = 0;
-    for (s, key) in settled.iter_mut().zip(keys()) {
+    for (s, key) in inside.iter_mut().zip(keys) {
         if !*s {
             continue;
         }
-        let k = key.expect("a run of the sequence has a key");
+        let k = key.expect("a key in the sequence is not null");
         while at < outside.len() && outside[at] < k {
             at += 1;
         }
@@ -276,7 +300,6 @@ where
         }
         *s = outside[at] != k;
     }
-    Some(settled)
 }
 
 /// What [`for_each_chunk`] calls with each chunk.
