@@ -1179,8 +1179,9 @@ pub fn compare_with(
 }
 
 /// Key checks, the pairing, statistics and control totals of one partition
-/// (or of the whole check), from both sides grouped by key (see
-/// [`grouped_by_key`]): `steps` is told of each step when given.
+/// (or of the whole check), from both sides' keys walked in step where
+/// they are in order ([`in_key_order`]) and grouped by key where not
+/// ([`grouped_by_key`]): `steps` is told of each step when given.
 fn compare_part(
     kl: DataFrame,
     kr: DataFrame,
