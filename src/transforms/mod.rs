@@ -264,9 +264,9 @@ fn aggregate(
     )
 }
 
-/// [`aggregate`] on the step's input, in memory: each run of rows with
-/// equal keys reduced first when most groups are such runs (see [`runs`]),
-/// else one group-by over all rows.
+/// [`aggregate`] on the step's input, in memory: the groups that are whole
+/// runs of rows in key order without hashing (see [`runs`]), the other
+/// rows, or all, through Polars' group-by.
 fn aggregate_frame(
     df: DataFrame,
     by: &[String],
@@ -328,11 +328,16 @@ fn aggregate_frame(
                 rows_left = rest.len(),
                 "aggregate: runs settled"
             );
-            if !rest.is_empty() {
+            let rest = if rest.is_empty() {
+                None
+            } else {
                 let rows = IdxCa::from_vec(ROW.into(), rest);
                 let mut input = gather_rows(&df, &rows)?;
-                drop(df);
                 input.with_column(rows.into_column())?;
+                Some(input)
+            };
+            drop(df);
+            if let Some(input) = rest {
                 let merged = group_by(input)?;
                 // In the settled groups' order and types.
                 let merged = groups

@@ -9,8 +9,11 @@
 //! the sequence has its key too. Those settled groups are reduced run by
 //! run in one sequential pass; the rows of all other runs go through
 //! Polars' group-by as before. A 9M-line CRM export of 4.5M orders with a
-//! few hundred keys out of place: the step's group-by went from 0.65 s to
-//! none.
+//! few hundred keys out of place: 0.37 s for this pass and the few rows
+//! left, where the group-by of all lines took 0.65 s.
+//!
+//! The consistency check pairs keys in order the same way ([`sequence`],
+//! [`exclude`], used by `reconcile::compare`).
 //!
 //! Only what a run gives exactly is done this way: `first` and `last`
 //! (each group's first and last row number), `count`, and `sum`, `min` and

@@ -30,6 +30,38 @@ fn orders() -> RecordBatch {
     .unwrap()
 }
 
+/// What Polars' own `group_by_stable` gives for `aggregate`'s aggregations.
+fn group_by_stable(
+    df: &DataFrame,
+    by: &[&str],
+    aggregations: &BTreeMap<String, String>,
+) -> DataFrame {
+    df.clone()
+        .lazy()
+        .group_by_stable(by.iter().map(|c| col(*c)).collect::<Vec<_>>())
+        .agg(
+            aggregations
+                .iter()
+                .map(|(out, spec)| {
+                    let (func, column) = parse_aggregation(spec).unwrap();
+                    reduction(func, column).alias(out.as_str())
+                })
+                .collect::<Vec<_>>(),
+        )
+        .collect()
+        .unwrap()
+}
+
+/// The columns of `reference` that `out` has otherwise.
+fn differing(out: &DataFrame, reference: &DataFrame) -> Vec<PlSmallStr> {
+    reference
+        .columns()
+        .iter()
+        .filter(|c| !out.column(c.name()).unwrap().equals_missing(c))
+        .map(|c| c.name().clone())
+        .collect()
+}
+
 fn names(b: &RecordBatch) -> Vec<String> {
     b.schema()
         .fields()
@@ -127,6 +159,7 @@ mod reconcile_steps {
     use std::collections::BTreeMap;
 
     use super::super::*;
+    use super::{differing, group_by_stable};
     use crate::pipeline::HumanDuration;
     use polars::prelude::DataType;
 
@@ -358,21 +391,7 @@ mod reconcile_steps {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
         let by = vec!["region".to_string(), "order".to_string()];
-        let reference = df
-            .clone()
-            .lazy()
-            .group_by_stable([col("region"), col("order")])
-            .agg(
-                aggregations
-                    .iter()
-                    .map(|(out, spec)| {
-                        let (func, column) = parse_aggregation(spec).unwrap();
-                        reduction(func, column).alias(out.as_str())
-                    })
-                    .collect::<Vec<_>>(),
-            )
-            .collect()
-            .unwrap();
+        let reference = group_by_stable(&df, &["region", "order"], &aggregations);
         let step = Transform::Aggregate {
             by: by.clone(),
             aggregations,
@@ -386,12 +405,7 @@ mod reconcile_steps {
                 .collect_with_engine(engine)
                 .unwrap()
                 .unwrap_single();
-            let differing: Vec<_> = reference
-                .columns()
-                .iter()
-                .filter(|c| !out.column(c.name()).unwrap().equals_missing(c))
-                .map(|c| c.name().clone())
-                .collect();
+            let differing = differing(&out, &reference);
             assert!(differing.is_empty(), "{engine:?}: {differing:?} differ");
         }
         // In any order (a consistency check): the same rows.
@@ -540,7 +554,7 @@ mod runs {
 
     use polars::prelude::*;
 
-    use super::super::{Aggregations, RowOrder, apply, apply_with, reduction, runs::settled};
+    use super::super::{Aggregations, RowOrder, apply, apply_with, runs::settled};
     use crate::pipeline::{Transform, parse_aggregation};
 
     #[derive(Clone, Copy, Debug)]
@@ -633,30 +647,22 @@ mod runs {
     }
 
     fn reference(df: &DataFrame, aggregations: &BTreeMap<String, String>) -> DataFrame {
-        df.clone()
-            .lazy()
-            .group_by_stable([col("order")])
-            .agg(
-                aggregations
-                    .iter()
-                    .map(|(out, spec)| {
-                        let (func, column) = parse_aggregation(spec).unwrap();
-                        reduction(func, column).alias(out.as_str())
-                    })
-                    .collect::<Vec<_>>(),
-            )
+        super::group_by_stable(df, &["order"], aggregations)
+    }
+
+    fn specs(aggregations: &BTreeMap<String, String>) -> Aggregations {
+        aggregations
+            .iter()
+            .map(|(out, spec)| {
+                let (func, column) = parse_aggregation(spec).unwrap();
+                (out.clone(), func.to_string(), column.to_string())
+            })
             .collect()
-            .unwrap()
     }
 
     fn assert_same(out: &DataFrame, reference: &DataFrame, what: &str) {
         assert_eq!(out.schema(), reference.schema(), "{what}");
-        let differing: Vec<_> = reference
-            .columns()
-            .iter()
-            .filter(|c| !out.column(c.name()).unwrap().equals_missing(c))
-            .map(|c| c.name().clone())
-            .collect();
+        let differing = super::differing(out, reference);
         assert!(differing.is_empty(), "{what}: {differing:?} differ");
     }
 
@@ -669,13 +675,7 @@ mod runs {
             assert_eq!(reference.height(), 3000 + 2, "{keys:?}");
             // The runs path is taken, with some rows left to the group-by:
             // the outlier, both lines of order 42 and the null keys.
-            let specs: Aggregations = aggregations
-                .iter()
-                .map(|(out, spec)| {
-                    let (func, column) = parse_aggregation(spec).unwrap();
-                    (out.clone(), func.to_string(), column.to_string())
-                })
-                .collect();
+            let specs = specs(&aggregations);
             let (groups, rest) = settled(&df, &["order".to_string()], &specs, reference.schema())
                 .unwrap()
                 .expect("runs are used");
@@ -726,13 +726,7 @@ mod runs {
             .unwrap();
         let aggregations = aggregations();
         let reference = reference(&df, &aggregations);
-        let specs: Aggregations = aggregations
-            .iter()
-            .map(|(out, spec)| {
-                let (func, column) = parse_aggregation(spec).unwrap();
-                (out.clone(), func.to_string(), column.to_string())
-            })
-            .collect();
+        let specs = specs(&aggregations);
         let (groups, rest) = settled(&df, &["order".to_string()], &specs, reference.schema())
             .unwrap()
             .expect("runs are used");
