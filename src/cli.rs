@@ -498,7 +498,14 @@ fn dead_letters(cmd: DeadLettersCommand) -> Result<u8, CliError> {
     let p = pipeline::load(&file)?;
     let spec = p.as_sync()?;
     let path = crate::sync::state_path(&p, spec);
-    let Some(mut store) = StateStore::open_existing(&path).map_err(CliError::failure)? else {
+    let opened = StateStore::open_existing(&path, &spec.name).map_err(|e| {
+        let e = crate::sync::SyncError::from(e);
+        CliError {
+            code: e.exit_code(),
+            error: e.into(),
+        }
+    })?;
+    let Some(mut store) = opened else {
         println!("{}: no state yet (never run)", p.name());
         return Ok(exit::OK);
     };

@@ -1,5 +1,7 @@
 //! Extraction for sync pipelines: orders files, nested lines, transforms, as Arrow batches and JSON records.
 
+use std::collections::HashSet;
+
 use arrow::array::RecordBatch;
 
 use crate::pipeline::{Pipeline, SyncPipeline};
@@ -69,7 +71,8 @@ impl Extractor {
         })
     }
 
-    /// Read and index lines files.
+    /// Read and index lines files: `files`, or all that the lines location
+    /// lists.
     pub async fn lines_index(
         &self,
         files: Option<&[SourceFile]>,
@@ -81,8 +84,40 @@ impl Extractor {
             Some(f) => f.to_vec(),
             None => source.list().await?,
         };
+        let batches = self.lines_batches(&files).await?;
+        let idx = LinesIndex::build(&batches, key, field, &source.location.display)?;
+        Ok(Some(idx))
+    }
+
+    /// Index all lines files `all`, and say which order keys the files
+    /// among them whose paths are in `new` have lines for.
+    pub async fn lines_index_with_new(
+        &self,
+        all: &[SourceFile],
+        new: &HashSet<String>,
+    ) -> Result<Option<(LinesIndex, HashSet<String>)>, ExtractError> {
+        let Some((source, key, field)) = &self.lines else {
+            return Ok(None);
+        };
         let mut batches = Vec::new();
-        for file in &files {
+        let mut keys = HashSet::new();
+        for file in all {
+            let got = self.lines_batches(std::slice::from_ref(file)).await?;
+            if new.contains(file.path.as_ref()) {
+                keys.extend(LinesIndex::keys_of(&got, key, &file.name)?);
+            }
+            batches.extend(got);
+        }
+        let idx = LinesIndex::build(&batches, key, field, &source.location.display)?;
+        Ok(Some((idx, keys)))
+    }
+
+    async fn lines_batches(&self, files: &[SourceFile]) -> Result<Vec<RecordBatch>, ExtractError> {
+        let Some((source, _, _)) = &self.lines else {
+            return Ok(Vec::new());
+        };
+        let mut batches = Vec::new();
+        for file in files {
             let data = source.fetch(file).await?;
             let s = source.clone();
             let f = file.clone();
@@ -96,8 +131,16 @@ impl Extractor {
             })??;
             batches.extend(got);
         }
-        let idx = LinesIndex::build(&batches, key, field, &source.location.display)?;
-        Ok(Some(idx))
+        Ok(batches)
+    }
+
+    /// With `lines.count`: the list column, the count column and how long
+    /// an order with missing lines is held, in ms.
+    pub fn lines_completeness(&self) -> Option<(&str, &str, i64)> {
+        let lines = self.spec.source.lines.as_ref()?;
+        let count = lines.count.as_deref()?;
+        let wait = i64::try_from(lines.wait.get().as_millis()).unwrap_or(i64::MAX);
+        Some((lines.field.as_str(), count, wait))
     }
 
     /// Nest lines (if any) and apply the pipeline's transforms to one orders batch.

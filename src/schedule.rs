@@ -106,6 +106,15 @@ impl Clock for ManualClock {
     }
 }
 
+/// Clears a job's running flag when dropped.
+struct ClearOnDrop(Arc<AtomicBool>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// Run `jobs` until `shutdown` turns true; then wait for runs in progress.
 ///
 /// Each job first runs at start, then every `interval`. A tick that comes
@@ -151,14 +160,22 @@ pub async fn run(
                 counters.started.fetch_add(1, Ordering::SeqCst);
                 let (flag, run, name) = (running[i].clone(), job.run.clone(), job.name.clone());
                 tasks.spawn(async move {
-                    let line = run().await;
+                    // The flag is cleared however the run ends, and a run
+                    // that panics is reported; the next tick runs again.
+                    let _reset = ClearOnDrop(flag);
+                    let line = match tokio::spawn(run()).await {
+                        Ok(line) => line,
+                        Err(e) => {
+                            tracing::error!(pipeline = %name, error = %e, "run failed: internal error");
+                            format!("run failed: internal error ({e}); the next tick runs again")
+                        }
+                    };
                     // Run summaries usually start with the pipeline's name.
                     if line.starts_with(name.as_str()) {
                         println!("{line}");
                     } else {
                         println!("{name}: {line}");
                     }
-                    flag.store(false, Ordering::SeqCst);
                 });
             }
             // Next tick after now: missed ticks are not replayed one by one.
@@ -356,6 +373,32 @@ mod tests {
         assert_eq!(count.load(Ordering::SeqCst), 11);
         assert_eq!(counters.skipped.load(Ordering::SeqCst), 0);
         assert!(!overlap.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_run_that_panics_does_not_stop_its_pipeline_from_running_again() {
+        let clock = Arc::new(ManualClock::new());
+        let count = Arc::new(AtomicU64::new(0));
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = watch::channel(false);
+        let runs = count.clone();
+        let jobs = vec![Job {
+            name: "panics".into(),
+            interval: Duration::from_secs(60),
+            run: Arc::new(move || {
+                let runs = runs.clone();
+                Box::pin(async move {
+                    if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                        panic!("first run panics");
+                    }
+                    "ok".to_string()
+                })
+            }),
+        }];
+        let handle = tokio::spawn(run(jobs, clock.clone(), rx, counters.clone()));
+        drive(&clock, 130, tx, handle).await;
+        assert_eq!(count.load(Ordering::SeqCst), 3, "runs at 0, 60 and 120 s");
+        assert_eq!(counters.skipped.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]

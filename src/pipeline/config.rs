@@ -26,6 +26,11 @@ pub mod defaults {
     pub const INTERVAL_MAX_MINUTES: u64 = 1440;
     /// How far back from the cursor a run re-reads rows.
     pub const LOOKBACK: HumanDuration = HumanDuration::mins(60);
+    /// How far past the clock a row's last-modified time may lie before it
+    /// is refused as implausible (a typo, a `9999-12-31` sentinel).
+    pub const MAX_FUTURE: HumanDuration = HumanDuration::mins(24 * 60);
+    /// How long an order waits for lines that have not arrived yet.
+    pub const LINES_WAIT: HumanDuration = HumanDuration::mins(60);
     /// Whole request timeout.
     pub const TIMEOUT: HumanDuration = HumanDuration::secs(30);
     /// TCP/TLS connect timeout.
@@ -237,9 +242,24 @@ pub struct LinesConfig {
     /// Name of the list column added to each order.
     #[serde(default = "default_lines_field", rename = "as")]
     pub field: String,
+    /// Column of the orders that says how many lines an order has (S-360's
+    /// `operationCount`). With it, an order whose lines have not all arrived
+    /// is held on the outbox until they do, for at most `wait`. Without it,
+    /// an order is sent with the lines that have arrived. Either way, lines
+    /// that arrive in a later run queue their order again (a new version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<String>,
+    /// How long an order with missing lines (see `count`) is held before it
+    /// is sent with the lines it has (counted and warned about).
+    #[serde(default = "default_lines_wait")]
+    pub wait: HumanDuration,
     /// Object store options, as for the orders source.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub storage: BTreeMap<String, String>,
+}
+
+fn default_lines_wait() -> HumanDuration {
+    defaults::LINES_WAIT
 }
 
 fn default_lines_field() -> String {
@@ -690,9 +710,18 @@ pub struct StateConfig {
     /// SQLite database file; default `state/<name>.db` beside the pipeline file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// Rows modified up to this long before the cursor are read again.
+    /// When an export file that was read before is rewritten in place, its
+    /// rows modified up to this long before the cursor are read again (older
+    /// rows are skipped as `too_old`). Rows of a file new to the tool are
+    /// always read, whatever their age. The cursor is the newest
+    /// `(last-modified, key)` detection has read; it only sets this floor.
     #[serde(default = "default_lookback")]
     pub lookback: HumanDuration,
+    /// A row whose last-modified time lies more than this far past the
+    /// clock is refused as implausible: the run stops with an error naming
+    /// the file and row, and nothing is recorded.
+    #[serde(default = "default_max_future")]
+    pub max_future: HumanDuration,
 }
 
 impl Default for StateConfig {
@@ -700,8 +729,13 @@ impl Default for StateConfig {
         Self {
             path: None,
             lookback: defaults::LOOKBACK,
+            max_future: defaults::MAX_FUTURE,
         }
     }
+}
+
+fn default_max_future() -> HumanDuration {
+    defaults::MAX_FUTURE
 }
 
 fn default_lookback() -> HumanDuration {

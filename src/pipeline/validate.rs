@@ -60,6 +60,15 @@ pub(super) fn validate(
             schedule(&mut c, "schedule", &p.schedule);
             let lookback = p.state.lookback.get().as_secs();
             c.range("state.lookback", lookback, 0, 30 * 86_400);
+            let max_future = p.state.max_future.get().as_secs();
+            c.range("state.max_future", max_future, 0, 366 * 86_400);
+            if let Some(lines) = &p.source.lines {
+                let wait = lines.wait.get().as_secs();
+                c.range("source.lines.wait", wait, 0, 30 * 86_400);
+                if lines.count.as_ref().is_some_and(|c| c.trim().is_empty()) {
+                    c.report("source.lines.count", "must name a column of the orders");
+                }
+            }
             if let Some(path) = &p.state.path
                 && path.trim().is_empty()
             {

@@ -93,6 +93,33 @@ impl LinesIndex {
         })
     }
 
+    /// The order keys that `batches` of lines have lines for.
+    pub fn keys_of(
+        batches: &[RecordBatch],
+        key: &str,
+        what: &str,
+    ) -> Result<std::collections::HashSet<String>, SourceError> {
+        let mut out = std::collections::HashSet::new();
+        for b in batches {
+            let idx = b
+                .schema()
+                .index_of(key)
+                .map_err(|_| SourceError::MissingColumn {
+                    file: what.to_string(),
+                    column: key.to_string(),
+                    present: b
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+            out.extend(key_strings(b.column(idx), what)?.into_iter().flatten());
+        }
+        Ok(out)
+    }
+
     /// Append the list column to an orders batch, matching on `key`.
     /// Orders without lines get an empty list.
     pub fn attach(

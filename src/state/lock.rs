@@ -1,7 +1,11 @@
 //! One run per pipeline at a time: an OS file lock beside the state database.
 //!
 //! The kernel releases the lock when its process dies, so a killed run never
-//! blocks the next one; the pid it wrote is then reported as stale.
+//! blocks the next one; the pid it wrote is then reported as stale. A held
+//! lock therefore means a live holder: `--force` only runs without the lock
+//! when the holder it names is provably dead (its pid is gone on this host),
+//! as when a dead run's lock is still held through a file descriptor that
+//! another process inherited; beside a live holder it is refused.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -32,6 +36,8 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct RunLock {
     file: File,
+    /// False when `--force` went on beside a dead holder's lock.
+    locked: bool,
     /// The lock file.
     pub path: PathBuf,
     /// Holder info left by a run that died without releasing, if any.
@@ -48,6 +54,17 @@ impl RunLock {
 
     /// Take the lock for `state_db` or fail at once with [`LockError::Held`].
     pub fn acquire(state_db: &Path) -> Result<Self, LockError> {
+        Self::take(state_db, false)
+    }
+
+    /// As [`RunLock::acquire`], but when the lock is held by a process that
+    /// is provably dead, go on without it (reported in `stale`). A live
+    /// holder, or one on another host, is still refused.
+    pub fn acquire_force(state_db: &Path) -> Result<Self, LockError> {
+        Self::take(state_db, true)
+    }
+
+    fn take(state_db: &Path, force: bool) -> Result<Self, LockError> {
         let path = Self::path_for(state_db);
         let io = |source| LockError::Io {
             path: path.clone(),
@@ -56,24 +73,28 @@ impl RunLock {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            crate::state::create_private_dir(dir).map_err(io)?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).map_err(io)?;
         let mut previous = String::new();
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let _ = file.read_to_string(&mut previous);
-                return Err(LockError::Held {
-                    path,
-                    holder: previous.trim().to_string(),
-                });
+                let holder = previous.trim().to_string();
+                if force && holder_is_dead(&holder) {
+                    return Ok(Self {
+                        file,
+                        path,
+                        locked: false,
+                        stale: Some(holder),
+                    });
+                }
+                return Err(LockError::Held { path, holder });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
@@ -83,21 +104,62 @@ impl RunLock {
         file.rewind().map_err(io)?;
         write!(
             file,
-            "pid {} since {}",
+            "pid {} on {} since {}",
             std::process::id(),
+            host(),
             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )
         .map_err(io)?;
         file.flush().map_err(io)?;
-        Ok(Self { file, path, stale })
+        Ok(Self {
+            file,
+            path,
+            locked: true,
+            stale,
+        })
     }
+}
+
+/// This machine's host name, as lock files record it.
+fn host() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at
+    // most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown-host".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// True only when the holder text names a pid on this host that no longer
+/// exists. Anything unreadable, another host, or a live pid: not dead.
+fn holder_is_dead(holder: &str) -> bool {
+    let mut words = holder.split_whitespace();
+    let (Some("pid"), Some(pid), Some("on"), Some(on)) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<i32>() else {
+        return false;
+    };
+    if on != host() || pid <= 0 || pid as u32 == std::process::id() {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing; it only asks whether the pid exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        // An empty file tells the next run that this one ended cleanly.
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        if self.locked {
+            // An empty file tells the next run that this one ended cleanly.
+            let _ = self.file.set_len(0);
+            let _ = self.file.unlock();
+        }
     }
 }
 

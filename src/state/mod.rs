@@ -33,6 +33,14 @@ pub enum StateError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The file at the state path is not this pipeline's state database.
+    #[error("state database {}: {why}; nothing was changed (point `state.path` at this pipeline's own database, or at a new file)", path.display())]
+    Foreign {
+        /// The database file.
+        path: PathBuf,
+        /// What it is instead.
+        why: String,
+    },
     /// The database was written by a newer build.
     #[error("state database {} has schema version {found}, this build knows up to {known}: upgrade s360-sync", path.display())]
     TooNew {
@@ -80,6 +88,9 @@ pub struct Change {
     pub fingerprint: String,
     /// The order as a JSON object.
     pub record: String,
+    /// Not to be sent before this instant (UTC ms): the order waits for
+    /// lines that have not arrived yet. `None`: sendable now.
+    pub hold_until_ms: Option<i64>,
 }
 
 /// What offering a record did.
@@ -110,10 +121,16 @@ pub struct OutboxEntry {
     pub record: String,
     /// Webhook id of the batch it was last sent in, if any.
     pub batch_id: Option<String>,
+    /// It was held for its lines and the wait ran out: it goes out with the
+    /// lines that have arrived, not all of them.
+    pub lines_incomplete: bool,
 }
 
+/// The columns [`OutboxEntry::from_row`] reads, in order.
+const ENTRY_COLUMNS: &str = "seq, key, version, record, batch_id, hold_until_ms";
+
 impl OutboxEntry {
-    /// From a row of `SELECT seq, key, version, record, batch_id`.
+    /// From a row of `SELECT` [`ENTRY_COLUMNS`].
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             seq: r.get(0)?,
@@ -121,7 +138,12 @@ impl OutboxEntry {
             version: r.get(2)?,
             record: r.get(3)?,
             batch_id: r.get(4)?,
+            lines_incomplete: r.get::<_, Option<i64>>(5)?.is_some(),
         })
+    }
+
+    fn held_until(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<i64>> {
+        r.get(5)
     }
 }
 
@@ -179,6 +201,8 @@ pub struct Status {
     pub backlog: u64,
     /// Of which in flight (sent, not yet acknowledged).
     pub in_flight: u64,
+    /// Of which held until their lines arrive (or `lines.wait` runs out).
+    pub waiting_for_lines: u64,
     /// Dead letters.
     pub dead_letters: u64,
     /// Orders the CRM acknowledged at least once.
@@ -207,13 +231,40 @@ pub fn format_ms(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// SQLite `application_id` of s360-sync state databases ("S360").
+pub const APPLICATION_ID: i32 = 0x5333_3630;
+
+/// Create `dir` and its missing parents, readable by the owner only (the
+/// state holds customers' orders).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Make a file the tool wrote readable by its owner only.
+pub fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl StateStore {
-    /// Open (creating and migrating if needed) the database at `path`.
-    pub fn open(path: &Path) -> Result<Self, StateError> {
+    /// Open (creating and migrating if needed) the state database of
+    /// `pipeline` at `path`. A file that is not an s360-sync state database,
+    /// or is another pipeline's, is refused before anything is written to it.
+    pub fn open(path: &Path, pipeline: &str) -> Result<Self, StateError> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|source| StateError::Io {
+            create_private_dir(dir).map_err(|source| StateError::Io {
                 path: dir.to_path_buf(),
                 source,
             })?;
@@ -222,7 +273,26 @@ impl StateStore {
             path: path.to_path_buf(),
             source,
         };
+        let io = |source| StateError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if !path.exists() {
+            // Created here, with the owner-only mode SQLite then gives its
+            // -wal and -shm files too.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
         let conn = Connection::open(path).map_err(err)?;
+        identify(&conn, path, pipeline)?;
+        make_private(path).map_err(io)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -234,15 +304,52 @@ impl StateStore {
             path: path.to_path_buf(),
         };
         store.migrate()?;
+        store.stamp(pipeline)?;
         Ok(store)
     }
 
     /// Open an existing database without creating it; `None` if absent.
-    pub fn open_existing(path: &Path) -> Result<Option<Self>, StateError> {
+    pub fn open_existing(path: &Path, pipeline: &str) -> Result<Option<Self>, StateError> {
         if !path.exists() {
             return Ok(None);
         }
-        Self::open(path).map(Some)
+        Self::open(path, pipeline).map(Some)
+    }
+
+    /// Record the owner: the `application_id` and the pipeline's name.
+    fn stamp(&mut self, pipeline: &str) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let err = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        // Written only when missing: a run that changes nothing leaves the
+        // file's bytes as they were.
+        let app: i32 = self
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(err)?;
+        if app != APPLICATION_ID {
+            self.conn
+                .pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(err)?;
+        }
+        let owner: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'pipeline'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        if owner.is_none() {
+            self.conn
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('pipeline', ?1)",
+                    [pipeline],
+                )
+                .map_err(err)?;
+        }
+        Ok(())
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
@@ -330,12 +437,16 @@ impl StateStore {
     /// The next batch to send: first a batch left in flight by an earlier
     /// attempt (same members, so the same webhook id), else up to `max`
     /// queued entries in queue order. Keys in `busy` (in flight elsewhere in
-    /// this process) and batches in `busy_batches` are skipped.
+    /// this process) and batches in `busy_batches` are skipped, and so are
+    /// entries held for their lines past `now_ms`. A batch left in flight can
+    /// be larger than `max` (the limits were lowered since it was sent): the
+    /// caller splits it with [`StateStore::rebatch`].
     pub fn next_batch(
         &self,
         max: usize,
         busy: &HashSet<String>,
         busy_batches: &HashSet<String>,
+        now_ms: i64,
     ) -> Result<Vec<OutboxEntry>, StateError> {
         let map = OutboxEntry::from_row;
         // Batches in flight, oldest first.
@@ -357,10 +468,9 @@ impl StateStore {
             }
             let mut stmt = self
                 .conn
-                .prepare(
-                    "SELECT seq, key, version, record, batch_id FROM outbox
-                     WHERE batch_id = ?1 ORDER BY seq",
-                )
+                .prepare(&format!(
+                    "SELECT {ENTRY_COLUMNS} FROM outbox WHERE batch_id = ?1 ORDER BY seq"
+                ))
                 .map_err(self.err())?;
             let entries: Vec<OutboxEntry> = stmt
                 .query_map([&id], map)
@@ -389,10 +499,9 @@ impl StateStore {
         // would sort the whole backlog on every call.
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT seq, key, version, record, batch_id FROM outbox
-                 WHERE +batch_id IS NULL ORDER BY seq",
-            )
+            .prepare(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM outbox WHERE +batch_id IS NULL ORDER BY seq"
+            ))
             .map_err(self.err())?;
         let mut rows = stmt.query([]).map_err(self.err())?;
         let mut out = Vec::with_capacity(max);
@@ -402,7 +511,14 @@ impl StateStore {
                 break;
             };
             let e = map(row).map_err(self.err())?;
-            if busy.contains(&e.key) || in_flight.contains(&e.key) || !keys.insert(e.key.clone()) {
+            let held = OutboxEntry::held_until(row)
+                .map_err(self.err())?
+                .is_some_and(|until| until > now_ms);
+            if held
+                || busy.contains(&e.key)
+                || in_flight.contains(&e.key)
+                || !keys.insert(e.key.clone())
+            {
                 continue;
             }
             out.push(e);
@@ -428,6 +544,41 @@ impl StateStore {
             }
         }
         tx.commit().map_err(err)
+    }
+
+    /// Give entries in flight a new batch id without counting an attempt:
+    /// how a batch left in flight that no longer fits the limits is split.
+    /// Each part gets the id of its own members, so a crash during the split
+    /// or after it resends each part with one stable id.
+    pub fn rebatch(&mut self, seqs: &[i64], batch_id: &str) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let err = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare("UPDATE outbox SET batch_id = ?2 WHERE seq = ?1 AND batch_id IS NOT NULL")
+                .map_err(err)?;
+            for s in seqs {
+                stmt.execute(params![s, batch_id]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Queued orders that could be sent at `now_ms` (not held for lines).
+    pub fn sendable(&self, now_ms: i64) -> Result<u64, StateError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM outbox WHERE hold_until_ms IS NULL OR hold_until_ms <= ?1
+                    OR batch_id IS NOT NULL",
+                [now_ms],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.err())
     }
 
     /// Record a batch's outcome in one transaction: acknowledged entries move
@@ -545,6 +696,7 @@ impl StateStore {
                 modified_ms,
                 fingerprint,
                 record,
+                hold_until_ms: None,
             };
             // Offered while the dead letter still exists, so the new version
             // is above the refused one; a newer delivered version wins.
@@ -606,11 +758,77 @@ impl StateStore {
             cursor: self.cursor()?.map(|(ms, k)| (format_ms(ms), k)),
             backlog: count("SELECT COUNT(*) FROM outbox")?,
             in_flight: count("SELECT COUNT(*) FROM outbox WHERE batch_id IS NOT NULL")?,
+            waiting_for_lines: self
+                .conn
+                .query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE batch_id IS NULL AND hold_until_ms > ?1",
+                    [chrono::Utc::now().timestamp_millis()],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n as u64)
+                .map_err(self.err())?,
             dead_letters: count("SELECT COUNT(*) FROM dead_letters")?,
             delivered_orders: count("SELECT COUNT(*) FROM ledger")?,
             files_read: count("SELECT COUNT(*) FROM files")?,
             last_runs,
         })
+    }
+}
+
+/// Tell a new file, or an s360-sync state database of `pipeline` (stamped,
+/// or from a build before the stamp), from anything else, by reading only: a
+/// refused file is left exactly as it was.
+fn identify(conn: &Connection, path: &Path, pipeline: &str) -> Result<(), StateError> {
+    let foreign = |why: String| StateError::Foreign {
+        path: path.to_path_buf(),
+        why,
+    };
+    let read = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => {
+            foreign("the file is not an SQLite database".into())
+        }
+        _ => StateError::Sqlite {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    };
+    let app: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(read)?;
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .map_err(read)?;
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(read)?
+        .collect::<Result<_, _>>()
+        .map_err(read)?;
+    if app != APPLICATION_ID && app != 0 {
+        return Err(foreign(format!(
+            "the file belongs to another program (SQLite application_id {app:#x})"
+        )));
+    }
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let has = |t: &str| tables.iter().any(|n| n == t);
+    if !(has("meta") && has("outbox") && has("ledger") && has("cursor")) {
+        return Err(foreign(format!(
+            "the file is an SQLite database of another program (tables: {})",
+            tables.join(", ")
+        )));
+    }
+    let owner: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'pipeline'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(read)?;
+    match owner {
+        Some(owner) if owner != pipeline => Err(foreign(format!(
+            "it is the state of pipeline `{owner}`, not of `{pipeline}`"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -654,6 +872,54 @@ impl Staging<'_> {
             .map_err(self.err())
     }
 
+    /// The orders file each of `keys` was last read from, by path.
+    pub fn order_files(
+        &self,
+        keys: &HashSet<String>,
+    ) -> Result<HashMap<String, HashSet<String>>, StateError> {
+        let mut stmt = self
+            .tx
+            .prepare("SELECT path FROM order_files WHERE key = ?1")
+            .map_err(self.err())?;
+        let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+        for key in keys {
+            let path: Option<String> = stmt
+                .query_row([key], |r| r.get(0))
+                .optional()
+                .map_err(self.err())?;
+            if let Some(path) = path {
+                out.entry(path).or_default().insert(key.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remember the orders file a key was read from (the newest row wins),
+    /// so lines that arrive later can find the order again.
+    pub fn order_file(&self, key: &str, path: &str, modified_ms: i64) -> Result<(), StateError> {
+        self.tx
+            .execute(
+                "INSERT INTO order_files (key, path, modified_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET path = excluded.path, modified_ms = excluded.modified_ms
+                 WHERE excluded.modified_ms >= order_files.modified_ms",
+                params![key, path, modified_ms],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// The cursor `(modified_ms, key)` as staged.
+    pub fn cursor(&self) -> Result<Option<(i64, String)>, StateError> {
+        self.tx
+            .query_row(
+                "SELECT modified_ms, key FROM cursor WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
     /// Move the cursor forward (never back).
     pub fn advance_cursor(&self, modified_ms: i64, key: &str) -> Result<(), StateError> {
         self.tx
@@ -671,10 +937,9 @@ impl Staging<'_> {
     pub fn peek(&self, max: usize) -> Result<Vec<OutboxEntry>, StateError> {
         let mut stmt = self
             .tx
-            .prepare(
-                "SELECT seq, key, version, record, batch_id FROM outbox
-                 ORDER BY batch_id IS NULL, seq LIMIT ?1",
-            )
+            .prepare(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM outbox ORDER BY batch_id IS NULL, seq LIMIT ?1"
+            ))
             .map_err(self.err())?;
         let rows = stmt
             .query_map([max as i64], OutboxEntry::from_row)
@@ -723,8 +988,20 @@ fn offer_in(
             return Ok(Offer::AlreadyQueued);
         }
         tx.execute(
-            "UPDATE outbox SET record = ?2, fingerprint = ?3, modified_ms = ?4, reason = ?5 WHERE seq = ?1",
-            params![seq, c.record, c.fingerprint, c.modified_ms, reason.as_str()],
+            // A hold only ends earlier: lines arrived (NULL), or the first
+            // wait runs out.
+            "UPDATE outbox SET record = ?2, fingerprint = ?3, modified_ms = ?4, reason = ?5,
+                hold_until_ms = CASE WHEN ?6 IS NULL THEN NULL
+                                     ELSE MIN(COALESCE(hold_until_ms, ?6), ?6) END
+             WHERE seq = ?1",
+            params![
+                seq,
+                c.record,
+                c.fingerprint,
+                c.modified_ms,
+                reason.as_str(),
+                c.hold_until_ms
+            ],
         )?;
         return Ok(Offer::Coalesced);
     }
@@ -774,8 +1051,9 @@ fn offer_in(
         .max()
         .unwrap_or(0);
     tx.execute(
-        "INSERT INTO outbox (key, version, fingerprint, modified_ms, record, reason, queued_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO outbox (key, version, fingerprint, modified_ms, record, reason, queued_at,
+            hold_until_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             c.key,
             version,
@@ -783,7 +1061,8 @@ fn offer_in(
             c.modified_ms,
             c.record,
             reason.as_str(),
-            at
+            at,
+            c.hold_until_ms
         ],
     )?;
     Ok(Offer::Queued)

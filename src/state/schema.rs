@@ -65,4 +65,14 @@ pub const MIGRATIONS: &[&str] = &[
         summary     TEXT NOT NULL
     );
     "#,
+    // 2: orders held while their lines are awaited; the file each order was
+    // last read from, so lines that arrive later can re-queue it.
+    r#"
+    ALTER TABLE outbox ADD COLUMN hold_until_ms INTEGER;
+    CREATE TABLE order_files (
+        key         TEXT PRIMARY KEY,
+        path        TEXT NOT NULL,
+        modified_ms INTEGER
+    );
+    "#,
 ];

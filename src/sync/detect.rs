@@ -10,8 +10,9 @@ use tokio::runtime::Handle;
 
 use super::SyncError;
 use crate::extract::{Extractor, records_json};
+use crate::sources::nest::LinesIndex;
 use crate::sources::{SourceError, SourceFile};
-use crate::state::{Change, FileRecord, Offer, Reason, Staging, StateStore};
+use crate::state::{Change, FileRecord, Offer, Reason, Staging, StateStore, format_ms};
 
 /// Name of the orders source in the `files` table.
 pub const ORDERS: &str = "orders";
@@ -31,10 +32,20 @@ pub struct Detected {
     pub coalesced: u64,
     /// Orders whose content the CRM already has.
     pub unchanged: u64,
-    /// Rows older than the cursor minus the lookback window.
+    /// Rows of a rewritten file older than the cursor minus the lookback.
     pub too_old: u64,
     /// Rows older than a version of the same order already known.
     pub stale: u64,
+    /// Orders read again from an earlier file because lines for them
+    /// arrived in this run (those that changed are counted in `queued` or
+    /// `coalesced` too).
+    pub relined: u64,
+    /// Orders queued but held because not all their lines have arrived
+    /// (`lines.count`).
+    pub held_for_lines: u64,
+    /// Orders that new lines belong to but whose orders file is gone, so
+    /// they could not be queued again with their lines.
+    pub lines_without_order_file: u64,
 }
 
 impl Detected {
@@ -50,7 +61,7 @@ pub fn fingerprint(record: &str) -> String {
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-fn file_record(f: &SourceFile) -> FileRecord {
+pub fn file_record(f: &SourceFile) -> FileRecord {
     FileRecord {
         size: f.size,
         etag: f.etag.clone(),
@@ -77,12 +88,14 @@ pub struct Row {
 }
 
 /// Key, cursor and JSON of every row of a finished batch; nulls are errors
-/// naming the file and row.
+/// naming the file and row, and so is a cursor past `latest_ms` (an
+/// implausible time that would otherwise become the cursor).
 pub fn rows_of(
     batch: &RecordBatch,
     ex: &Extractor,
     file: &str,
     first_row: usize,
+    latest_ms: i64,
 ) -> Result<Vec<Row>, SyncError> {
     let schema = batch.schema();
     let column = |name: &str| {
@@ -128,13 +141,75 @@ pub fn rows_of(
                 ),
             ));
         }
+        let modified_ms = cursor.value(i);
+        if modified_ms > latest_ms {
+            return Err(bad(
+                file,
+                format!(
+                    "data row {row} (order {:?}): cursor `{}` is {}, later than {} \
+                     (now plus `state.max_future`): an implausible time is refused, \
+                     not taken as the new cursor; fix the export, or raise `state.max_future`",
+                    keys.value(i),
+                    ex.cursor,
+                    format_ms(modified_ms),
+                    format_ms(latest_ms),
+                ),
+            ));
+        }
         out.push(Row {
             key: keys.value(i).to_string(),
-            modified_ms: cursor.value(i),
+            modified_ms,
             record,
         });
     }
     Ok(out)
+}
+
+/// For `lines.count`: which rows of a finished batch have fewer lines in
+/// the list column `field` than their `count` column says.
+fn missing_lines(
+    batch: &RecordBatch,
+    field: &str,
+    count: &str,
+    file: &str,
+) -> Result<Vec<bool>, SyncError> {
+    let schema = batch.schema();
+    let find = |name: &str, what: &str| {
+        schema.index_of(name).map_err(|_| {
+            bad(
+                file,
+                format!(
+                    "`lines.count` needs the {what} `{name}` in each record, but the \
+                     transforms removed it (keep it, or drop `lines.count`)"
+                ),
+            )
+        })
+    };
+    let list = batch.column(find(field, "list column")?);
+    // The transforms may hand the list back as a large list.
+    let have: Vec<i64> = if let Some(l) = list.as_list_opt::<i32>() {
+        (0..l.len())
+            .map(|i| {
+                if l.is_null(i) {
+                    0
+                } else {
+                    i64::from(l.value_length(i))
+                }
+            })
+            .collect()
+    } else if let Some(l) = list.as_list_opt::<i64>() {
+        (0..l.len())
+            .map(|i| if l.is_null(i) { 0 } else { l.value_length(i) })
+            .collect()
+    } else {
+        return Err(bad(file, format!("`{field}` is not the list of lines")));
+    };
+    let counts = arrow::compute::cast(batch.column(find(count, "count column")?), &DataType::Int64)
+        .map_err(|e| bad(file, format!("`lines.count` column `{count}`: {e}")))?;
+    let counts = counts.as_primitive::<arrow::datatypes::Int64Type>();
+    Ok((0..batch.num_rows())
+        .map(|i| !counts.is_null(i) && have[i] < counts.value(i))
+        .collect())
 }
 
 fn bad(file: &str, message: String) -> SyncError {
@@ -144,82 +219,114 @@ fn bad(file: &str, message: String) -> SyncError {
     })
 }
 
+/// How detection reads.
+#[derive(Debug, Clone, Copy)]
+pub struct DetectOptions {
+    /// `state.lookback`, ms.
+    pub lookback_ms: i64,
+    /// `state.max_future`, ms.
+    pub max_future_ms: i64,
+    /// The clock, UTC ms.
+    pub now_ms: i64,
+    /// Commit what was staged (false: a dry run, always rolled back).
+    pub commit: bool,
+}
+
 /// Read every new or changed file, stage its changes, and commit them with
 /// the files and cursor in one transaction (or roll back on any error, or
 /// always when `commit` is false).
+///
+/// A file new to the tool is read whole, whatever the age of its rows (the
+/// ledger keeps what the CRM has from being sent again); a file read before
+/// and rewritten in place is read from `cursor - lookback` on. When lines
+/// files are new, every lines file is indexed, and the orders they belong
+/// to that were read in an earlier run are read again from their file, so
+/// they are queued again with their lines.
 pub fn detect<'a>(
     handle: &Handle,
     ex: &Extractor,
     store: &'a mut StateStore,
-    lookback_ms: i64,
-    commit: bool,
+    options: DetectOptions,
 ) -> Result<(Detected, Option<Staging<'a>>), SyncError> {
     let known = store.known_files(ORDERS)?;
-    let files = match handle.block_on(ex.orders.list()) {
+    let listed = match handle.block_on(ex.orders.list()) {
         // Delta files already read may be cleaned up; a glob that never
         // matched anything is more likely a wrong location.
         Err(SourceError::NoFiles { .. }) if !known.is_empty() => Vec::new(),
         other => other?,
     };
-    let files = unseen(files, &known);
-    let (lines_idx, lines_files) = match &ex.lines {
+    let files = unseen(listed.clone(), &known);
+    let (lines_idx, lines_files, lined_keys) = match &ex.lines {
         Some((source, _, _)) => {
             let all = handle.block_on(source.list())?;
-            let new = unseen(all, &store.known_files(LINES)?);
-            let idx = handle.block_on(ex.lines_index(Some(&new)))?;
-            (idx, new)
+            let new = unseen(all.clone(), &store.known_files(LINES)?);
+            if files.is_empty() && new.is_empty() {
+                (None, Vec::new(), HashSet::new())
+            } else {
+                let paths: HashSet<String> = new.iter().map(|f| f.path.to_string()).collect();
+                match handle.block_on(ex.lines_index_with_new(&all, &paths))? {
+                    Some((idx, keys)) => (Some(idx), new, keys),
+                    None => (None, new, HashSet::new()),
+                }
+            }
         }
-        None => (None, Vec::new()),
+        None => (None, Vec::new(), HashSet::new()),
     };
-    let floor = store.cursor()?.map(|(ms, _)| ms - lookback_ms);
+    let latest_ms = options.now_ms.saturating_add(options.max_future_ms);
+    let floor = match store.cursor()? {
+        Some((ms, key)) if ms > latest_ms => {
+            tracing::warn!(
+                cursor = %format_ms(ms),
+                key = %key,
+                "the recorded cursor lies in the future (written before implausible times \
+                 were refused); it sets no floor, every row of a rewritten file is read"
+            );
+            None
+        }
+        Some((ms, _)) => Some(ms.saturating_sub(options.lookback_ms)),
+        None => None,
+    };
     let staging = store.stage()?;
     let mut d = Detected::default();
     let mut max: Option<(i64, String)> = None;
+    let mut read = Reader {
+        handle,
+        ex,
+        staging: &staging,
+        lines: lines_idx.as_ref(),
+        latest_ms,
+        hold_ms: ex
+            .lines_completeness()
+            .map(|(_, _, wait)| options.now_ms.saturating_add(wait)),
+        d: &mut d,
+        max: &mut max,
+        seen: HashSet::new(),
+    };
     for file in &files {
-        let data = handle.block_on(ex.orders.fetch(file))?;
-        let mut seen = HashSet::new();
-        let mut first_row = 0usize;
-        let mut n = 0u64;
-        for batch in ex.orders.batches(file, data)? {
-            let batch = batch?;
-            let raw_rows = batch.num_rows();
-            let batch = ex.finish(&batch, lines_idx.as_ref(), &file.name)?;
-            for row in rows_of(&batch, ex, &file.name, first_row)? {
-                n += 1;
-                if !seen.insert(row.key.clone()) {
-                    return Err(bad(
-                        &file.name,
-                        format!("order key {:?} appears twice in this file", row.key),
-                    ));
-                }
-                if floor.is_some_and(|f| row.modified_ms < f) {
-                    d.too_old += 1;
-                    continue;
-                }
-                if max
-                    .as_ref()
-                    .is_none_or(|(ms, k)| (row.modified_ms, &row.key) > (*ms, k))
-                {
-                    max = Some((row.modified_ms, row.key.clone()));
-                }
-                let change = Change {
-                    fingerprint: fingerprint(&row.record),
-                    key: row.key,
-                    modified_ms: Some(row.modified_ms),
-                    record: row.record,
-                };
-                match staging.offer(&change, Reason::Change, false)? {
-                    Offer::Queued => d.queued += 1,
-                    Offer::Coalesced => d.coalesced += 1,
-                    Offer::AlreadyQueued | Offer::Unchanged => d.unchanged += 1,
-                    Offer::Stale => d.stale += 1,
+        let rewritten = known.contains_key(file.path.as_ref());
+        read.file(file, if rewritten { floor } else { None }, None)?;
+    }
+    // Orders read in an earlier run that lines of this run belong to.
+    let relined: HashSet<String> = lined_keys
+        .into_iter()
+        .filter(|k| !read.seen.contains(k))
+        .collect();
+    if !relined.is_empty() {
+        let by_file = staging.order_files(&relined)?;
+        for (path, keys) in by_file {
+            match listed.iter().find(|f| f.path.as_ref() == path) {
+                Some(file) => read.file(file, None, Some(&keys))?,
+                None => {
+                    tracing::warn!(
+                        file = %path,
+                        orders = keys.len(),
+                        "lines arrived for orders whose export file is gone: \
+                         they cannot be queued again with their lines"
+                    );
+                    read.d.lines_without_order_file += keys.len() as u64;
                 }
             }
-            first_row += raw_rows;
         }
-        d.rows += n;
-        d.files_read += 1;
-        staging.file_read(ORDERS, file.path.as_ref(), &file_record(file), n)?;
     }
     for file in &lines_files {
         staging.file_read(LINES, file.path.as_ref(), &file_record(file), 0)?;
@@ -227,10 +334,109 @@ pub fn detect<'a>(
     if let Some((ms, key)) = &max {
         staging.advance_cursor(*ms, key)?;
     }
-    if commit {
+    if options.commit {
         staging.commit()?;
         Ok((d, None))
     } else {
         Ok((d, Some(staging)))
+    }
+}
+
+/// Reads orders files into the staged outbox.
+struct Reader<'r, 's> {
+    handle: &'r Handle,
+    ex: &'r Extractor,
+    staging: &'r Staging<'s>,
+    lines: Option<&'r LinesIndex>,
+    latest_ms: i64,
+    /// Until when an order with missing lines is held; `None` without
+    /// `lines.count`.
+    hold_ms: Option<i64>,
+    d: &'r mut Detected,
+    max: &'r mut Option<(i64, String)>,
+    /// Keys read in this run.
+    seen: HashSet<String>,
+}
+
+impl Reader<'_, '_> {
+    /// Offer the rows of `file` at or after `floor`; with `only`, only those
+    /// orders (read again for their lines), and the file is not recorded.
+    fn file(
+        &mut self,
+        file: &SourceFile,
+        floor: Option<i64>,
+        only: Option<&HashSet<String>>,
+    ) -> Result<(), SyncError> {
+        let ex = self.ex;
+        let data = self.handle.block_on(ex.orders.fetch(file))?;
+        let mut in_file = HashSet::new();
+        let mut first_row = 0usize;
+        let mut n = 0u64;
+        for batch in ex.orders.batches(file, data)? {
+            let batch = batch?;
+            let raw_rows = batch.num_rows();
+            let batch = ex.finish(&batch, self.lines, &file.name)?;
+            let missing = match ex.lines_completeness() {
+                Some((field, count, _)) => Some(missing_lines(&batch, field, count, &file.name)?),
+                None => None,
+            };
+            let rows = rows_of(&batch, ex, &file.name, first_row, self.latest_ms)?;
+            for (i, row) in rows.into_iter().enumerate() {
+                n += 1;
+                if !in_file.insert(row.key.clone()) {
+                    return Err(bad(
+                        &file.name,
+                        format!("order key {:?} appears twice in this file", row.key),
+                    ));
+                }
+                if only.is_some_and(|keys| !keys.contains(&row.key)) {
+                    continue;
+                }
+                if floor.is_some_and(|f| row.modified_ms < f) {
+                    self.d.too_old += 1;
+                    continue;
+                }
+                if only.is_some() {
+                    self.d.relined += 1;
+                } else {
+                    self.seen.insert(row.key.clone());
+                }
+                if self
+                    .max
+                    .as_ref()
+                    .is_none_or(|(ms, k)| (row.modified_ms, &row.key) > (*ms, k))
+                {
+                    *self.max = Some((row.modified_ms, row.key.clone()));
+                }
+                let held = missing.as_ref().is_some_and(|m| m[i]);
+                self.staging
+                    .order_file(&row.key, file.path.as_ref(), row.modified_ms)?;
+                let change = Change {
+                    fingerprint: fingerprint(&row.record),
+                    key: row.key,
+                    modified_ms: Some(row.modified_ms),
+                    record: row.record,
+                    hold_until_ms: if held { self.hold_ms } else { None },
+                };
+                let offer = self.staging.offer(&change, Reason::Change, false)?;
+                if held && matches!(offer, Offer::Queued | Offer::Coalesced) {
+                    self.d.held_for_lines += 1;
+                }
+                match offer {
+                    Offer::Queued => self.d.queued += 1,
+                    Offer::Coalesced => self.d.coalesced += 1,
+                    Offer::AlreadyQueued | Offer::Unchanged => self.d.unchanged += 1,
+                    Offer::Stale => self.d.stale += 1,
+                }
+            }
+            first_row += raw_rows;
+        }
+        if only.is_none() {
+            self.d.rows += n;
+            self.d.files_read += 1;
+            self.staging
+                .file_read(ORDERS, file.path.as_ref(), &file_record(file), n)?;
+        }
+        Ok(())
     }
 }

@@ -36,6 +36,8 @@ pub struct DrainStats {
     pub requests: u64,
     /// Retries after transient failures.
     pub retried: u64,
+    /// Orders sent after their wait for missing lines ran out.
+    pub sent_without_all_lines: u64,
     /// Why delivery stopped early, if it did.
     pub stopped: Option<String>,
     /// The CRM refused the configuration (exit code 3).
@@ -133,7 +135,24 @@ async fn worker(
         // take the same orders or two versions of one order.
         let (batch, id) = {
             let mut sh = shared.lock().await;
-            if sh.stop || *cancel.borrow() || Instant::now() >= options.deadline {
+            if sh.stop {
+                return Ok(());
+            }
+            // Stopping with work left is said, never silent.
+            let why = if *cancel.borrow() {
+                Some("interrupted (Ctrl-C or SIGTERM); the rest stays queued")
+            } else if Instant::now() >= options.deadline {
+                Some("the run's deadline passed with orders still queued")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                let now = chrono::Utc::now().timestamp_millis();
+                if blocking(&store, move |s| s.sendable(now)).await? > 0
+                    && sh.stats.stopped.is_none()
+                {
+                    sh.stats.stopped = Some(why.to_string());
+                }
                 return Ok(());
             }
             let room = match options.cap {
@@ -142,25 +161,17 @@ async fn worker(
                 None => options.batch_size,
             };
             let (busy, busy_batches) = (sh.busy_keys.clone(), sh.busy_batches.clone());
-            let batch: Vec<OutboxEntry> =
-                blocking(&store, move |s| s.next_batch(room, &busy, &busy_batches)).await?;
+            let now = chrono::Utc::now().timestamp_millis();
+            let batch: Vec<OutboxEntry> = blocking(&store, move |s| {
+                take_batch(s, room, &busy, &busy_batches, now)
+            })
+            .await?;
             if batch.is_empty() {
                 return Ok(());
             }
-            if batch.len() > room {
-                // A batch left in flight by a crash is larger than what the
-                // cap allows now: it goes first in the next run.
-                return Ok(());
-            }
-            let orders: Vec<OutgoingOrder> = batch
-                .iter()
-                .map(|e| OutgoingOrder {
-                    seq: e.seq,
-                    key: e.key.clone(),
-                    version: e.version,
-                    record: e.record.clone(),
-                })
-                .collect();
+            let orders = outgoing(&batch);
+            sh.stats.sent_without_all_lines +=
+                batch.iter().filter(|e| e.lines_incomplete).count() as u64;
             let id = batch[0]
                 .batch_id
                 .clone()
@@ -207,6 +218,45 @@ async fn worker(
     }
 }
 
+/// The next batch of at most `room` orders (see [`StateStore::next_batch`]).
+/// A batch left in flight that is larger than the room now (the limits were
+/// lowered, or an import crashed with batches above this run's cap) is split
+/// in queue order, each part under the id of its own members, and the first
+/// part is taken: such a batch can always drain.
+pub fn take_batch(
+    s: &mut StateStore,
+    room: usize,
+    busy: &HashSet<String>,
+    busy_batches: &HashSet<String>,
+    now_ms: i64,
+) -> Result<Vec<OutboxEntry>, crate::state::StateError> {
+    let room = room.max(1);
+    loop {
+        let batch = s.next_batch(room, busy, busy_batches, now_ms)?;
+        if batch.len() <= room {
+            return Ok(batch);
+        }
+        let (head, tail) = batch.split_at(room);
+        for part in [head, tail] {
+            let seqs: Vec<i64> = part.iter().map(|e| e.seq).collect();
+            s.rebatch(&seqs, &webhook_id(&outgoing(part)))?;
+        }
+    }
+}
+
+/// The orders of outbox entries, as the sink takes them.
+pub fn outgoing(entries: &[OutboxEntry]) -> Vec<OutgoingOrder> {
+    entries
+        .iter()
+        .map(|e| OutgoingOrder {
+            seq: e.seq,
+            key: e.key.clone(),
+            version: e.version,
+            record: e.record.clone(),
+        })
+        .collect()
+}
+
 fn describe(stop: &StopReason) -> String {
     match stop {
         StopReason::Refused { status, message } => {
@@ -218,3 +268,6 @@ fn describe(stop: &StopReason) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

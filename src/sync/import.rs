@@ -6,11 +6,10 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::time::Instant;
 
-use super::detect::{Row, fingerprint, rows_of};
+use super::detect::{LINES, ORDERS, Row, file_record, fingerprint, rows_of};
 use super::drain::{DrainOptions, Progress};
-use super::{RunSummary, SyncError, env, finish, open_store, state_path};
+use super::{RunSummary, SyncError, deadline_after, env, finish, millis, open_store, state_path};
 use crate::extract::Extractor;
 use crate::pipeline::Pipeline;
 use crate::sinks::webhook::WebhookSink;
@@ -46,6 +45,10 @@ pub struct FlagSummary {
     pub superseded: u64,
     /// Files read.
     pub files: usize,
+    /// This flag set the pipeline's baseline (it had read no file before):
+    /// the files it read are recorded, so the following runs send only what
+    /// changes after them.
+    pub baseline: bool,
     /// Keys selected (for reports of which were not found).
     #[serde(skip)]
     pub found: std::collections::HashSet<String>,
@@ -78,22 +81,42 @@ pub async fn flag_selection(p: &Pipeline, selection: Selection) -> Result<FlagSu
     let path = state_path(p, &spec);
     let _lock = RunLock::acquire(&path)?;
     let ex = Extractor::new(p, &spec)?;
-    let mut store = open_store(path).await?;
+    let mut store = open_store(path, &spec.name).await?;
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || flag_blocking(&handle, &ex, &mut store, &selection))
-        .await
-        .map_err(|e| SyncError::Join(e.to_string()))?
+    let latest_ms = chrono::Utc::now()
+        .timestamp_millis()
+        .saturating_add(millis(spec.state.max_future.get()));
+    tokio::task::spawn_blocking(move || {
+        flag_blocking(&handle, &ex, &mut store, &selection, latest_ms)
+    })
+    .await
+    .map_err(|e| SyncError::Join(e.to_string()))?
 }
 
+/// Flag in one transaction. On a pipeline that has read no orders file yet,
+/// a timeframe flag also sets the baseline: the orders and lines files it
+/// read are recorded as read and the cursor is set to the newest row, so the
+/// first `run` after it sends only what changed since, not every order of
+/// every file. On a pipeline that already syncs, nothing but the outbox
+/// changes, so files that arrived since its last run are still detected.
 fn flag_blocking(
     handle: &tokio::runtime::Handle,
     ex: &Extractor,
     store: &mut StateStore,
     selection: &Selection,
+    latest_ms: i64,
 ) -> Result<FlagSummary, SyncError> {
     let files = handle.block_on(ex.orders.list())?;
-    let lines = handle.block_on(ex.lines_index(None))?;
+    let lines_files = match &ex.lines {
+        Some((source, _, _)) => handle.block_on(source.list())?,
+        None => Vec::new(),
+    };
+    let lines = handle.block_on(ex.lines_index(Some(&lines_files)))?;
+    let baseline = matches!(selection, Selection::Timeframe(_))
+        && store.known_files(ORDERS)?.is_empty()
+        && store.cursor()?.is_none();
     let staging = store.stage()?;
+    let mut newest: Option<(i64, String)> = None;
     let mut s = FlagSummary {
         files: files.len(),
         ..Default::default()
@@ -124,8 +147,15 @@ fn flag_blocking(
                 }
                 Selection::Keys(_) => None,
             };
-            let rows: Vec<Row> = rows_of(&batch, ex, &file.name, first_row)?;
+            let rows: Vec<Row> = rows_of(&batch, ex, &file.name, first_row, latest_ms)?;
             for (i, row) in rows.into_iter().enumerate() {
+                if newest
+                    .as_ref()
+                    .is_none_or(|(ms, k)| (row.modified_ms, &row.key) > (*ms, k))
+                {
+                    newest = Some((row.modified_ms, row.key.clone()));
+                }
+                staging.order_file(&row.key, file.path.as_ref(), row.modified_ms)?;
                 let (selected, reason, force) = match (selection, &when) {
                     (Selection::Timeframe(o), Some(when)) => {
                         let when = when.as_primitive::<TimestampMillisecondType>();
@@ -147,6 +177,7 @@ fn flag_blocking(
                     key: row.key,
                     modified_ms: Some(row.modified_ms),
                     record: row.record,
+                    hold_until_ms: None,
                 };
                 match staging.offer(&change, reason, force)? {
                     Offer::Queued | Offer::Coalesced => s.flagged += 1,
@@ -157,6 +188,18 @@ fn flag_blocking(
             }
             first_row += n;
         }
+        if baseline {
+            staging.file_read(ORDERS, file.path.as_ref(), &file_record(file), 0)?;
+        }
+    }
+    if baseline {
+        for file in &lines_files {
+            staging.file_read(LINES, file.path.as_ref(), &file_record(file), 0)?;
+        }
+        if let Some((ms, key)) = &newest {
+            staging.advance_cursor(*ms, key)?;
+        }
+        s.baseline = true;
     }
     staging.commit()?;
     Ok(s)
@@ -191,7 +234,7 @@ pub async fn run(
     let path = state_path(p, &spec);
     let lock = RunLock::acquire(&path)?;
     let stale = lock.stale.clone();
-    let store = Arc::new(Mutex::new(open_store(path).await?));
+    let store = Arc::new(Mutex::new(open_store(path, &spec.name).await?));
     let delivery = super::drain::drain(
         store.clone(),
         sink,
@@ -202,7 +245,7 @@ pub async fn run(
                 .concurrency
                 .unwrap_or(spec.sink.concurrency as usize),
             // An import is bounded by its retries, not by the scheduled deadline.
-            deadline: Instant::now() + std::time::Duration::from_secs(365 * 86_400),
+            deadline: deadline_after(std::time::Duration::from_secs(365 * 86_400)),
         },
         cancel,
         options.progress,

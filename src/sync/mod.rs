@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::extract::{ExtractError, Extractor};
 use crate::pipeline::{Pipeline, PipelineError, SyncPipeline};
-use crate::sinks::webhook::{OutgoingOrder, SinkError, WebhookSink, build_body};
+use crate::sinks::webhook::{SinkError, WebhookSink, build_body};
 use crate::sources::SourceError;
 use crate::state::lock::{LockError, RunLock};
 use crate::state::{StateError, StateStore};
@@ -55,6 +55,8 @@ impl SyncError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Pipeline(_) | Self::Sink(_) => crate::exit::USAGE,
+            // `state.path` names a file that is not this pipeline's state.
+            Self::State(StateError::Foreign { .. }) => crate::exit::USAGE,
             Self::Locked(LockError::Held { .. }) => crate::exit::LOCKED,
             _ => crate::exit::FAILURE,
         }
@@ -66,7 +68,8 @@ impl SyncError {
 pub struct RunOptions {
     /// Show what would be sent; send nothing, change nothing.
     pub dry_run: bool,
-    /// Run even if the lock is held (operator override).
+    /// Run even if the lock is held, but only when its holder is provably
+    /// dead (operator override); never beside a live run.
     pub force: bool,
 }
 
@@ -105,11 +108,15 @@ pub struct DryRun {
 }
 
 impl RunSummary {
-    /// Exit code: refused → 3, dead letters or stopped early → 6, else 0.
+    /// Exit code: refused → 3; dead letters, stopped early, or lines that
+    /// could not be attached → 6; else 0.
     pub fn exit_code(&self) -> u8 {
         if self.delivery.refused {
             crate::exit::DELIVERY_STOPPED
-        } else if self.delivery.dead_lettered > 0 || self.delivery.stopped.is_some() {
+        } else if self.delivery.dead_lettered > 0
+            || self.delivery.stopped.is_some()
+            || self.detection.lines_without_order_file > 0
+        {
             crate::exit::INCOMPLETE
         } else {
             crate::exit::OK
@@ -119,10 +126,14 @@ impl RunSummary {
     /// One human line.
     pub fn line(&self) -> String {
         let d = &self.delivery;
+        let det = &self.detection;
         let mut s = format!(
-            "{}: detected {}, sent {}, acknowledged {}, retried {}, dead-lettered {}, backlog {}, {:.1}s",
+            "{}: detected {} (skipped: unchanged {}, too old {}, stale {}), sent {}, acknowledged {}, retried {}, dead-lettered {}, backlog {}, {:.1}s",
             self.pipeline,
-            self.detection.changes(),
+            det.changes(),
+            det.unchanged,
+            det.too_old,
+            det.stale,
             d.sent,
             d.acknowledged,
             d.retried,
@@ -130,6 +141,24 @@ impl RunSummary {
             self.backlog,
             self.duration_ms as f64 / 1000.0
         );
+        if det.held_for_lines > 0 {
+            s.push_str(&format!("; {} held for their lines", det.held_for_lines));
+        }
+        if det.relined > 0 {
+            s.push_str(&format!("; {} read again for late lines", det.relined));
+        }
+        if det.lines_without_order_file > 0 {
+            s.push_str(&format!(
+                "; {} order(s) got late lines but their export file is gone: not queued again",
+                det.lines_without_order_file
+            ));
+        }
+        if d.sent_without_all_lines > 0 {
+            s.push_str(&format!(
+                "; {} sent without all their lines (lines.wait ran out)",
+                d.sent_without_all_lines
+            ));
+        }
         if let Some(stop) = &d.stopped {
             s.push_str(&format!(" (stopped: {stop})"));
         }
@@ -154,12 +183,26 @@ pub fn state_path(p: &Pipeline, spec: &SyncPipeline) -> PathBuf {
     }
 }
 
+/// A duration in ms, saturating.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `now + d`, or far in the future when that cannot be represented.
+pub(crate) fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-pub(crate) async fn open_store(path: PathBuf) -> Result<StateStore, SyncError> {
-    tokio::task::spawn_blocking(move || StateStore::open(&path))
+pub(crate) async fn open_store(path: PathBuf, pipeline: &str) -> Result<StateStore, SyncError> {
+    let pipeline = pipeline.to_string();
+    tokio::task::spawn_blocking(move || StateStore::open(&path, &pipeline))
         .await
         .map_err(|e| SyncError::Join(e.to_string()))?
         .map_err(SyncError::from)
@@ -176,23 +219,28 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
     let ex = Extractor::new(p, &spec)?;
     let path = state_path(p, &spec);
     let lock = if options.force {
-        None
+        RunLock::acquire_force(&path)?
     } else {
-        Some(RunLock::acquire(&path)?)
+        RunLock::acquire(&path)?
     };
-    let stale_lock = lock.as_ref().and_then(|l| l.stale.clone());
+    let stale_lock = lock.stale.clone();
     if let Some(stale) = &stale_lock {
         tracing::warn!(holder = %stale, "previous run ended without releasing its lock (killed?); taking over");
     }
-    let mut store = open_store(path.clone()).await?;
-    let lookback_ms = spec.state.lookback.get().as_millis() as i64;
+    let mut store = open_store(path.clone(), &spec.name).await?;
+    let mut detect_options = detect::DetectOptions {
+        lookback_ms: millis(spec.state.lookback.get()),
+        max_future_ms: millis(spec.state.max_future.get()),
+        now_ms: chrono::Utc::now().timestamp_millis(),
+        commit: false,
+    };
     let handle = tokio::runtime::Handle::current();
     let batch_size = spec.sink.batch_size as usize;
     let max_per_run = spec.sink.max_per_run as u64;
 
     if options.dry_run {
         let (detection, dry) = tokio::task::spawn_blocking(move || {
-            let (d, staging) = detect::detect(&handle, &ex, &mut store, lookback_ms, false)?;
+            let (d, staging) = detect::detect(&handle, &ex, &mut store, detect_options)?;
             let entries = match staging {
                 Some(st) => st.peek(max_per_run as usize)?,
                 None => Vec::new(),
@@ -204,18 +252,7 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
         let first_keys = dry.iter().take(10).map(|e| e.key.clone()).collect();
         let payload_bytes = dry
             .chunks(batch_size.max(1))
-            .map(|c| {
-                let orders: Vec<OutgoingOrder> = c
-                    .iter()
-                    .map(|e| OutgoingOrder {
-                        seq: e.seq,
-                        key: e.key.clone(),
-                        version: e.version,
-                        record: e.record.clone(),
-                    })
-                    .collect();
-                build_body(spec.sink.format, &orders).len()
-            })
+            .map(|c| build_body(spec.sink.format, &drain::outgoing(c)).len())
             .collect::<Vec<_>>();
         return Ok(RunSummary {
             pipeline: spec.name.clone(),
@@ -233,8 +270,9 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
         });
     }
 
+    detect_options.commit = true;
     let (detection, store) = tokio::task::spawn_blocking(move || {
-        let (d, _) = detect::detect(&handle, &ex, &mut store, lookback_ms, true)?;
+        let (d, _) = detect::detect(&handle, &ex, &mut store, detect_options)?;
         Ok::<_, SyncError>((d, store))
     })
     .await
@@ -254,7 +292,7 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
             cap: Some(max_per_run),
             batch_size,
             concurrency: 1,
-            deadline: Instant::now() + spec.sink.deadline.get(),
+            deadline: deadline_after(spec.sink.deadline.get()),
         },
         cancel,
         None,
@@ -297,6 +335,15 @@ pub(crate) async fn finish(
     let summary = tokio::task::spawn_blocking(move || {
         let s = store.lock().map_err(|_| SyncError::Poisoned)?;
         summary.backlog = s.backlog()?;
+        // Progress or a loud stop: orders that could have gone out, none did,
+        // and nothing said why.
+        let sendable = s.sendable(chrono::Utc::now().timestamp_millis())?;
+        let d = &mut summary.delivery;
+        if d.stopped.is_none() && d.sent == 0 && sendable > 0 {
+            d.stopped = Some(format!(
+                "no progress: {sendable} order(s) could be sent but none was"
+            ));
+        }
         summary.duration_ms = started.elapsed().as_millis() as u64;
         let outcome = match summary.exit_code() {
             0 => "ok",
@@ -316,7 +363,8 @@ pub(crate) async fn finish(
 pub async fn status(p: &Pipeline) -> Result<Option<crate::state::Status>, SyncError> {
     let spec = p.as_sync()?;
     let path = state_path(p, spec);
-    tokio::task::spawn_blocking(move || match StateStore::open_existing(&path)? {
+    let name = spec.name.clone();
+    tokio::task::spawn_blocking(move || match StateStore::open_existing(&path, &name)? {
         Some(s) => Ok(Some(s.status(10)?)),
         None => Ok(None),
     })

@@ -5,3 +5,4 @@ mod e2e;
 mod import;
 mod sources;
 mod sync;
+mod trust;

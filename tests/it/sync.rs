@@ -122,7 +122,7 @@ async fn cap_inside_a_group_of_equal_timestamps_neither_skips_nor_repeats() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn late_rows_inside_the_lookback_are_sent_and_unchanged_reexports_are_not() {
+async fn late_rows_in_a_new_file_are_sent_whatever_their_age_and_unchanged_reexports_are_not() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::ok().await;
     pipeline(dir.path(), &rec.url(), "");
@@ -152,8 +152,8 @@ async fn late_rows_inside_the_lookback_are_sent_and_unchanged_reexports_are_not(
         s["detection"]["files_read"], 1,
         "only the new file is read: {s}"
     );
-    // A late row 20 minutes before the cursor (inside the 1h lookback) is
-    // sent; one 2 hours before is not.
+    // A late file: rows 20 minutes and 2 hours before the cursor. The file
+    // is new, so both are sent; age alone never drops a row of a new file.
     export(
         dir.path(),
         "orders_3.csv",
@@ -165,8 +165,28 @@ async fn late_rows_inside_the_lookback_are_sent_and_unchanged_reexports_are_not(
     rec.clear();
     let o = run(dir.path(), &[]).await;
     let s = summary(&o);
+    assert_eq!(s["detection"]["too_old"], 0, "{s}");
+    let mut got = delivered(&rec);
+    got.sort();
+    assert_eq!(got, vec![("3".to_string(), 1), ("4".to_string(), 1)]);
+    // A file read before and rewritten in place (a full export kept under
+    // one name) is read from cursor - lookback on: its old rows are skipped
+    // as too old, counted, and its recent ones are offered.
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &[
+            (1, "CLOSED", 100, "2026-10-13 12:00:00"),
+            (2, "CLOSED", 200, "2026-10-13 12:30:00"),
+            (5, "CLOSED", 500, "2026-10-13 09:00:00"),
+            (6, "CLOSED", 600, "2026-10-13 12:20:00"),
+        ],
+    );
+    rec.clear();
+    let o = run(dir.path(), &[]).await;
+    let s = summary(&o);
     assert_eq!(s["detection"]["too_old"], 1, "{s}");
-    assert_eq!(delivered(&rec), vec![("3".to_string(), 1)]);
+    assert_eq!(delivered(&rec), vec![("6".to_string(), 1)]);
     // A changed order gets version 2.
     export(
         dir.path(),
