@@ -273,4 +273,6 @@ pub fn json_schema() -> Value {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

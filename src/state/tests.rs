@@ -367,3 +367,17 @@ fn rebatch_splits_an_in_flight_batch_without_counting_an_attempt() {
         None
     );
 }
+
+proptest::proptest! {
+    #[test]
+    fn the_cursor_is_the_largest_pair_ever_offered(pairs in proptest::collection::vec((0i64..50, 0u8..5), 1..30)) {
+        let (_d, mut s) = store();
+        for (ms, key) in &pairs {
+            let st = s.stage().unwrap();
+            st.advance_cursor(*ms, &key.to_string()).unwrap();
+            st.commit().unwrap();
+        }
+        let max = pairs.iter().map(|(ms, k)| (*ms, k.to_string())).max();
+        proptest::prop_assert_eq!(s.cursor().unwrap(), max);
+    }
+}
