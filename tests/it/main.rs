@@ -3,5 +3,6 @@
 mod common;
 mod e2e;
 mod import;
+mod sink_safety;
 mod sources;
 mod sync;
