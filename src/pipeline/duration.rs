@@ -7,8 +7,18 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The longest duration a pipeline file may write: 366 days.
+///
+/// No setting of this tool means anything longer (the longest, `lookback`
+/// and `deadline`, are hours to days), and every duration is added to a
+/// clock reading somewhere; a bound far below the clocks' limits keeps that
+/// arithmetic from overflowing, so a typo such as `999999999999999999d` is an
+/// error naming the value, never a crash.
+pub const MAX: Duration = Duration::from_secs(366 * 86_400);
+
 /// A duration written as a number followed by a unit (`ms`, `s`, `m`, `h`, `d`),
 /// for example `15m` or `30s`. Several parts may follow each other: `1h30m`.
+/// At most [`MAX`] (366 days).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HumanDuration(pub Duration);
 
@@ -37,6 +47,9 @@ pub struct ParseDurationError {
     reason: &'static str,
 }
 
+/// The reason given for a duration over [`MAX`].
+const TOO_LONG: &str = "longer than the maximum of 366d";
+
 impl FromStr for HumanDuration {
     type Err = ParseDurationError;
 
@@ -58,25 +71,31 @@ impl FromStr for HumanDuration {
             if digits == 0 {
                 return Err(err("expected a number"));
             }
-            let n: u64 = rest[..digits]
-                .parse()
-                .map_err(|_| err("number too large"))?;
+            // Digits beyond u64 are over the maximum in any unit.
+            let n: u64 = rest[..digits].parse().map_err(|_| err(TOO_LONG))?;
             rest = &rest[digits..];
             let unit_len = rest
                 .find(|c: char| c.is_ascii_digit())
                 .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
-            let part = match unit {
-                "ms" => Duration::from_millis(n),
-                "s" => Duration::from_secs(n),
-                "m" => Duration::from_secs(n.saturating_mul(60)),
-                "h" => Duration::from_secs(n.saturating_mul(3600)),
-                "d" => Duration::from_secs(n.saturating_mul(86_400)),
+            let secs_per_unit = match unit {
+                "ms" => None,
+                "s" => Some(1),
+                "m" => Some(60),
+                "h" => Some(3600),
+                "d" => Some(86_400),
                 "" => return Err(err("missing unit")),
                 _ => return Err(err("unknown unit")),
             };
-            total = total.saturating_add(part);
+            let part = match secs_per_unit {
+                None => Duration::from_millis(n),
+                Some(k) => Duration::from_secs(n.checked_mul(k).ok_or_else(|| err(TOO_LONG))?),
+            };
+            total = total
+                .checked_add(part)
+                .filter(|t| *t <= MAX)
+                .ok_or_else(|| err(TOO_LONG))?;
         }
         Ok(Self(total))
     }
@@ -123,7 +142,7 @@ impl JsonSchema for HumanDuration {
         schemars::json_schema!({
             "type": "string",
             "pattern": "^([0-9]+(ms|s|m|h|d))+$",
-            "description": "A duration such as `500ms`, `30s`, `15m`, `1h`, `1d` or `1h30m`."
+            "description": "A duration such as `500ms`, `30s`, `15m`, `1h`, `1d` or `1h30m`; at most 366 days."
         })
     }
 }
@@ -156,6 +175,29 @@ mod tests {
         assert!("15 minutes".parse::<HumanDuration>().is_err());
         assert!("m".parse::<HumanDuration>().is_err());
         assert!("".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn unrepresentable_or_huge_durations_are_refused_naming_the_value() {
+        for bad in [
+            "999999999999999999d",
+            "18446744073709551615s",
+            "99999999999999999999999ms",
+            "213503982334601d",
+            "367d",
+            "366d1ms",
+            "8785h",
+            "300d300d",
+        ] {
+            let e = bad.parse::<HumanDuration>().unwrap_err().to_string();
+            assert!(e.contains(bad), "{bad}: {e}");
+            assert!(e.contains("maximum of 366d"), "{bad}: {e}");
+        }
+        assert_eq!("366d".parse::<HumanDuration>().unwrap().get(), MAX);
+        assert_eq!("8784h".parse::<HumanDuration>().unwrap().get(), MAX);
+        // Whatever parses can be added to a clock reading.
+        let now = std::time::Instant::now();
+        assert!(now.checked_add(MAX).is_some());
     }
 
     #[test]

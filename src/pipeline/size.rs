@@ -143,4 +143,27 @@ mod tests {
             assert!(e.contains("invalid size"), "{bad}: {e}");
         }
     }
+
+    #[test]
+    fn out_of_range_sizes_are_refused_naming_the_value() {
+        let huge = format!("{}B", "9".repeat(400));
+        for bad in [
+            huge.as_str(),
+            "18446744073709551615B",
+            "16777216TiB",
+            "-1GiB",
+            "infGB",
+            "NaNGB",
+            "1..5GB",
+            "0.4B",
+        ] {
+            let e = bad.parse::<ByteSize>().unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
+        }
+        // The largest representable sizes still parse.
+        assert_eq!(
+            "16777215TiB".parse::<ByteSize>().unwrap().bytes(),
+            16_777_215 << 40
+        );
+    }
 }

@@ -228,7 +228,8 @@ fn url(c: &mut Checker<'_>, path: &str, loc: &str) {
         );
     }
     if url::Url::parse(loc.replace(['*', '?'], "x").as_str()).is_err() {
-        c.report(path, format!("{loc:?} is not a valid URL"));
+        let shown = crate::sinks::webhook::redact_url(loc);
+        c.report(path, format!("{shown:?} is not a valid URL"));
     }
 }
 
@@ -336,11 +337,15 @@ fn transforms(c: &mut Checker<'_>, path: &str, steps: &[Transform]) {
                 }
                 if expr.trim().is_empty() {
                     c.report(&format!("{p}.expr"), "must not be empty");
+                } else if let Err(reason) = crate::transforms::check_sql_expr(expr) {
+                    c.report(&format!("{p}.expr"), reason);
                 }
             }
             Transform::Filter { expr } => {
                 if expr.trim().is_empty() {
                     c.report(&format!("{p}.expr"), "must not be empty");
+                } else if let Err(reason) = crate::transforms::check_sql_expr(expr) {
+                    c.report(&format!("{p}.expr"), reason);
                 }
             }
             Transform::Select { columns } | Transform::Drop { columns } => {
@@ -352,6 +357,8 @@ fn transforms(c: &mut Checker<'_>, path: &str, steps: &[Transform]) {
                 let q = query.trim_start().to_ascii_lowercase();
                 if !(q.starts_with("select") || q.starts_with("with")) {
                     c.report(&format!("{p}.query"), "must be a SELECT over `source`");
+                } else if let Err(reason) = crate::transforms::check_sql_query(query) {
+                    c.report(&format!("{p}.query"), reason);
                 }
             }
             Transform::Scale { columns, digits } => {
@@ -413,7 +420,13 @@ pub fn parse_aggregation(spec: &str) -> Option<(&str, &str)> {
 
 fn sink(c: &mut Checker<'_>, s: &WebhookSinkConfig) {
     match url::Url::parse(&s.url) {
-        Err(e) => c.report("sink.url", format!("{:?} is not a valid URL: {e}", s.url)),
+        Err(e) => c.report(
+            "sink.url",
+            format!(
+                "{:?} is not a valid URL: {e}",
+                crate::sinks::webhook::redact_url(&s.url)
+            ),
+        ),
         Ok(u) => match u.scheme() {
             "https" => {}
             "http" => {

@@ -4,10 +4,14 @@ pub mod bridge;
 pub(crate) mod runs;
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use polars::prelude::*;
 use polars::sql::SQLContext;
 use polars_ops::chunked_array::TakeChunkedHorPar;
+use sqlparser::ast::{Statement, TableFactor, Visit, Visitor};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::{Parser, ParserOptions};
 
 use crate::pipeline::{ColumnType, LetterCase, Transform, parse_aggregation};
 
@@ -23,6 +27,17 @@ pub enum TransformError {
         kind: &'static str,
         /// Cause.
         source: PolarsError,
+    },
+    /// A step's SQL reads something other than its input (a table function
+    /// such as `read_csv('/etc/passwd')`); see [`check_sql_query`].
+    #[error("transforms[{index}] ({kind}): {reason}")]
+    Forbidden {
+        /// Position in the `transforms` list.
+        index: usize,
+        /// Step type.
+        kind: &'static str,
+        /// What was found.
+        reason: String,
     },
     /// Running the steps failed (a cast that does not fit, a missing column).
     #[error("applying transforms: {0}")]
@@ -58,6 +73,108 @@ fn kind(t: &Transform) -> &'static str {
         Transform::Text { .. } => "text",
         Transform::Truncate { .. } => "truncate",
         Transform::Aggregate { .. } => "aggregate",
+    }
+}
+
+/// A parser set up as Polars' SQL interface sets its own up, so that the
+/// checks below see the statements Polars would run.
+fn sql_parser() -> Parser<'static> {
+    Parser::new(&GenericDialect).with_options(ParserOptions {
+        trailing_commas: true,
+        ..Default::default()
+    })
+}
+
+/// Refuses an `sql` step's query unless it is one `SELECT` (or `WITH`)
+/// whose every `FROM` and `JOIN` names a table (`source`, a `WITH` name) or
+/// a subquery. A table function (`read_csv('/etc/passwd')`, `read_parquet`,
+/// `read_ipc`, `read_json`, `read_ndjson`, in any case or quoting), and any
+/// other function, `TABLE(...)` or `UNNEST` in `FROM`, is refused: Polars
+/// would read any file of this machine with it. Pure: the text is parsed,
+/// never run. The error says what was found, for the step's field.
+pub fn check_sql_query(query: &str) -> Result<(), String> {
+    let statements = parse_statements(query).map_err(|e| format!("is not valid SQL: {e}"))?;
+    if let Some(reason) = table_function_in(&statements) {
+        return Err(reason);
+    }
+    match statements.as_slice() {
+        [Statement::Query(_)] => Ok(()),
+        [_] => Err("must be a SELECT over `source`".into()),
+        _ => Err(format!(
+            "must be exactly one SELECT statement, found {}",
+            statements.len()
+        )),
+    }
+}
+
+/// [`check_sql_query`] for the SQL expression of a `derive` or `filter`
+/// step: a subquery inside it may not use a table function either.
+pub fn check_sql_expr(expr: &str) -> Result<(), String> {
+    let item =
+        parse_select_item(expr).map_err(|e| format!("is not a valid SQL expression: {e}"))?;
+    table_function_in(&item).map_or(Ok(()), Err)
+}
+
+fn parse_statements(query: &str) -> Result<Vec<Statement>, sqlparser::parser::ParserError> {
+    sql_parser()
+        .try_with_sql(query)
+        .and_then(|mut p| p.parse_statements())
+}
+
+/// How Polars reads the expression of `derive` and `filter`: as one select item.
+fn parse_select_item(
+    expr: &str,
+) -> Result<sqlparser::ast::SelectItem, sqlparser::parser::ParserError> {
+    sql_parser()
+        .try_with_sql(expr)
+        .and_then(|mut p| p.parse_select_item())
+}
+
+/// Why `ast` reads something other than tables and subqueries, if it does.
+fn table_function_in<T: Visit + ?Sized>(ast: &T) -> Option<String> {
+    match ast.visit(&mut OnlyTables) {
+        ControlFlow::Break(reason) => Some(reason),
+        ControlFlow::Continue(()) => None,
+    }
+}
+
+/// The table-function refusal of a step, for steps built without
+/// validation; text that does not parse is left to Polars to report.
+fn forbidden_in(step: &Transform) -> Option<String> {
+    match step {
+        Transform::Sql { query } => parse_statements(query)
+            .ok()
+            .and_then(|s| table_function_in(&s)),
+        Transform::Derive { expr, .. } | Transform::Filter { expr } => parse_select_item(expr)
+            .ok()
+            .and_then(|i| table_function_in(&i)),
+        _ => None,
+    }
+}
+
+/// Stops at the first `FROM` item that is neither a named table nor a subquery.
+struct OnlyTables;
+
+impl Visitor for OnlyTables {
+    type Break = String;
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<String> {
+        match factor {
+            TableFactor::Table {
+                name, args: None, ..
+            } if !name.0.is_empty() => ControlFlow::Continue(()),
+            TableFactor::Derived { .. } | TableFactor::NestedJoin { .. } => {
+                ControlFlow::Continue(())
+            }
+            TableFactor::Table { name, .. } | TableFactor::Function { name, .. } => {
+                ControlFlow::Break(format!(
+                    "`{name}(...)` in FROM is a table function, which can read any file of this machine: an SQL step reads only `source` (its input), its WITH names and subqueries"
+                ))
+            }
+            _ => ControlFlow::Break(
+                "only tables (`source`, WITH names) and subqueries may appear in FROM: table functions, TABLE(...), UNNEST and the like are not allowed, they can read any file of this machine".into(),
+            ),
+        }
     }
 }
 
@@ -123,6 +240,15 @@ pub fn apply_with(
             kind: kind(step),
             source,
         };
+        // Validation refuses these already; a plan built without it must not
+        // read files either.
+        if let Some(reason) = forbidden_in(step) {
+            return Err(TransformError::Forbidden {
+                index,
+                kind: kind(step),
+                reason,
+            });
+        }
         lf = match step {
             Transform::Rename { columns } => lf.rename(columns.keys(), columns.values(), true),
             Transform::Cast { columns } => lf.with_columns(

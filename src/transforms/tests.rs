@@ -771,3 +771,93 @@ mod runs {
         );
     }
 }
+
+#[test]
+fn table_functions_in_sql_are_refused_in_any_case_quoting_or_nesting() {
+    for query in [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "select * from READ_CSV('/etc/passwd')",
+        r#"SELECT * FROM "read_csv"('/etc/passwd')"#,
+        "SELECT * FROM read_parquet('/etc/x.parquet')",
+        "SELECT * FROM read_ipc('/etc/x.ipc')",
+        "SELECT * FROM read_json('/etc/x.json')",
+        "SELECT * FROM read_ndjson('/etc/x.ndjson')",
+        "SELECT * FROM my_own_function(1)",
+        "SELECT * FROM source JOIN read_csv('/etc/passwd') AS p ON true",
+        "SELECT * FROM source, read_csv('/etc/passwd')",
+        "SELECT * FROM (SELECT * FROM read_csv('/etc/passwd')) AS t",
+        "WITH t AS (SELECT * FROM read_csv('/etc/passwd')) SELECT * FROM t",
+        "SELECT * FROM source UNION ALL SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM source WHERE orderId IN (SELECT orderId FROM read_csv('/etc/passwd'))",
+        "SELECT (SELECT max(x) FROM read_csv('/etc/passwd')) AS leak FROM source",
+        "SELECT * FROM TABLE(read_csv('/etc/passwd'))",
+        "SELECT * FROM UNNEST([1, 2]) AS t(x)",
+    ] {
+        let err = check_sql_query(query).expect_err(query);
+        assert!(
+            err.contains("table function") || err.contains("only tables"),
+            "{query}: {err}"
+        );
+    }
+    for expr in [
+        "orderId IN (SELECT orderId FROM read_csv('/etc/passwd'))",
+        "EXISTS (SELECT 1 FROM READ_PARQUET('/etc/x'))",
+    ] {
+        assert!(check_sql_expr(expr).is_err(), "{expr}");
+    }
+}
+
+#[test]
+fn plain_sql_over_source_passes_the_check() {
+    for query in [
+        "SELECT * FROM source",
+        "SELECT *, saleAmount / 100 AS amount FROM source WHERE orderState <> 'X'",
+        "WITH t AS (SELECT orderId FROM source) SELECT * FROM t JOIN source USING (orderId)",
+        "SELECT * FROM (SELECT * FROM source) AS s ORDER BY orderId LIMIT 2",
+        "SELECT read_csv FROM source",
+    ] {
+        check_sql_query(query).unwrap_or_else(|e| panic!("{query}: {e}"));
+    }
+    for expr in [
+        "saleAmount / 100",
+        "orderState <> 'ABANDONED'",
+        "upper(orderState)",
+    ] {
+        check_sql_expr(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+    }
+    assert!(check_sql_query("SELECT * FROM source; SELECT 1").is_err());
+    assert!(check_sql_query("DROP TABLE source").is_err());
+}
+
+#[test]
+fn a_table_function_is_refused_when_the_plan_is_built_without_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret.csv");
+    std::fs::write(&file, "orderId,orderState\n999,LEAKED\n").unwrap();
+    let steps = vec![Transform::Sql {
+        query: format!(
+            "SELECT orderId, orderState FROM source UNION ALL SELECT orderId, orderState FROM read_csv('{}')",
+            file.display()
+        ),
+    }];
+    let err = apply_to_batch(&orders(), &steps).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransformError::Forbidden {
+                index: 0,
+                kind: "sql",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let steps = vec![Transform::Filter {
+        expr: format!(
+            "orderId IN (SELECT orderId FROM read_csv('{}'))",
+            file.display()
+        ),
+    }];
+    let err = apply_to_batch(&orders(), &steps).unwrap_err();
+    assert!(matches!(err, TransformError::Forbidden { .. }), "{err}");
+}

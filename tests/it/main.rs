@@ -4,6 +4,7 @@ mod bad_pipelines;
 mod common;
 mod e2e;
 mod import;
+mod sink_safety;
 mod sources;
 mod sync;
 mod trust;

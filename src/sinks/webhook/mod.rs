@@ -3,14 +3,27 @@
 //! The contract with the caller (the run driver):
 //! - every order passed to [`WebhookSink::deliver`] comes back in exactly one
 //!   of `acked`, `dead` or `pending` of the [`BatchOutcome`];
-//! - `acked` orders were answered 2xx, `dead` orders were refused by the CRM as
-//!   bad records (each alone in its request), `pending` orders were not
-//!   delivered and stay queued for a later run;
+//! - `acked` orders were answered 2xx (whatever the body says: 2xx is the
+//!   contract), `dead` orders were refused by the CRM as bad records (each
+//!   alone in its request), `pending` orders were not delivered and stay
+//!   queued for a later run;
+//! - a batch of two or more whose every order the CRM refused, each on its
+//!   own and with the same 4xx, while accepting none, is a configuration
+//!   problem (a wrong `format`, a receiver that refuses every payload), not a
+//!   batch of bad records: it stops with [`StopReason::Refused`] and nothing
+//!   is dead-lettered;
+//! - nothing the sink shows (logs, errors, dead-letter reasons) carries a
+//!   configured secret: URLs are shown redacted ([`redact_url`]) and response
+//!   bodies have every secret value replaced by `***` before they are kept;
+//! - requests go straight to the webhook: proxy settings of the environment
+//!   (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are ignored, so they cannot
+//!   route orders or secrets through another host;
 //! - a request is re-sent with the same body and `webhook-id`, so the CRM can
 //!   drop duplicates; a sub-batch made by splitting gets the id of its own orders.
 //!
 //! `WebhookSink` is `Send + Sync`; several `deliver` calls may run at once.
 
+mod redact;
 mod request;
 mod service;
 #[cfg(test)]
@@ -25,8 +38,11 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGE
 
 use crate::pipeline::{AuthConfig, PayloadFormat, WebhookSinkConfig, is_loopback};
 
+use redact::Secrets;
+pub use redact::redact_url;
 use request::SigningKey;
 pub use request::{build_body, sign, webhook_id};
+pub use service::MAX_RETRY_AFTER;
 use service::{RateLimiter, Sent};
 
 /// One order to send. `record` is the order as a JSON object text (already encoded).
@@ -57,6 +73,10 @@ pub struct BatchOutcome {
     pub retries: u32,
     /// Why delivery stopped before every order was acked or dead-lettered.
     pub stop: Option<StopReason>,
+    /// The sink's cancel signal ([`WebhookSink::with_cancel`]) turned true:
+    /// a retry wait was cut short or a request not sent, and the orders not
+    /// yet answered are `pending` (with `stop` left `None`).
+    pub cancelled: bool,
 }
 
 /// An order the CRM refused as a bad record (400, 413, 422 or another 4xx).
@@ -179,7 +199,7 @@ struct RetryPolicy {
 pub struct WebhookSink {
     client: reqwest::Client,
     url: reqwest::Url,
-    /// The URL without user info, query or fragment, for logs and `Debug`.
+    /// The URL as [`redact_url`] shows it, for logs and `Debug`.
     url_display: String,
     format: PayloadFormat,
     /// Content type, user agent, configured headers and the auth header.
@@ -190,6 +210,10 @@ pub struct WebhookSink {
     /// For `Debug`: which auth scheme is in use, never its secret.
     auth_kind: Option<String>,
     limiter: Option<RateLimiter>,
+    /// Turns true when the run is asked to stop (Ctrl-C, SIGTERM).
+    cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Every configured secret value, replaced by `***` in response bodies.
+    secrets: Secrets,
 }
 
 impl fmt::Debug for WebhookSink {
@@ -211,6 +235,7 @@ impl fmt::Debug for WebhookSink {
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
             .field("rate_limited", &self.limiter.is_some())
+            .field("cancellable", &self.cancel.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -233,7 +258,11 @@ impl WebhookSink {
                 });
             }
         }
-        let url_display = display_url(&url);
+        let url_display = redact_url(url.as_str());
+        // Secrets a response body might echo: the URL's secret-looking parts,
+        // configured header values, and the auth and signing secrets below.
+        let mut secrets: Vec<String> = redact::url_secrets(&url);
+        secrets.extend(cfg.headers.values().cloned());
 
         let secret = |var: &str, what: &'static str| -> Result<String, SinkError> {
             env(var)
@@ -262,6 +291,7 @@ impl WebhookSink {
             Some(AuthConfig::Bearer { token_env }) => {
                 let token = secret(token_env, "bearer token")?;
                 let value = format!("Bearer {token}");
+                secrets.push(token);
                 (
                     Some("bearer".to_string()),
                     Some((reqwest::header::AUTHORIZATION, value)),
@@ -272,7 +302,10 @@ impl WebhookSink {
                 password_env,
             }) => {
                 let password = secret(password_env, "basic auth password")?;
-                let value = format!("Basic {}", BASE64.encode(format!("{username}:{password}")));
+                let credentials = BASE64.encode(format!("{username}:{password}"));
+                let value = format!("Basic {credentials}");
+                secrets.push(password);
+                secrets.push(credentials);
                 (
                     Some("basic".to_string()),
                     Some((reqwest::header::AUTHORIZATION, value)),
@@ -280,6 +313,7 @@ impl WebhookSink {
             }
             Some(AuthConfig::Header { name, value_env }) => {
                 let value = secret(value_env, "auth header value")?;
+                secrets.push(value.clone());
                 let n = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| SinkError::InvalidHeader { name: name.clone() })?;
                 (Some(format!("header {name}")), Some((n, value)))
@@ -302,12 +336,21 @@ impl WebhookSink {
                     var: s.secret_env.clone(),
                     reason,
                 })?;
+                let trimmed = raw.trim();
+                if let Some(encoded) = trimmed.strip_prefix("whsec_") {
+                    secrets.push(encoded.to_string());
+                }
+                secrets.push(trimmed.to_string());
                 Some(key)
             }
         };
 
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // The environment's proxy variables would send every order, and
+            // the auth header, through another host (and defeat the rule
+            // that plain http goes only to loopback): no proxy at all.
+            .no_proxy()
             .connect_timeout(cfg.connect_timeout.get())
             .build()
             .map_err(|source| SinkError::Client { source })?;
@@ -327,7 +370,20 @@ impl WebhookSink {
             timeout: cfg.timeout.get(),
             auth_kind,
             limiter: None,
+            cancel: None,
+            secrets: Secrets::new(secrets),
         })
+    }
+
+    /// Lets `cancel` interrupt delivery: once it turns true, a retry or
+    /// rate-limit wait ends at once and no further request is sent; the
+    /// orders not yet answered come back `pending` (nothing acked or
+    /// dead-lettered for them) with [`BatchOutcome::cancelled`] set. A
+    /// request already on the wire is finished (within its timeout), so its
+    /// answer is not lost.
+    pub fn with_cancel(mut self, cancel: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.cancel = Some(cancel);
+        self
     }
 
     /// Spaces requests at least `1 / per_second` apart across all `deliver`
@@ -343,7 +399,11 @@ impl WebhookSink {
     ///
     /// Bad records are isolated by splitting the batch in halves; a transient
     /// failure is retried until `max_attempts` or `deadline`; a refusal stops
-    /// the batch. Nothing is sent once `deadline` has passed.
+    /// the batch. Nothing is sent once `deadline` has passed, and no wait
+    /// (`Retry-After`, backoff, rate limit) is begun that would end after it.
+    /// When every order of a batch of two or more is refused alone with the
+    /// same status and none is accepted, the batch stops as
+    /// [`StopReason::Refused`] with every order pending, none dead.
     pub async fn deliver(
         &self,
         orders: &[OutgoingOrder],
@@ -357,19 +417,30 @@ impl WebhookSink {
             todo.push(orders);
         }
         while let Some(part) = todo.pop() {
-            if out.stop.is_some() {
+            if out.stop.is_some() || out.cancelled {
                 out.pending.extend(part.iter().map(|o| o.seq));
                 continue;
             }
             match self.send(part, deadline, &mut out).await {
                 Sent::Acked => out.acked.extend(part.iter().map(|o| o.seq)),
-                Sent::Rejected { status, reason } => {
+                Sent::Rejected {
+                    status,
+                    reason,
+                    body_bytes,
+                } => {
                     if let [single] = part {
-                        tracing::warn!(
+                        tracing::info!(
                             status,
                             key = %single.key,
-                            "webhook refused an order as a bad record; it becomes a dead letter"
+                            "webhook refused an order sent alone"
                         );
+                        let reason = if status == 413 {
+                            format!(
+                                "{reason} (this order alone makes a request of {body_bytes} bytes, more than the webhook accepts)"
+                            )
+                        } else {
+                            reason
+                        };
                         out.dead.push(DeadLetter {
                             seq: single.seq,
                             status: Some(status),
@@ -390,18 +461,58 @@ impl WebhookSink {
                     out.pending.extend(part.iter().map(|o| o.seq));
                     out.stop = Some(reason);
                 }
+                Sent::Cancelled => {
+                    out.pending.extend(part.iter().map(|o| o.seq));
+                    out.cancelled = true;
+                }
             }
+        }
+        if let Some(status) = refused_alike(orders, &out) {
+            let first = out
+                .dead
+                .first()
+                .map(|d| d.reason.clone())
+                .unwrap_or_default();
+            tracing::warn!(
+                status,
+                orders = orders.len(),
+                "webhook refused every order of the batch, each on its own; stopping as a configuration problem"
+            );
+            out.dead.clear();
+            out.pending = orders.iter().map(|o| o.seq).collect();
+            out.stop = Some(StopReason::Refused {
+                status,
+                message: format!(
+                    "all {} orders of a batch were refused, each sent alone, with HTTP {status}, and none was accepted: the webhook refuses the payloads themselves, a configuration problem (check `sink.format` and what the CRM expects); nothing was dead-lettered and the orders stay queued. First answer: {first}",
+                    orders.len()
+                ),
+            });
+        }
+        for dead in &out.dead {
+            let key = orders
+                .iter()
+                .find(|o| o.seq == dead.seq)
+                .map(|o| o.key.as_str());
+            tracing::warn!(
+                status = dead.status,
+                key = key.unwrap_or_default(),
+                "webhook refused an order as a bad record; it becomes a dead letter"
+            );
         }
         out
     }
 }
 
-/// `scheme://host[:port]/path` without user info, query or fragment.
-fn display_url(url: &reqwest::Url) -> String {
-    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
-    if let Some(port) = url.port() {
-        shown.push_str(&format!(":{port}"));
+/// The status, when every order of `orders` (two or more) came back dead
+/// with that same status and none was acknowledged: one bad record among
+/// good ones never matches, since the good ones are acked.
+fn refused_alike(orders: &[OutgoingOrder], out: &BatchOutcome) -> Option<u16> {
+    if orders.len() < 2 || !out.acked.is_empty() || out.dead.len() != orders.len() {
+        return None;
     }
-    shown.push_str(url.path());
-    shown
+    let status = out.dead.first()?.status?;
+    out.dead
+        .iter()
+        .all(|d| d.status == Some(status))
+        .then_some(status)
 }

@@ -1,4 +1,4 @@
-//! Sending one request body with retries: status classes, backoff with jitter, `Retry-After`, the deadline, bounded body reads.
+//! Sending one request body with retries: status classes, backoff with jitter, `Retry-After` (capped), the deadline, cancellation, bounded body reads.
 
 use std::time::{Duration, SystemTime};
 
@@ -7,11 +7,18 @@ use reqwest::header::{HeaderValue, LOCATION, RETRY_AFTER};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::redact::redact_url;
 use super::request::{build_body, snippet, webhook_id};
 use super::{BatchOutcome, OutgoingOrder, RetryPolicy, StopReason, WebhookSink};
 
 /// Bytes of a response body read at most; the rest is never downloaded.
 pub(super) const MAX_RESPONSE_BYTES: usize = crate::pipeline::defaults::MAX_RESPONSE_BYTES as usize;
+
+/// The longest wait a `Retry-After` answer can ask for: one hour. A longer
+/// wish (in seconds or as an HTTP date) is shortened to it; a wait that would
+/// end after the run's deadline is not begun at all, the batch stops with
+/// [`StopReason::Deadline`] and stays queued.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Final result of sending one (sub-)batch.
 pub(super) enum Sent {
@@ -23,9 +30,13 @@ pub(super) enum Sent {
         status: u16,
         /// Status line and body excerpt.
         reason: String,
+        /// Size of the refused request body.
+        body_bytes: usize,
     },
     /// Delivery of the whole batch stops here.
     Stopped(StopReason),
+    /// The cancel signal turned true before an answer; nothing is decided.
+    Cancelled,
 }
 
 /// How one attempt ended.
@@ -53,8 +64,17 @@ impl WebhookSink {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
+            if self.is_cancelled() {
+                return Sent::Cancelled;
+            }
             if let Some(limiter) = &self.limiter {
-                limiter.wait().await;
+                let slot = limiter.reserve().await;
+                if slot >= deadline {
+                    return Sent::Stopped(StopReason::Deadline);
+                }
+                if !self.pause_until(slot).await {
+                    return Sent::Cancelled;
+                }
             }
             let now = Instant::now();
             if now >= deadline {
@@ -62,12 +82,19 @@ impl WebhookSink {
             }
             // A request never runs past the deadline; if it is cut short the
             // CRM may still have it, and the re-send carries the same id.
-            let timeout = self.timeout.min(deadline - now);
+            let timeout = self.timeout.min(deadline.saturating_duration_since(now));
             out.requests += 1;
             let result = self
                 .attempt(&id, &body, orders.len(), attempt, timeout)
                 .await;
             let (error, retry_after) = match result {
+                Attempt::Done(Sent::Rejected { status, reason, .. }) => {
+                    return Sent::Rejected {
+                        status,
+                        reason,
+                        body_bytes: body.len(),
+                    };
+                }
                 Attempt::Done(sent) => return sent,
                 Attempt::Transient { error, retry_after } => (error, retry_after),
             };
@@ -81,7 +108,9 @@ impl WebhookSink {
                 return Sent::Stopped(StopReason::Exhausted { last_error: error });
             }
             let delay = retry_delay(&self.retry, attempt, retry_after);
-            if Instant::now() + delay >= deadline {
+            // `checked_add`: a wait no clock can represent ends after any deadline.
+            let resume = Instant::now().checked_add(delay);
+            let Some(resume) = resume.filter(|at| *at < deadline) else {
                 tracing::warn!(
                     webhook_id = %id,
                     attempts = attempt,
@@ -89,7 +118,7 @@ impl WebhookSink {
                     "the run's deadline comes before the next attempt; leaving the orders queued"
                 );
                 return Sent::Stopped(StopReason::Deadline);
-            }
+            };
             tracing::warn!(
                 webhook_id = %id,
                 attempt,
@@ -98,7 +127,31 @@ impl WebhookSink {
                 "transient webhook failure; retrying"
             );
             out.retries += 1;
-            tokio::time::sleep(delay).await;
+            if !self.pause_until(resume).await {
+                tracing::warn!(
+                    webhook_id = %id,
+                    "stopping: retry wait interrupted; leaving the orders queued"
+                );
+                return Sent::Cancelled;
+            }
+        }
+    }
+
+    /// Whether the cancel signal has turned true.
+    fn is_cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|rx| *rx.borrow())
+    }
+
+    /// Sleeps until `at`; `false` when the cancel signal cut the sleep short.
+    async fn pause_until(&self, at: Instant) -> bool {
+        let Some(cancel) = &self.cancel else {
+            tokio::time::sleep_until(at).await;
+            return true;
+        };
+        let mut cancel = cancel.clone();
+        tokio::select! {
+            () = tokio::time::sleep_until(at) => true,
+            () = cancelled(&mut cancel) => false,
         }
     }
 
@@ -149,13 +202,20 @@ impl WebhookSink {
             .headers()
             .get(RETRY_AFTER)
             .and_then(parse_retry_after);
+        // The target is shown like the webhook URL: redacted, and resolved
+        // against it so that a relative one shows its host too.
         let location = response
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+            .map(|l| match self.url.join(l) {
+                Ok(u) => redact_url(u.as_str()),
+                Err(_) => redact_url(l),
+            });
         // A failed body read does not change the verdict of the status line.
-        let body = read_capped(&mut response).await;
+        // Secrets are replaced in the whole body read, before it is cut to
+        // an excerpt, so that a cut cannot leave a secret's beginning.
+        let body = self.secrets.scrub(&read_capped(&mut response).await);
         tracing::info!(
             url = %self.url_display,
             webhook_id = %id,
@@ -165,7 +225,14 @@ impl WebhookSink {
             duration_ms = started.elapsed().as_millis() as u64,
             "webhook request"
         );
-        classify(status, &body, retry_after, location)
+        classify(status, body.as_bytes(), retry_after, location)
+    }
+}
+
+/// Resolves when `cancel` turns true; never, if its sender is gone.
+async fn cancelled(cancel: &mut tokio::sync::watch::Receiver<bool>) {
+    if cancel.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -201,6 +268,7 @@ fn classify(
         400..=499 => Attempt::Done(Sent::Rejected {
             status: code,
             reason: line,
+            body_bytes: 0,
         }),
         // 1xx as a final answer, or codes outside the standard classes:
         // nothing says the order is bad, so try again later.
@@ -263,25 +331,29 @@ pub(super) async fn read_capped(response: &mut reqwest::Response) -> Vec<u8> {
     body
 }
 
-/// `Retry-After` as delta seconds or an HTTP date.
+/// `Retry-After` as delta seconds or an HTTP date, at most [`MAX_RETRY_AFTER`].
 fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
     let text = value.to_str().ok()?.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits too many for a u64 are a wait beyond the cap as well.
+        let secs = text.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let when = httpdate::parse_http_date(text).ok()?;
     Some(
         when.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
     )
 }
 
 /// The wait before attempt `failed + 1`: the server's `Retry-After` if it
-/// gave one (bounded only by the run's deadline, which the caller checks),
-/// else exponential backoff with full jitter capped at `max_backoff`.
+/// gave one (at most [`MAX_RETRY_AFTER`], and the caller does not begin a
+/// wait that ends after the run's deadline), else exponential backoff with
+/// full jitter capped at `max_backoff`.
 fn retry_delay(policy: &RetryPolicy, failed: u32, retry_after: Option<Duration>) -> Duration {
     if let Some(wait) = retry_after {
-        return wait;
+        return wait.min(MAX_RETRY_AFTER);
     }
     let exp = policy
         .initial_backoff
@@ -299,26 +371,31 @@ pub(super) struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// `None` unless `per_second` is positive and finite.
+    /// `None` unless `per_second` is positive and finite. The spacing is at
+    /// most the longest duration a pipeline can write (366 days), so that a
+    /// tiny rate cannot make a wait no clock represents.
     pub(super) fn new(per_second: f64) -> Option<Self> {
         if !(per_second.is_finite() && per_second > 0.0) {
             return None;
         }
+        let longest = crate::pipeline::duration::MAX;
+        let interval =
+            Duration::try_from_secs_f64(1.0 / per_second).map_or(longest, |d| d.min(longest));
         Some(Self {
-            interval: Duration::from_secs_f64(1.0 / per_second),
+            interval,
             next: Mutex::new(Instant::now()),
         })
     }
 
-    /// Waits until this caller's slot.
-    pub(super) async fn wait(&self) {
-        let slot = {
-            let mut next = self.next.lock().await;
-            let slot = (*next).max(Instant::now());
-            *next = slot + self.interval;
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
+    /// Takes the next free slot and returns when it is; the caller waits
+    /// for it (or not, if it comes after the deadline).
+    pub(super) async fn reserve(&self) -> Instant {
+        let mut next = self.next.lock().await;
+        let slot = (*next).max(Instant::now());
+        // Cannot overflow with a spacing of at most 366 days; if it did, no
+        // spacing is better than a panic.
+        *next = slot.checked_add(self.interval).unwrap_or(slot);
+        slot
     }
 }
 
@@ -352,11 +429,49 @@ mod unit {
             retry_delay(&p, 1, Some(Duration::from_secs(1))),
             Duration::from_secs(1)
         );
-        // The deadline, not max_backoff, bounds what the server asks for.
+        // MAX_RETRY_AFTER and the deadline, not max_backoff, bound what the
+        // server asks for.
         assert_eq!(
             retry_delay(&p, 1, Some(Duration::from_secs(3600))),
             Duration::from_secs(3600)
         );
+        assert_eq!(
+            retry_delay(&p, 1, Some(Duration::from_secs(7200))),
+            MAX_RETRY_AFTER
+        );
+        assert_eq!(retry_delay(&p, 1, Some(Duration::MAX)), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn retry_after_beyond_any_clock_is_capped_at_an_hour() {
+        assert_eq!(MAX_RETRY_AFTER, Duration::from_secs(3600));
+        for wish in [
+            "3601",
+            "18446744073709551615",
+            "99999999999999999999999999999",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            let got = parse_retry_after(&HeaderValue::from_str(wish).unwrap());
+            assert_eq!(got, Some(MAX_RETRY_AFTER), "{wish}");
+        }
+        assert_eq!(
+            parse_retry_after(&HeaderValue::from_static("3600")),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("-5")), None);
+    }
+
+    #[tokio::test]
+    async fn a_tiny_rate_limit_does_not_overflow_the_clock() {
+        for rate in [1e-300, f64::MIN_POSITIVE, 1e-12] {
+            let limiter = RateLimiter::new(rate).unwrap();
+            assert_eq!(limiter.interval, crate::pipeline::duration::MAX);
+            let first = limiter.reserve().await;
+            let second = limiter.reserve().await;
+            assert!(second > first);
+        }
+        assert!(RateLimiter::new(0.0).is_none());
+        assert!(RateLimiter::new(f64::INFINITY).is_none());
     }
 
     #[test]
@@ -381,7 +496,7 @@ mod unit {
             Attempt::Done(Sent::Acked) => "acked",
             Attempt::Done(Sent::Rejected { .. }) => "rejected",
             Attempt::Done(Sent::Stopped(StopReason::Refused { .. })) => "refused",
-            Attempt::Done(Sent::Stopped(_)) => "stopped",
+            Attempt::Done(Sent::Stopped(_) | Sent::Cancelled) => "stopped",
             Attempt::Transient { .. } => "transient",
         };
         for (code, want) in [

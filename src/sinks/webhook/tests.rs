@@ -641,3 +641,304 @@ async fn read_capped_stops_reading_at_64_kib() {
     assert_eq!(body.len(), service::MAX_RESPONSE_BYTES);
     assert_eq!(service::MAX_RESPONSE_BYTES, 64 * 1024);
 }
+
+/// A far deadline, as `import run` uses.
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(365 * 86_400)
+}
+
+#[tokio::test]
+async fn a_retry_after_of_u64_max_seconds_stops_at_the_deadline_instead_of_panicking() {
+    for wish in [
+        "18446744073709551615",
+        "99999999999999999999999999",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    ] {
+        let server = Server::start(move |_, _| {
+            (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", wish)]).into_response()
+        })
+        .await;
+        let batch = orders(3);
+        let started = Instant::now();
+        let out = sink(&server.url, json!({}))
+            .deliver(&batch, later(10_000))
+            .await;
+        // Capped at an hour, the wait still ends after the 10 s deadline:
+        // the batch stops at once and stays queued.
+        assert_eq!(out.stop, Some(StopReason::Deadline), "{wish}");
+        assert_eq!(out.pending, seqs(&batch));
+        assert_eq!((out.requests, out.retries), (1, 0));
+        assert!(started.elapsed() < Duration::from_secs(5), "{wish}");
+    }
+}
+
+#[tokio::test]
+async fn cancel_interrupts_a_long_retry_after_wait_and_leaves_the_batch_queued() {
+    let server = Server::start(|_, _| {
+        (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "3000")]).into_response()
+    })
+    .await;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let sink = Arc::new(sink(&server.url, json!({})).with_cancel(rx));
+    let batch = orders(4);
+    let task = {
+        let (sink, batch) = (sink.clone(), batch.clone());
+        tokio::spawn(async move { sink.deliver(&batch, far()).await })
+    };
+    // Wait for the first answer, so that the sink is in its 3000 s wait.
+    for _ in 0..200 {
+        if !server.seen().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.seen().len(), 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tx.send(true).unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the retry wait was not interrupted")
+        .unwrap();
+    assert!(out.cancelled);
+    assert_eq!(out.stop, None);
+    assert!(out.acked.is_empty() && out.dead.is_empty());
+    assert_eq!(out.pending, seqs(&batch));
+    assert_eq!((out.requests, out.retries), (1, 1));
+    assert_eq!(server.seen().len(), 1);
+
+    // Once cancelled, nothing more is sent.
+    let out = sink.deliver(&batch, far()).await;
+    assert!(out.cancelled && out.requests == 0, "{out:?}");
+    assert_eq!(out.pending, seqs(&batch));
+    assert_eq!(server.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_dropped_cancel_sender_does_not_cancel() {
+    let server = Server::start(|n, _| {
+        if n == 0 {
+            (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")]).into_response()
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    drop(tx);
+    let batch = orders(2);
+    let out = sink(
+        &server.url,
+        json!({"retry": {"initial_backoff": "10ms", "max_backoff": "2s", "max_attempts": 3}}),
+    )
+    .with_cancel(rx)
+    .deliver(&batch, later(10_000))
+    .await;
+    assert_eq!(out.acked, seqs(&batch));
+    assert!(!out.cancelled);
+}
+
+#[tokio::test]
+async fn a_2xx_with_a_garbage_body_is_an_acknowledgement() {
+    let server = Server::start(|n, _| {
+        let garbage: Vec<u8> = [&b"<html>\x00\xff not json {"[..], &[0xc3, 0x28]].concat();
+        let status = [StatusCode::OK, StatusCode::ACCEPTED, StatusCode::NO_CONTENT][n % 3];
+        if status == StatusCode::NO_CONTENT {
+            status.into_response()
+        } else {
+            (status, garbage).into_response()
+        }
+    })
+    .await;
+    let sink = sink(&server.url, json!({}));
+    for _ in 0..3 {
+        let batch = orders(5);
+        let out = sink.deliver(&batch, later(10_000)).await;
+        assert_eq!(out.acked, seqs(&batch));
+        assert!(out.dead.is_empty() && out.pending.is_empty() && out.stop.is_none());
+        assert_eq!((out.requests, out.retries), (1, 0));
+    }
+}
+
+#[tokio::test]
+async fn an_all_400_receiver_stops_as_a_configuration_refusal_without_dead_letters() {
+    let server =
+        Server::start(|_, _| (StatusCode::BAD_REQUEST, "unknown payload shape").into_response())
+            .await;
+    for n in [2, 8, 50] {
+        let batch = orders(n);
+        let out = sink(&server.url, json!({}))
+            .deliver(&batch, later(30_000))
+            .await;
+        assert!(out.acked.is_empty(), "{n}");
+        assert!(out.dead.is_empty(), "{n}: {:?}", out.dead);
+        assert_eq!(out.pending, seqs(&batch));
+        // Every order was tried alone before the verdict.
+        assert_eq!(out.requests as usize, 2 * n - 1);
+        match &out.stop {
+            Some(StopReason::Refused { status, message }) => {
+                assert_eq!(*status, 400);
+                assert!(message.contains("configuration"), "{message}");
+                assert!(message.contains("unknown payload shape"), "{message}");
+            }
+            other => panic!("{n}: expected Refused, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_orders_refused_with_different_statuses_are_still_dead_letters() {
+    let server = Server::start(|_, seen| {
+        if seen.text().contains(r#""id":"K0""#) {
+            (StatusCode::UNPROCESSABLE_ENTITY, "orderId missing").into_response()
+        } else {
+            (StatusCode::BAD_REQUEST, "bad amount").into_response()
+        }
+    })
+    .await;
+    let batch = orders(3);
+    let out = sink(&server.url, json!({}))
+        .deliver(&batch, later(10_000))
+        .await;
+    assert_eq!(out.stop, None);
+    let dead: Vec<(i64, Option<u16>)> = out.dead.iter().map(|d| (d.seq, d.status)).collect();
+    assert_eq!(
+        dead,
+        vec![(100, Some(422)), (101, Some(400)), (102, Some(400))]
+    );
+}
+
+#[tokio::test]
+async fn a_lone_bad_order_of_a_batch_of_one_is_a_dead_letter() {
+    let server =
+        Server::start(|_, _| (StatusCode::BAD_REQUEST, "bad amount").into_response()).await;
+    let batch = orders(1);
+    let out = sink(&server.url, json!({}))
+        .deliver(&batch, later(10_000))
+        .await;
+    assert_eq!(out.stop, None);
+    assert_eq!(out.dead.len(), 1);
+    assert_eq!(out.dead[0].status, Some(400));
+}
+
+#[tokio::test]
+async fn a_413_splits_the_batch_and_an_order_too_large_alone_is_a_dead_letter() {
+    const LIMIT: usize = 3000;
+    let server = Server::start(|_, seen| {
+        if seen.body.len() > LIMIT {
+            (StatusCode::PAYLOAD_TOO_LARGE, "body over 3000 bytes").into_response()
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let mut batch = orders(8);
+    for o in &mut batch {
+        o.record = format!(r#"{{"pad":"{}"}}"#, "p".repeat(900));
+    }
+    batch[5].record = format!(r#"{{"pad":"{}"}}"#, "P".repeat(10_000));
+    let out = sink(&server.url, json!({}))
+        .deliver(&batch, later(10_000))
+        .await;
+    let mut good = seqs(&batch);
+    good.remove(5);
+    assert_eq!(out.acked, good);
+    assert_eq!(out.dead.len(), 1);
+    let dead = &out.dead[0];
+    assert_eq!((dead.seq, dead.status), (batch[5].seq, Some(413)));
+    assert!(
+        dead.reason.contains("413") && dead.reason.contains("this order alone"),
+        "{}",
+        dead.reason
+    );
+    assert!(out.stop.is_none() && out.pending.is_empty());
+    let seen = server.seen();
+    assert_eq!(
+        seen[0].header("webhook-id"),
+        Some(webhook_id(&batch).as_str())
+    );
+    let alone = webhook_id(&batch[5..6]);
+    let lone: Vec<_> = seen
+        .iter()
+        .filter(|s| s.header("webhook-id") == Some(alone.as_str()))
+        .collect();
+    assert_eq!(lone.len(), 1, "the large order was sent alone once");
+}
+
+#[tokio::test]
+async fn secrets_echoed_in_response_bodies_are_replaced_everywhere_they_are_kept() {
+    // Echoes the auth headers and the path, as some CRMs do in their errors.
+    let echo = |status: StatusCode| {
+        move |_: usize, seen: &Seen| {
+            let body = format!(
+                "denied: authorization={:?} key={:?} tenant={:?} path={} sig={:?}",
+                seen.header("authorization").unwrap_or(""),
+                seen.header("x-api-key").unwrap_or(""),
+                seen.header("x-tenant").unwrap_or(""),
+                seen.path,
+                seen.header("webhook-signature").unwrap_or(""),
+            );
+            (status, body).into_response()
+        }
+    };
+    let env = |name: &str| match name {
+        "TOKEN" => Some("tok-SECRET-1".to_string()),
+        "PASSWORD" => Some("pw-SECRET-2".to_string()),
+        "KEY" => Some("key-SECRET-3".to_string()),
+        "SIGNING" => Some(SECRET.to_string()),
+        _ => None,
+    };
+    let auths = [
+        json!({"type": "bearer", "token_env": "TOKEN"}),
+        json!({"type": "basic", "username": "crm", "password_env": "PASSWORD"}),
+        json!({"type": "header", "name": "X-Api-Key", "value_env": "KEY"}),
+    ];
+    let basic = BASE64.encode("crm:pw-SECRET-2");
+    for status in [
+        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ] {
+        let server = Server::start(echo(status)).await;
+        let url = format!("{}/tok9PATH8SECRET", server.url);
+        for auth in &auths {
+            let cfg = config(
+                &url,
+                json!({
+                    "auth": auth,
+                    "signing": {"secret_env": "SIGNING"},
+                    "headers": {"X-Tenant": "tenant-SECRET-4"},
+                    "retry": {"initial_backoff": "10ms", "max_backoff": "20ms", "max_attempts": 2},
+                }),
+            );
+            let out = WebhookSink::new(&cfg, &env)
+                .unwrap()
+                .deliver(&orders(1), later(10_000))
+                .await;
+            let kept = match (&out.dead[..], &out.stop) {
+                ([d], None) => d.reason.clone(),
+                ([], Some(StopReason::Refused { message, .. })) => message.clone(),
+                ([], Some(StopReason::Exhausted { last_error })) => last_error.clone(),
+                other => panic!("unexpected outcome {other:?}"),
+            };
+            assert!(kept.contains("denied") && kept.contains("***"), "{kept}");
+            for secret in ["SECRET", &SECRET[6..], &basic] {
+                assert!(!kept.contains(secret), "{status}: {secret} in {kept}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_url_is_shown_without_its_tokens() {
+    let cfg = config(
+        "https://user:pw-SECRET@crm.example.com/hooks/tok9SECRET8path?key=SECRETq",
+        json!({}),
+    );
+    let sink = WebhookSink::new(&cfg, &no_env).unwrap();
+    let debug = format!("{sink:?}");
+    assert!(!debug.contains("SECRET"), "{debug}");
+    assert!(
+        debug.contains("https://crm.example.com/hooks/***?key=***"),
+        "{debug}"
+    );
+}
