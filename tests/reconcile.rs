@@ -318,7 +318,7 @@ fn two_runs_give_byte_identical_reports() {
     }
     // Running again into the same folder replaces the report.
     assert_eq!(code(&reconcile(&p, &a, &[])), 0);
-    assert_eq!(std::fs::read_dir(&a).unwrap().count(), REPORTS.len());
+    assert_eq!(std::fs::read_dir(&a).unwrap().count(), REPORTS.len() + 1);
 }
 
 #[test]
@@ -395,7 +395,8 @@ fn json_flag_prints_the_summary() {
 }
 
 /// An object store over HTTP on 127.0.0.1: PUT stores a body under its path
-/// (what object_store's HTTP client sends), GET and HEAD return it.
+/// (what object_store's HTTP client sends), GET and HEAD return it, DELETE
+/// removes it.
 struct PutStore {
     url: String,
     objects: std::sync::Arc<std::sync::Mutex<BTreeMap<String, Vec<u8>>>>,
@@ -417,6 +418,12 @@ fn put_store() -> PutStore {
         }
         objects.lock().unwrap().insert(path, body.to_vec());
         StatusCode::CREATED
+    }
+    async fn delete(State(objects): State<Objects>, UrlPath(path): UrlPath<String>) -> StatusCode {
+        match objects.lock().unwrap().remove(&path) {
+            Some(_) => StatusCode::NO_CONTENT,
+            None => StatusCode::NOT_FOUND,
+        }
     }
     async fn get(
         State(objects): State<Objects>,
@@ -443,7 +450,10 @@ fn put_store() -> PutStore {
     let objects = Objects::default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = axum::Router::new()
-        .route("/{*path}", axum::routing::put(put).get(get).head(get))
+        .route(
+            "/{*path}",
+            axum::routing::put(put).get(get).head(get).delete(delete),
+        )
         .with_state(objects.clone());
     let addr = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -485,6 +495,7 @@ fn reports_can_go_to_an_object_store_url() {
     assert_eq!(
         names,
         BTreeSet::from([
+            "reports/edge/.s360-sync-report",
             "reports/edge/discrepancies.csv",
             "reports/edge/discrepancies.parquet",
             "reports/edge/field_mismatches.csv",
@@ -783,6 +794,32 @@ impl Drop for S3Server {
     }
 }
 
+impl S3Server {
+    /// One plain HTTP request to the server; its status line.
+    fn request(&self, head: &str, body: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.endpoint.trim_start_matches("http://"))
+            .expect("connect to moto");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            s,
+            "{head} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        reply.lines().next().unwrap_or_default().to_string()
+    }
+
+    /// Create a bucket: a plain S3 `PUT /name`.
+    fn create_bucket(&self, name: &str) {
+        let status = self.request(&format!("PUT /{name}"), "");
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    }
+}
+
 /// Start moto's S3 server, or `None` where it is not installed (CI installs
 /// it, and there its absence fails the test).
 fn s3_server() -> Option<S3Server> {
@@ -847,16 +884,7 @@ fn reports_can_go_to_s3() {
         .build()
         .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // Create the bucket: a plain S3 `PUT /reports`.
-    {
-        use std::io::{Read, Write};
-        let mut s =
-            std::net::TcpStream::connect(server.endpoint.trim_start_matches("http://")).unwrap();
-        write!(s, "PUT /reports HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-    }
+    server.create_bucket("reports");
     let tmp = tempfile::tempdir().unwrap();
     let endpoint = server.endpoint.clone();
     let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", move |t| {
@@ -883,4 +911,371 @@ fn reports_can_go_to_s3() {
         "{}",
         stderr(&o)
     );
+}
+
+/// The marker file the tool writes into every report.
+const MARKER: &str = ".s360-sync-report";
+
+/// Every entry below `dir`, by relative path: a file's bytes, a link's
+/// target, a folder as `/`. Compared before and after to show nothing changed.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            let rel = path.strip_prefix(base).unwrap().to_path_buf();
+            let kind = std::fs::symlink_metadata(&path).unwrap().file_type();
+            if kind.is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.insert(rel, target.to_string_lossy().as_bytes().to_vec());
+            } else if kind.is_dir() {
+                out.insert(rel, b"/".to_vec());
+                walk(base, &path, out);
+            } else {
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn names(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The report files and the marker.
+fn report_names() -> BTreeSet<String> {
+    REPORTS
+        .iter()
+        .chain(&[MARKER])
+        .map(|n| n.to_string())
+        .collect()
+}
+
+#[test]
+fn reconcile_out_refuses_a_folder_that_is_not_a_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = root().join("pipelines/reconcile-edge.yaml");
+    let exports = tmp.path().join("exports");
+    std::fs::create_dir_all(exports.join("2026")).unwrap();
+    std::fs::write(exports.join("orders.csv"), "orderId;amount\n000123;40000\n").unwrap();
+    std::fs::write(exports.join("2026/day1.csv"), "orderId\n7\n").unwrap();
+    let before = tree(tmp.path());
+    let o = reconcile(&p, &exports, &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(exports.to_str().unwrap())
+            && e.contains("did not write")
+            && e.contains("`orders.csv`")
+            && e.contains(MARKER),
+        "{e}"
+    );
+    assert_eq!(
+        tree(tmp.path()),
+        before,
+        "the folder is as it was, and nothing was left beside it"
+    );
+
+    // A plain file; the report of an earlier version, which had no marker;
+    // a link to a report.
+    let file = tmp.path().join("notes.txt");
+    std::fs::write(&file, "call Anna about order 103").unwrap();
+    let legacy = tmp.path().join("legacy");
+    assert_eq!(code(&reconcile(&p, &legacy, &[])), 0);
+    std::fs::remove_file(legacy.join(MARKER)).unwrap();
+    let mut refused = vec![
+        (file, "is a file, not a folder"),
+        (legacy, "earlier version"),
+    ];
+    #[cfg(unix)]
+    {
+        let report = tmp.path().join("report");
+        assert_eq!(code(&reconcile(&p, &report, &[])), 0);
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&report, &link).unwrap();
+        refused.push((link, "symbolic link"));
+    }
+    let before = tree(tmp.path());
+    for (out, why) in refused {
+        let o = reconcile(&p, &out, &[]);
+        assert_eq!(code(&o), 2, "{}: {}", out.display(), stderr(&o));
+        assert!(
+            stderr(&o).contains(out.to_str().unwrap()) && stderr(&o).contains(why),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(tree(tmp.path()), before);
+}
+
+#[test]
+fn reconcile_out_refuses_an_earlier_report_holding_other_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = root().join("pipelines/reconcile-edge.yaml");
+    let out = tmp.path().join("report");
+    assert_eq!(code(&reconcile(&p, &out, &[])), 0);
+    // An analyst's notes beside the report, then a folder of charts.
+    let notes = out.join("notes.txt");
+    std::fs::write(&notes, "103 is a test order").unwrap();
+    for (extra, named) in [("notes", "`notes.txt`"), ("charts", "`charts/`")] {
+        if extra == "charts" {
+            std::fs::remove_file(&notes).unwrap();
+            std::fs::create_dir(out.join("charts")).unwrap();
+            std::fs::write(out.join("charts/amounts.png"), [0x89, b'P', b'N', b'G']).unwrap();
+        }
+        let before = tree(tmp.path());
+        let o = reconcile(&p, &out, &[]);
+        assert_eq!(code(&o), 2, "{extra}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains(out.to_str().unwrap()) && e.contains(named) && e.contains("did not write"),
+            "{e}"
+        );
+        assert_eq!(tree(tmp.path()), before, "{extra}: nothing changed");
+    }
+    // A marker that names a file outside the folder is not the tool's.
+    std::fs::remove_dir_all(out.join("charts")).unwrap();
+    let text = std::fs::read_to_string(out.join(MARKER)).unwrap();
+    let mut marker: Value = serde_json::from_str(&text).unwrap();
+    marker["files"]
+        .as_array_mut()
+        .unwrap()
+        .push("../notes.txt".into());
+    std::fs::write(out.join(MARKER), marker.to_string()).unwrap();
+    let before = tree(tmp.path());
+    let o = reconcile(&p, &out, &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("../notes.txt"), "{}", stderr(&o));
+    assert_eq!(tree(tmp.path()), before);
+}
+
+#[test]
+fn reconcile_out_replaces_an_earlier_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let edge = root().join("pipelines/reconcile-edge.yaml");
+    let orders = root().join("pipelines/reconcile-orders.yaml");
+    let out = tmp.path().join("report");
+    assert_eq!(code(&reconcile(&edge, &out, &[])), 0);
+    let first = summary(&out)["pipeline"].clone();
+    assert_eq!(names(&out), report_names());
+    let marker: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(MARKER)).unwrap()).unwrap();
+    assert_eq!(marker["tool"], "s360-sync");
+    assert_eq!(marker["version"], env!("CARGO_PKG_VERSION"));
+    let listed: BTreeSet<String> = marker["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, REPORTS.map(String::from).into());
+    // A file of it removed by hand: still the tool's own report.
+    std::fs::remove_file(out.join("discrepancies.csv")).unwrap();
+    let o = reconcile(&orders, &out, &[]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert_ne!(summary(&out)["pipeline"], first);
+    assert_eq!(names(&out), report_names());
+    assert_eq!(
+        names(tmp.path()),
+        BTreeSet::from(["report".to_string()]),
+        "nothing is left beside it"
+    );
+    // An empty folder is used as it is.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_eq!(code(&reconcile(&edge, &empty, &[])), 0);
+    assert_eq!(names(&empty), report_names());
+}
+
+#[cfg(unix)]
+#[test]
+fn report_folders_and_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = root().join("pipelines/reconcile-edge.yaml");
+    let out = tmp.path().join("reports/edge");
+    // Written afresh, then over the earlier report.
+    for run in ["first", "second"] {
+        let o = reconcile(&p, &out, &[]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(mode(&tmp.path().join("reports")), 0o700, "{run}");
+        assert_eq!(mode(&out), 0o700, "{run}");
+        assert_eq!(names(&out), report_names());
+        for n in report_names() {
+            assert_eq!(mode(&out.join(&n)), 0o600, "{run}: {n}");
+        }
+    }
+}
+
+/// An S3 client of the `reports` bucket on a moto server.
+fn s3_store(server: &S3Server, key: &str, secret: &str) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&server.endpoint)
+        .with_allow_http(true)
+        .with_bucket_name("reports")
+        .with_region("us-east-1")
+        .with_access_key_id(key)
+        .with_secret_access_key(secret)
+        .build()
+        .unwrap()
+}
+
+/// The edge pipeline in `dir`, its reports going to moto with these keys.
+fn edge_to_s3(dir: &Path, server: &S3Server, key: &str, secret: &str) -> PathBuf {
+    let storage = format!(
+        "{{ aws_endpoint: \"{}\", aws_allow_http: \"true\", aws_region: us-east-1, aws_access_key_id: \"{key}\", aws_secret_access_key: \"{secret}\" }}",
+        server.endpoint
+    );
+    pipeline_copy(dir, "reconcile-edge.yaml", move |t| {
+        format!("{t}\noutput:\n  storage: {storage}\n")
+    })
+}
+
+/// An object's bytes, `None` when it is not there.
+fn s3_get(store: &object_store::aws::AmazonS3, name: &str) -> Option<Vec<u8>> {
+    use object_store::ObjectStoreExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let path = object_store::path::Path::from(name);
+    match rt.block_on(async { store.get(&path).await?.bytes().await }) {
+        Ok(bytes) => Some(bytes.to_vec()),
+        Err(object_store::Error::NotFound { .. }) => None,
+        Err(e) => panic!("{name}: {e}"),
+    }
+}
+
+fn s3_put(store: &object_store::aws::AmazonS3, name: &str, bytes: Vec<u8>) {
+    use object_store::ObjectStoreExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let path = object_store::path::Path::from(name);
+    rt.block_on(store.put(&path, bytes.into())).unwrap();
+}
+
+#[test]
+fn s3_report_rerun_removes_only_files_its_earlier_report_wrote() {
+    let Some(server) = s3_server() else {
+        return;
+    };
+    server.create_bucket("reports");
+    let store = s3_store(&server, "test", "test");
+    let tmp = tempfile::tempdir().unwrap();
+    let p = edge_to_s3(tmp.path(), &server, "test", "test");
+    let url = "s3://reports/checks/edge";
+    assert_eq!(code(&reconcile(&p, url, &[])), 0);
+    // As if an earlier version had also written `old_table.csv`; and a file
+    // of someone else's beside the report.
+    let marker_at = format!("checks/edge/{MARKER}");
+    let mut marker: Value = serde_json::from_slice(&s3_get(&store, &marker_at).unwrap()).unwrap();
+    marker["files"]
+        .as_array_mut()
+        .unwrap()
+        .push("old_table.csv".into());
+    s3_put(&store, &marker_at, marker.to_string().into_bytes());
+    s3_put(&store, "checks/edge/old_table.csv", b"stale".to_vec());
+    s3_put(&store, "checks/edge/notes.txt", b"keep me".to_vec());
+
+    let o = reconcile(&p, url, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(s3_get(&store, "checks/edge/old_table.csv"), None);
+    assert_eq!(
+        s3_get(&store, "checks/edge/notes.txt").as_deref(),
+        Some(&b"keep me"[..])
+    );
+    let local = tmp.path().join("local");
+    assert_eq!(code(&reconcile(&p, &local, &[])), 0);
+    for n in report_names() {
+        assert_eq!(
+            s3_get(&store, &format!("checks/edge/{n}")),
+            Some(std::fs::read(local.join(&n)).unwrap()),
+            "{n}"
+        );
+    }
+}
+
+/// Create an IAM user on moto whose policy is `policy`; its access key and secret.
+fn moto_user(server: &S3Server, policy: &Value) -> (String, String) {
+    const SCRIPT: &str = r#"
+import sys, boto3
+iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="test", aws_secret_access_key="test")
+iam.create_user(UserName="reporter")
+iam.put_user_policy(UserName="reporter", PolicyName="reports", PolicyDocument=sys.argv[2])
+key = iam.create_access_key(UserName="reporter")["AccessKey"]
+print(key["AccessKeyId"], key["SecretAccessKey"])
+"#;
+    let o = Command::new("python3")
+        .args(["-c", SCRIPT, &server.endpoint, &policy.to_string()])
+        .output()
+        .expect("run python3");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let (key, secret) = out.trim().split_once(' ').unwrap();
+    (key.to_string(), secret.to_string())
+}
+
+#[test]
+fn s3_upload_failing_midway_leaves_no_summary() {
+    let Some(server) = s3_server() else {
+        return;
+    };
+    server.create_bucket("reports");
+    // A user that may do anything but write `field_mismatches.csv`, the
+    // fourth of the five data files.
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "s3:PutObject",
+             "Resource": "arn:aws:s3:::reports/checks/edge/field_mismatches.csv"}
+        ]
+    });
+    let (key, secret) = moto_user(&server, &policy);
+    let store = s3_store(&server, &key, &secret);
+    let tmp = tempfile::tempdir().unwrap();
+    let p = edge_to_s3(tmp.path(), &server, &key, &secret);
+    let url = "s3://reports/checks/edge";
+    // Until moto is told to check credentials, the policy does not apply.
+    let o = reconcile(&p, url, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(s3_get(&store, "checks/edge/summary.json").is_some());
+
+    let status = server.request("POST /moto-api/reset-auth", "0");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let o = reconcile(&p, url, &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("uploading {url}/field_mismatches.csv")),
+        "{}",
+        stderr(&o)
+    );
+    // The earlier summary is gone, while data files were being replaced.
+    assert_eq!(s3_get(&store, "checks/edge/summary.json"), None);
+    assert!(s3_get(&store, "checks/edge/discrepancies.parquet").is_some());
+    assert!(s3_get(&store, &format!("checks/edge/{MARKER}")).is_some());
+
+    // Allowed again, the next run publishes the whole report.
+    let status = server.request("POST /moto-api/reset-auth", "inf");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let o = reconcile(&p, url, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let local = tmp.path().join("local");
+    assert_eq!(code(&reconcile(&p, &local, &[])), 0);
+    for n in report_names() {
+        assert_eq!(
+            s3_get(&store, &format!("checks/edge/{n}")),
+            Some(std::fs::read(local.join(&n)).unwrap()),
+            "{n}"
+        );
+    }
 }

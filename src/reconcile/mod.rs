@@ -98,9 +98,11 @@ pub enum ReconcileError {
         /// Why.
         message: String,
     },
-    /// Writing a report object to the store failed.
-    #[error("uploading {url}: {source}")]
+    /// Publishing a report object to the store failed.
+    #[error("{action} {url}: {source}")]
     Upload {
+        /// `reading`, `deleting` or `uploading`.
+        action: &'static str,
         /// The object.
         url: String,
         /// Cause.
@@ -204,6 +206,10 @@ impl Outcome {
 pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileError> {
     let spec = p.as_reconcile()?.clone();
     let target = Target::resolve(p, opts)?;
+    if let Target::Local(out) = &target {
+        // Before any work: a folder that is not a report is never written to.
+        output::check_local(out)?;
+    }
     let steps = opts.steps.clone().unwrap_or_else(progress::silent);
     steps(&format!("listing {}", spec.left.source.location));
     let left = scan::fetch_side(p, &spec.left).await?;
@@ -219,10 +225,7 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
     let (write_to, staging) = match &target {
         Target::Local(out) => (WriteTo::Replace(out.clone()), None),
         Target::Remote(_) => {
-            let dir = tempfile::tempdir().map_err(|source| ReconcileError::Io {
-                path: std::env::temp_dir(),
-                source,
-            })?;
+            let dir = output::staging()?;
             (WriteTo::Into(dir.path().to_path_buf()), Some(dir))
         }
     };
@@ -272,7 +275,7 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
         let summary = report::summarize(&spec, &cmp, inputs, sample);
         steps("writing the reports");
         match &write_to {
-            WriteTo::Replace(out) => report::write_all(out, &cmp, &summary)?,
+            WriteTo::Replace(out) => output::write_local(out, &cmp, &summary)?,
             WriteTo::Into(dir) => report::write_files(dir, &cmp, &summary)?,
         }
         // The sides (and transcoded temp files) live until the plans ran.

@@ -1,13 +1,92 @@
-//! Where the reports go: a local folder, replaced all at once, or an object
-//! store prefix, where `summary.json` is written last and marks a complete report.
+//! Where the reports go: a local folder, replaced all at once and only when it is an earlier report; or an object store prefix, where `summary.json` is removed first and written last.
+//!
+//! Every report carries a marker file, [`MARKER`], that names the files the
+//! tool wrote beside it. The tool replaces or removes those files only: a
+//! local folder is replaced only when it holds nothing else, and on an
+//! object store only objects an earlier marker names are ever removed.
 
 use std::path::{Path, PathBuf};
 
+use object_store::path::Path as StorePath;
 use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
 
-use super::{ReconcileError, RunOptions, report};
+use super::compare::Comparison;
+use super::report::{self, Summary};
+use super::{ReconcileError, RunOptions};
 use crate::pipeline::Pipeline;
 use crate::sources::location::Location;
+
+/// The marker file of a report folder or prefix.
+pub const MARKER: &str = ".s360-sync-report";
+
+/// The report file whose presence means the report is complete.
+const SUMMARY: &str = "summary.json";
+
+/// The content of [`MARKER`]: which tool wrote the report, and its files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marker {
+    /// Always `s360-sync`.
+    pub tool: String,
+    /// The version that wrote the report.
+    pub version: String,
+    /// The report files beside the marker (the marker itself not included).
+    pub files: Vec<String>,
+}
+
+impl Marker {
+    /// The marker of a report this version writes: [`report::FILES`].
+    pub fn current() -> Self {
+        Self {
+            tool: "s360-sync".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            files: report::FILES.map(String::from).to_vec(),
+        }
+    }
+
+    /// As stored: pretty JSON and a final newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text.into_bytes()
+    }
+
+    /// Read a marker, or say why the bytes are not one this tool wrote.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let marker: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if marker.tool != "s360-sync" {
+            return Err(format!("written by {:?}", marker.tool));
+        }
+        if let Some(bad) = marker.files.iter().find(|n| !is_plain_name(n)) {
+            return Err(format!("it lists {bad:?}, which is not a file name"));
+        }
+        Ok(marker)
+    }
+
+    /// Whether the marker names this file.
+    pub fn lists(&self, name: &str) -> bool {
+        self.files.iter().any(|f| f == name)
+    }
+
+    /// The files of both markers, this one's first.
+    fn union(&self, other: &Self) -> Self {
+        let mut files = self.files.clone();
+        files.extend(other.files.iter().filter(|f| !self.lists(f)).cloned());
+        Self {
+            files,
+            ..other.clone()
+        }
+    }
+}
+
+/// A single file name: no folder part, not `.` or `..`, not the marker.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name != MARKER
+        && !name.contains(['/', '\\', '\0'])
+}
 
 /// A resolved output location.
 #[derive(Debug, Clone)]
@@ -65,28 +144,314 @@ impl Target {
     }
 }
 
-/// Upload the report files of `staged` below the remote prefix, in
-/// [`report::FILES`] order: `summary.json` goes last, so a reader that finds
-/// it finds the rest of this run's files too. Objects of an earlier run are
-/// overwritten file by file.
-pub async fn upload(location: &Location, staged: &Path) -> Result<(), ReconcileError> {
-    for name in report::FILES {
-        let path = staged.join(name);
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|source| ReconcileError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        let object = location.prefix.clone().join(name);
-        location
-            .store
-            .put(&object, PutPayload::from(bytes))
-            .await
-            .map_err(|source| ReconcileError::Upload {
-                url: location.name_of(&object),
-                source,
-            })?;
+/// What is at a local output path before the reports are written.
+enum Existing {
+    /// Nothing.
+    Absent,
+    /// An empty folder.
+    Empty,
+    /// An earlier report, holding nothing but the files its marker names.
+    Report(Marker),
+}
+
+/// Refuse to write the reports to `out` unless it is absent, an empty
+/// folder, or an earlier report holding only the files its marker names.
+/// Changes nothing.
+pub fn check_local(out: &Path) -> Result<(), ReconcileError> {
+    inspect(out).map(drop)
+}
+
+fn inspect(out: &Path) -> Result<Existing, ReconcileError> {
+    let refuse = |why: String| ReconcileError::Output {
+        dir: out.display().to_string(),
+        message: format!("{why}; nothing was changed"),
+    };
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReconcileError::Io { path, source }
+    };
+    let meta = match std::fs::symlink_metadata(out) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Existing::Absent),
+        Err(source) => return Err(io(out)(source)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refuse(
+            "is a symbolic link; name the report folder itself".into(),
+        ));
     }
-    Ok(())
+    if !meta.is_dir() {
+        return Err(refuse(
+            "is a file, not a folder; the reports are written into a folder of their own".into(),
+        ));
+    }
+    // Each entry, and whether it is a plain file.
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(out).map_err(io(out))? {
+        let entry = entry.map_err(io(out))?;
+        let kind = entry.file_type().map_err(io(&entry.path()))?;
+        entries.push((entry.file_name(), kind.is_file()));
+    }
+    entries.sort();
+    if entries.is_empty() {
+        return Ok(Existing::Empty);
+    }
+    let shown = |names: Vec<(std::ffi::OsString, bool)>| {
+        let all: Vec<String> = names
+            .iter()
+            .map(|(n, file)| {
+                let slash = if *file { "" } else { "/" };
+                format!("`{}{slash}`", n.to_string_lossy())
+            })
+            .collect();
+        match all.len() {
+            0..=5 => all.join(", "),
+            n => format!("{}, and {} more", all[..5].join(", "), n - 5),
+        }
+    };
+    let Some((_, marker_is_file)) = entries.iter().find(|(n, _)| n == MARKER) else {
+        let looks_like_a_report = entries
+            .iter()
+            .all(|(n, file)| *file && report::FILES.iter().any(|f| n == f))
+            && entries.iter().any(|(n, _)| n == SUMMARY);
+        let hint = if looks_like_a_report {
+            "; it looks like a report of an earlier version, which wrote no marker: remove it yourself, or choose another folder"
+        } else {
+            "; choose a new or empty folder"
+        };
+        return Err(refuse(format!(
+            "refusing to replace a folder s360-sync did not write: it holds {} and no `{MARKER}` marker{hint}",
+            shown(entries)
+        )));
+    };
+    if !marker_is_file {
+        return Err(refuse(format!("`{MARKER}` is not a file")));
+    }
+    let path = out.join(MARKER);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let marker = Marker::parse(&bytes).map_err(|why| {
+        refuse(format!(
+            "`{MARKER}` is not a marker s360-sync wrote ({why})"
+        ))
+    })?;
+    let foreign: Vec<_> = entries
+        .into_iter()
+        .filter(|(n, file)| n != MARKER && !(*file && n.to_str().is_some_and(|n| marker.lists(n))))
+        .collect();
+    if !foreign.is_empty() {
+        return Err(refuse(format!(
+            "refusing to replace the report in this folder: it also holds {}, which s360-sync did not write; move them out, or choose another folder",
+            shown(foreign)
+        )));
+    }
+    Ok(Existing::Report(marker))
+}
+
+/// Create a folder, readable by its owner only on unix (reports hold
+/// customers' data); with `parents`, also the missing folders above it.
+fn create_private_dir(path: &Path, parents: bool) -> Result<(), ReconcileError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(parents);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(|source| ReconcileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A new private folder (see [`create_private_dir`]) in `dir`, removed when dropped.
+fn private_tempdir(dir: &Path) -> Result<tempfile::TempDir, ReconcileError> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".reconcile-");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    builder
+        .tempdir_in(dir)
+        .map_err(|source| ReconcileError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// A private staging folder for reports to upload.
+pub fn staging() -> Result<tempfile::TempDir, ReconcileError> {
+    private_tempdir(&std::env::temp_dir())
+}
+
+/// Remove the files a marker names, and the marker, from `dir`, then `dir`
+/// itself if that left it empty. Whether `dir` is gone.
+fn remove_report(dir: &Path, marker: &Marker) -> bool {
+    for name in marker.files.iter().map(String::as_str).chain([MARKER]) {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    std::fs::remove_dir(dir).is_ok()
+}
+
+/// Write every report file and the marker into a fresh folder beside
+/// `out`, then move it into place: readers never see half a report, and a
+/// failure leaves the previous report (or nothing) where it was. `out` is
+/// replaced only as [`check_local`] allows, and of an earlier report only
+/// the files its marker names are removed.
+pub fn write_local(out: &Path, cmp: &Comparison, summary: &Summary) -> Result<(), ReconcileError> {
+    let existing = inspect(out)?;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    create_private_dir(parent, true)?;
+    let stage = private_tempdir(parent)?;
+    let new = stage.path().join("report");
+    create_private_dir(&new, false)?;
+    let current = Marker::current();
+    report::write_files(&new, cmp, summary)?;
+    report::write_private(&new.join(MARKER), &current.to_bytes())?;
+
+    // From here on the stage may hold the earlier report, so it is never
+    // removed as a whole: only file by file, as markers name them.
+    let stage = stage.keep();
+    let old = stage.join("old");
+    let swapped = swap(out, &new, &old, &existing);
+    if swapped.is_err() {
+        remove_report(&new, &current);
+    }
+    if let Existing::Report(marker) = &existing
+        && old.exists()
+    {
+        if swapped.is_err() {
+            // The earlier report could not be put back: say where it is.
+            tracing::error!(
+                "the earlier report in {} was moved to {} and could not be put back",
+                out.display(),
+                old.display()
+            );
+            return swapped;
+        }
+        if !remove_report(&old, marker) {
+            tracing::warn!(
+                "kept {}: files appeared in the earlier report while the check ran",
+                old.display()
+            );
+            return swapped;
+        }
+    }
+    let _ = std::fs::remove_dir(&stage);
+    swapped
+}
+
+/// Move the earlier report (if any) to `old`, then `new` to `out`; on
+/// failure, put the earlier report back.
+fn swap(out: &Path, new: &Path, old: &Path, existing: &Existing) -> Result<(), ReconcileError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReconcileError::Io { path, source }
+    };
+    match existing {
+        Existing::Absent => {}
+        // On unix a folder replaces an empty one in a single rename.
+        Existing::Empty => {
+            #[cfg(not(unix))]
+            std::fs::remove_dir(out).map_err(io(out))?;
+        }
+        Existing::Report(_) => std::fs::rename(out, old).map_err(io(out))?,
+    }
+    std::fs::rename(new, out).map_err(|source| {
+        match existing {
+            Existing::Report(_) => {
+                let _ = std::fs::rename(old, out);
+            }
+            Existing::Empty if cfg!(not(unix)) => {
+                let _ = std::fs::create_dir(out);
+            }
+            _ => {}
+        }
+        io(out)(source)
+    })
+}
+
+/// Publish the report files of `staged` below the remote prefix, so that
+/// `summary.json` present means the report is complete: the earlier
+/// `summary.json` is deleted first, the data files uploaded, files of the
+/// earlier report that this one does not write removed (only those its
+/// marker names), then the marker and `summary.json` written last. A run
+/// that stops midway leaves no `summary.json`, and a marker naming every
+/// file of both reports.
+pub async fn upload(location: &Location, staged: &Path) -> Result<(), ReconcileError> {
+    let object = |name: &str| location.prefix.clone().join(name);
+    let marker_at = object(MARKER);
+    let old = read_marker(location, &marker_at).await?;
+    let new = Marker::current();
+    delete(location, &object(SUMMARY)).await?;
+    if let Some(old) = &old {
+        put(location, &marker_at, old.union(&new).to_bytes()).await?;
+    }
+    for name in new.files.iter().filter(|n| *n != SUMMARY) {
+        put_file(location, staged, name).await?;
+    }
+    if let Some(old) = &old {
+        for name in old.files.iter().filter(|n| !new.lists(n)) {
+            delete(location, &object(name)).await?;
+        }
+    }
+    put(location, &marker_at, new.to_bytes()).await?;
+    put_file(location, staged, SUMMARY).await
+}
+
+/// The marker below a prefix, if there is one.
+async fn read_marker(
+    location: &Location,
+    at: &StorePath,
+) -> Result<Option<Marker>, ReconcileError> {
+    let failed = |source| ReconcileError::Upload {
+        action: "reading",
+        url: location.name_of(at),
+        source,
+    };
+    let bytes = match location.store.get(at).await {
+        Ok(got) => got.bytes().await.map_err(failed)?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(source) => return Err(failed(source)),
+    };
+    Marker::parse(&bytes)
+        .map(Some)
+        .map_err(|why| ReconcileError::Output {
+            dir: location.name_of(at),
+            message: format!("not a marker s360-sync wrote ({why}); nothing was changed"),
+        })
+}
+
+/// Delete an object; one that is not there is fine.
+async fn delete(location: &Location, at: &StorePath) -> Result<(), ReconcileError> {
+    match location.store.delete(at).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(source) => Err(ReconcileError::Upload {
+            action: "deleting",
+            url: location.name_of(at),
+            source,
+        }),
+    }
+}
+
+async fn put(location: &Location, at: &StorePath, bytes: Vec<u8>) -> Result<(), ReconcileError> {
+    location
+        .store
+        .put(at, PutPayload::from(bytes))
+        .await
+        .map(drop)
+        .map_err(|source| ReconcileError::Upload {
+            action: "uploading",
+            url: location.name_of(at),
+            source,
+        })
+}
+
+async fn put_file(location: &Location, staged: &Path, name: &str) -> Result<(), ReconcileError> {
+    let path = staged.join(name);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|source| ReconcileError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    put(location, &location.prefix.clone().join(name), bytes).await
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -344,25 +344,73 @@ fn is_plain_number(s: &str) -> bool {
         && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Characters after which a spreadsheet may start a new cell: `;` is the
+/// list separator of fr-CH and de-CH Excel, which then ignores the commas;
+/// tab and line breaks split cells in pasted or imported text.
+const CELL_BREAKS: [char; 4] = [';', '\t', '\r', '\n'];
+
 /// Defuse a cell a spreadsheet would run as a formula: prefix `'` when it
 /// starts with `=`, `+`, `-`, `@`, tab or CR, unless it is a plain number.
+/// Likewise after every `;`, tab or line break, where a spreadsheet that
+/// splits the cell would start a new one; there even before a number, as
+/// such a cell runs on into the next one.
 pub fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && !is_plain_number(cell) {
-        format!("'{cell}").into()
-    } else {
-        cell.into()
+    let at_start = cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_plain_number(cell);
+    let mut breaks = cell
+        .match_indices(CELL_BREAKS)
+        .map(|(i, _)| i)
+        .filter(|i| cell[i + 1..].starts_with(['=', '+', '-', '@']))
+        .peekable();
+    if !at_start && breaks.peek().is_none() {
+        return cell.into();
     }
+    let mut out = String::with_capacity(cell.len() + 2);
+    if at_start {
+        out.push('\'');
+    }
+    let mut from = 0;
+    for i in breaks {
+        out.push_str(&cell[from..=i]);
+        out.push('\'');
+        from = i + 1;
+    }
+    out.push_str(&cell[from..]);
+    out.into()
 }
 
-/// One CSV field: defused, quoted when it holds a comma, quote or line break.
+/// One CSV field: defused, and quoted when it holds a comma, quote, `;`, tab
+/// or line break, so that no spreadsheet splits it, whatever its separator.
 pub fn csv_field(cell: &str) -> String {
     let cell = csv_safe(cell);
-    if cell.contains([',', '"', '\n', '\r']) {
+    if cell.contains([',', '"', ';', '\t', '\n', '\r']) {
         format!("\"{}\"", cell.replace('"', "\"\""))
     } else {
         cell.into_owned()
     }
+}
+
+/// Create a new report file, readable by its owner only on unix (reports
+/// hold customers' data).
+pub fn create_private(path: &Path) -> Result<std::fs::File, ReconcileError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|source| ReconcileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Write a whole new report file (see [`create_private`]).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ReconcileError> {
+    let mut file = create_private(path)?;
+    file.write_all(bytes)
+        .and_then(|()| file.flush())
+        .map_err(|source| ReconcileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 fn write_csv(path: &Path, t: &Table) -> Result<(), ReconcileError> {
@@ -370,7 +418,7 @@ fn write_csv(path: &Path, t: &Table) -> Result<(), ReconcileError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    let mut w = std::io::BufWriter::new(create_private(path)?);
     let header: Vec<String> = t.names.iter().map(|n| csv_field(n)).collect();
     writeln!(w, "{}", header.join(",")).map_err(io)?;
     for row in &t.rows {
@@ -398,10 +446,7 @@ fn write_parquet(path: &Path, t: &Table) -> Result<(), ReconcileError> {
         source,
     };
     let mut df = DataFrame::new(t.rows.len(), columns).map_err(polars)?;
-    let file = std::fs::File::create(path).map_err(|source| ReconcileError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = create_private(path)?;
     ParquetWriter::new(file).finish(&mut df).map_err(polars)?;
     Ok(())
 }
@@ -417,68 +462,19 @@ pub const FILES: [&str; 6] = [
     "summary.json",
 ];
 
-/// Write every report file (see [`FILES`]) into the existing folder `dir`.
+/// Write every report file (see [`FILES`]) into the existing, empty folder `dir`.
 pub fn write_files(dir: &Path, cmp: &Comparison, summary: &Summary) -> Result<(), ReconcileError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ReconcileError::Io { path, source }
-    };
     let disc = discrepancy_table(cmp);
     let mism = mismatch_table(cmp);
     write_parquet(&dir.join("discrepancies.parquet"), &disc)?;
     write_csv(&dir.join("discrepancies.csv"), &disc)?;
     write_parquet(&dir.join("field_mismatches.parquet"), &mism)?;
     write_csv(&dir.join("field_mismatches.csv"), &mism)?;
-    let p = dir.join("summary.html");
-    std::fs::write(&p, super::html::render(summary, cmp)).map_err(io(&p))?;
+    let html = super::html::render(summary, cmp);
+    write_private(&dir.join("summary.html"), html.as_bytes())?;
     let json = serde_json::to_string_pretty(summary).map_err(|e| ReconcileError::Io {
         path: dir.join("summary.json"),
         source: e.into(),
     })?;
-    let p = dir.join("summary.json");
-    std::fs::write(&p, json + "\n").map_err(io(&p))
-}
-
-/// Write every report file into a fresh folder beside `out`, then move it
-/// into place: readers never see half a report, and a failure leaves the
-/// previous report (or nothing) where it was.
-pub fn write_all(out: &Path, cmp: &Comparison, summary: &Summary) -> Result<(), ReconcileError> {
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ReconcileError::Io { path, source }
-    };
-    std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let stage = tempfile::Builder::new()
-        .prefix(".reconcile-")
-        .tempdir_in(parent)
-        .map_err(io(parent))?;
-    let dir = stage.path();
-    write_files(dir, cmp, summary)?;
-
-    // Swap the folders: old report aside, new one in, old one removed.
-    let staged: PathBuf = stage.keep();
-    let old = parent.join(format!(
-        ".{}.old",
-        out.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
-    if out.exists() {
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(out, &old).map_err(io(out))?;
-    }
-    if let Err(source) = std::fs::rename(&staged, out) {
-        let _ = std::fs::rename(&old, out);
-        let _ = std::fs::remove_dir_all(&staged);
-        return Err(ReconcileError::Io {
-            path: out.to_path_buf(),
-            source,
-        });
-    }
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+    write_private(&dir.join("summary.json"), (json + "\n").as_bytes())
 }

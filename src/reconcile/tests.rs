@@ -1,4 +1,4 @@
-//! Unit tests of the comparison rules (decimals, times, text, nulls), CSV and HTML safety, and the join on small frames.
+//! Unit tests of the comparison rules (decimals, times, text, nulls), CSV and HTML safety, report markers, and the join on small frames.
 
 use polars::prelude::*;
 
@@ -173,6 +173,88 @@ fn formula_cells_are_defused_but_numbers_are_not() {
     assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
     assert_eq!(csv_field("=1,2"), "\"'=1,2\"");
     assert_eq!(escape("<b>&'\""), "&lt;b&gt;&amp;&#39;&quot;");
+}
+
+/// The cells a spreadsheet makes of one CSV line split on `sep`: honouring
+/// quotes, or, like a naive import, ignoring them.
+fn spreadsheet_cells(line: &str, sep: char, quotes: bool) -> Vec<String> {
+    if !quotes {
+        return line.split(sep).map(str::to_string).collect();
+    }
+    let mut cells = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        let cell = cells.last_mut().unwrap();
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => cells.push(String::new()),
+            c => cell.push(c),
+        }
+    }
+    cells
+}
+
+#[test]
+fn csv_report_cell_with_semicolon_cannot_become_a_formula() {
+    // fr-CH and de-CH Excel split on `;`, ignoring the commas.
+    assert_eq!(csv_field("a;b"), "\"a;b\"");
+    assert_eq!(csv_field("Zug;=1+2"), "\"Zug;'=1+2\"");
+    assert_eq!(csv_field("=1;@SUM(A1)"), "\"'=1;'@SUM(A1)\"");
+    assert_eq!(csv_field("x\t+cmd"), "\"x\t'+cmd\"");
+    assert_eq!(csv_field("x\n-2+3"), "\"x\n'-2+3\"");
+    assert_eq!(csv_field("x;\t=1"), "\"x;\t'=1\"");
+    // Even a number: a naive split runs the piece on into the next cell.
+    assert_eq!(csv_field("1;-2.50"), "\"1;'-2.50\"");
+    // Numbers and text without breaks are as before.
+    assert_eq!(csv_field("-2.50"), "-2.50");
+    assert_eq!(csv_field("CHF"), "CHF");
+    assert_eq!(csv_safe("a-b"), "a-b");
+    // Whatever a spreadsheet splits on, no cell it makes runs as a formula.
+    let runs = |cell: &str| {
+        // The quotes the CSV added, as a naive split leaves them.
+        let cell = cell.trim_matches('"');
+        cell.starts_with(['=', '+', '-', '@']) && cell.parse::<f64>().is_err()
+    };
+    let cells = [
+        "a;=HYPERLINK(\"http://x\")",
+        "; -1+1;+1;-1",
+        "ok;;@x",
+        "q\";=1",
+        "tab\t=1\r\n@2",
+        "=a;b",
+    ];
+    let line = cells.map(csv_field).join(",");
+    for sep in [',', ';', '\t', '\n', '\r'] {
+        for quotes in [true, false] {
+            for cell in spreadsheet_cells(&line, sep, quotes) {
+                for piece in cell.split(['\n', '\r']) {
+                    assert!(!runs(piece), "{piece:?} from {line:?} split on {sep:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_marker_naming_paths_outside_its_folder_is_refused() {
+    use super::output::{MARKER, Marker};
+    let current = Marker::current();
+    assert_eq!(Marker::parse(&current.to_bytes()), Ok(current.clone()));
+    assert!(current.lists("summary.json") && !current.lists(MARKER));
+    for bad in ["../notes.txt", "sub/summary.json", "..", "", MARKER, "a\\b"] {
+        let mut m = current.clone();
+        m.files.push(bad.into());
+        assert!(Marker::parse(&m.to_bytes()).is_err(), "{bad:?}");
+    }
+    let mut other = current.clone();
+    other.tool = "other-tool".into();
+    assert!(Marker::parse(&other.to_bytes()).is_err());
+    assert!(Marker::parse(b"not json").is_err());
 }
 
 fn spec(fields: Vec<FieldComparison>) -> Spec {
