@@ -51,11 +51,21 @@ impl Extractor {
         let src = &src;
         let orders = Source::new(src, &p.resolve(&src.location))?;
         let lines = match &src.lines {
-            Some(l) => Some((
-                Source::for_lines(l, &p.resolve(&l.location), &src.timezone)?,
-                l.key.clone(),
-                l.field.clone(),
-            )),
+            Some(l) => {
+                // Lines meet their orders on the key's text: an undeclared
+                // lines key is read as the orders key is declared, so that
+                // `000123` meets `123` when the orders key is an int64.
+                let mut l = l.as_ref().clone();
+                let order_key = src.key.as_ref().and_then(|k| k.columns().into_iter().next());
+                if let Some(t) = order_key.and_then(|k| src.columns.get(&k)) {
+                    l.columns.entry(l.key.clone()).or_insert(*t);
+                }
+                Some((
+                    Source::for_lines(&l, &p.resolve(&l.location), &src.timezone)?,
+                    l.key.clone(),
+                    l.field.clone(),
+                ))
+            }
             None => None,
         };
         Ok(Self {

@@ -1,11 +1,19 @@
 //! Where export files live: a local path or an object store URL, with an optional glob.
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use globset::{GlobBuilder, GlobMatcher};
-use object_store::ObjectStore;
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpService,
+};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
+use object_store::{ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreScheme};
 
 use super::SourceError;
 
@@ -42,12 +50,9 @@ fn split_glob(path: &str) -> (String, Option<String>) {
 
 impl Location {
     /// Parse a resolved location (absolute path or URL).
-    pub fn parse(
-        location: &str,
-        storage: &std::collections::BTreeMap<String, String>,
-    ) -> Result<Self, SourceError> {
+    pub fn parse(location: &str, storage: &BTreeMap<String, String>) -> Result<Self, SourceError> {
         let bad = |message: String| SourceError::Location {
-            location: location.to_string(),
+            location: without_credentials(location),
             message,
         };
         let local_path = if let Some(rest) = location.strip_prefix("file://") {
@@ -86,9 +91,7 @@ impl Location {
         let (prefix, glob) = split_glob(path);
         let url = url::Url::parse(&format!("{scheme_and_host}/{prefix}"))
             .map_err(|e| bad(format!("invalid URL: {e}")))?;
-        let (store, store_prefix) =
-            object_store::parse_url_opts(&url, storage.iter().map(|(k, v)| (k, v.clone())))
-                .map_err(|e| bad(e.to_string()))?;
+        let (store, store_prefix) = build_store(&url, storage).map_err(bad)?;
         let glob = match glob {
             None => None,
             Some(g) => {
@@ -105,9 +108,9 @@ impl Location {
                 Some(compile_glob(&full).map_err(bad)?)
             }
         };
-        let url_base = format!("{scheme_and_host}/");
+        let url_base = format!("{}/", without_credentials(scheme_and_host));
         Ok(Self {
-            display: location.to_string(),
+            display: without_credentials(location),
             store: Arc::from(store),
             local: false,
             prefix: store_prefix,
@@ -119,6 +122,254 @@ impl Location {
     /// A human name for an object in this location.
     pub fn name_of(&self, path: &StorePath) -> String {
         format!("{}{}", self.url_base, path.as_ref())
+    }
+}
+
+/// The object store for a URL, configured with the location's `storage`
+/// options (an unknown option is an error, not ignored) and a client that
+/// never follows a redirect.
+fn build_store(
+    url: &url::Url,
+    storage: &BTreeMap<String, String>,
+) -> Result<(Box<dyn ObjectStore>, StorePath), String> {
+    let (scheme, path) = ObjectStoreScheme::parse(url).map_err(|e| e.to_string())?;
+    let path = StorePath::parse(path).map_err(|e| e.to_string())?;
+    fn options<K: FromStr, B>(
+        storage: &BTreeMap<String, String>,
+        store: &str,
+        mut builder: B,
+        set: impl Fn(B, K, String) -> B,
+    ) -> Result<B, String> {
+        for (key, value) in storage {
+            let k = key
+                .to_ascii_lowercase()
+                .parse::<K>()
+                .map_err(|_| format!("unknown storage option `{key}` for {store}"))?;
+            builder = set(builder, k, value.clone());
+        }
+        Ok(builder)
+    }
+    fn built<S>(r: object_store::Result<S>) -> Result<S, String> {
+        r.map_err(|e| e.to_string())
+    }
+    let store: Box<dyn ObjectStore> = match scheme {
+        ObjectStoreScheme::AmazonS3 => {
+            let b = object_store::aws::AmazonS3Builder::new().with_url(url.to_string());
+            let b = options(storage, "S3", b, |b, k, v| b.with_config(k, v))?;
+            Box::new(built(b.with_http_connector(NoRedirects).build())?)
+        }
+        ObjectStoreScheme::GoogleCloudStorage => {
+            let b = object_store::gcp::GoogleCloudStorageBuilder::new().with_url(url.to_string());
+            let b = options(storage, "Google Cloud Storage", b, |b, k, v| {
+                b.with_config(k, v)
+            })?;
+            Box::new(built(b.with_http_connector(NoRedirects).build())?)
+        }
+        ObjectStoreScheme::MicrosoftAzure => {
+            let b = object_store::azure::MicrosoftAzureBuilder::new().with_url(url.to_string());
+            let b = options(storage, "Azure", b, |b, k, v| b.with_config(k, v))?;
+            Box::new(built(b.with_http_connector(NoRedirects).build())?)
+        }
+        ObjectStoreScheme::Http => {
+            let base = &url[..url::Position::BeforePath];
+            let b = object_store::http::HttpBuilder::new().with_url(base);
+            let b = options(storage, "HTTP", b, |b, k: ClientConfigKey, v| {
+                b.with_config(k, v)
+            })?;
+            Box::new(built(b.with_http_connector(NoRedirects).build())?)
+        }
+        ObjectStoreScheme::Memory => Box::new(object_store::memory::InMemory::new()),
+        other => return Err(format!("{other:?} locations are not supported")),
+    };
+    Ok((store, path))
+}
+
+/// A location or URL without the user name and password it may carry
+/// (`https://user:secret@host/...` becomes `https://***@host/...`).
+pub(crate) fn without_credentials(location: &str) -> String {
+    let Some(i) = location.find("://") else {
+        return location.to_string();
+    };
+    let (scheme, rest) = location.split_at(i + 3);
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}***@{}{path}", &authority[at + 1..]),
+        None => location.to_string(),
+    }
+}
+
+/// A requested URL as it may be shown: no credentials, no query (which may
+/// hold a signature or token).
+pub(crate) fn shown_url(url: &str) -> String {
+    let url = without_credentials(url);
+    match url.find(['?', '#']) {
+        Some(q) => format!("{}?...", &url[..q]),
+        None => url,
+    }
+}
+
+/// A server answered a store request with a redirect.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{url}: redirected ({status}) to {to}, which is not followed")]
+pub struct Redirected {
+    /// The requested URL, as shown by [`shown_url`].
+    pub url: String,
+    /// HTTP status.
+    pub status: u16,
+    /// The `Location` answered, as shown by [`shown_url`].
+    pub to: String,
+}
+
+/// The redirect behind a store error, if that is what it is.
+pub(crate) fn redirect_in(e: &object_store::Error) -> Option<&Redirected> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<Redirected>() {
+            return Some(r);
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// Builds the HTTP client of every object store: the one object_store
+/// builds from the same options, except that redirects are refused (an
+/// export answered from elsewhere than configured is not read) and no proxy
+/// is taken from the environment (`HTTP_PROXY` would otherwise route
+/// requests, credentials included, through a host nobody configured; set the
+/// `proxy_url` storage option to use one).
+#[derive(Debug, Clone, Copy)]
+struct NoRedirects;
+
+impl HttpConnector for NoRedirects {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let client = client_for(options).map_err(|source| object_store::Error::Generic {
+            store: "HTTP client",
+            source: source.into(),
+        })?;
+        Ok(HttpClient::new(RefuseRedirects(client)))
+    }
+}
+
+fn client_for(options: &ClientOptions) -> Result<reqwest::Client, String> {
+    let get = |k: ClientConfigKey| options.get_config_value(&k);
+    let flag = |k: ClientConfigKey| -> Result<bool, String> {
+        match get(k).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("0" | "false" | "off" | "no" | "n") => Ok(false),
+            Some("1" | "true" | "on" | "yes" | "y") => Ok(true),
+            Some(v) => Err(format!("{k:?}: {v:?} is not a boolean")),
+        }
+    };
+    let duration = |k: ClientConfigKey| -> Result<Option<Duration>, String> {
+        get(k)
+            .map(|v| humantime::parse_duration(&v).map_err(|e| format!("{k:?}: {v:?}: {e}")))
+            .transpose()
+    };
+    let number = |k: ClientConfigKey| -> Result<Option<usize>, String> {
+        get(k)
+            .map(|v| v.parse().map_err(|e| format!("{k:?}: {v:?}: {e}")))
+            .transpose()
+    };
+    let user_agent = get(ClientConfigKey::UserAgent)
+        .unwrap_or_else(|| concat!("s360-sync/", env!("CARGO_PKG_VERSION")).to_string());
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent)
+        // As object_store: compression would make Content-Length lie about
+        // the object's size.
+        .no_gzip()
+        .no_brotli()
+        .no_zstd()
+        .no_deflate()
+        .https_only(!flag(ClientConfigKey::AllowHttp)?);
+    b = match get(ClientConfigKey::ProxyUrl) {
+        None => b.no_proxy(),
+        Some(url) => {
+            let mut proxy = reqwest::Proxy::all(&url).map_err(|e| format!("proxy_url: {e}"))?;
+            if let Some(excludes) = get(ClientConfigKey::ProxyExcludes) {
+                proxy = proxy.no_proxy(reqwest::NoProxy::from_string(&excludes));
+            }
+            if let Some(pem) = get(ClientConfigKey::ProxyCaCertificate) {
+                let cert = reqwest::Certificate::from_pem(pem.as_bytes())
+                    .map_err(|e| format!("proxy_ca_certificate: {e}"))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.proxy(proxy)
+        }
+    };
+    if let Some(t) = duration(ClientConfigKey::Timeout)? {
+        b = b.timeout(t);
+    }
+    if let Some(t) = duration(ClientConfigKey::ConnectTimeout)? {
+        b = b.connect_timeout(t);
+    }
+    if let Some(t) = duration(ClientConfigKey::PoolIdleTimeout)? {
+        b = b.pool_idle_timeout(t);
+    }
+    if let Some(n) = number(ClientConfigKey::PoolMaxIdlePerHost)? {
+        b = b.pool_max_idle_per_host(n);
+    }
+    if let Some(t) = duration(ClientConfigKey::Http2KeepAliveInterval)? {
+        b = b.http2_keep_alive_interval(t);
+    }
+    if let Some(t) = duration(ClientConfigKey::Http2KeepAliveTimeout)? {
+        b = b.http2_keep_alive_timeout(t);
+    }
+    if flag(ClientConfigKey::Http2KeepAliveWhileIdle)? {
+        b = b.http2_keep_alive_while_idle(true);
+    }
+    if let Some(n) = number(ClientConfigKey::Http2MaxFrameSize)? {
+        b = b.http2_max_frame_size(Some(n as u32));
+    }
+    if flag(ClientConfigKey::Http1Only)? {
+        b = b.http1_only();
+    }
+    if flag(ClientConfigKey::Http2Only)? {
+        b = b.http2_prior_knowledge();
+    }
+    if flag(ClientConfigKey::AllowInvalidCertificates)? {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// Sends through reqwest and turns a redirect answer into an error that
+/// object_store does not retry.
+#[derive(Debug)]
+struct RefuseRedirects(reqwest::Client);
+
+type Answer<'a> = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'a>>;
+
+impl HttpService for RefuseRedirects {
+    fn call<'s, 'a>(&'s self, req: HttpRequest) -> Answer<'a>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        Box::pin(async move {
+            let url = shown_url(&req.uri().to_string());
+            let res = HttpService::call(&self.0, req).await?;
+            let status = res.status();
+            // 304 answers a conditional request; it is not a redirect.
+            if status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED {
+                let to = res
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(shown_url)
+                    .unwrap_or_else(|| "(no Location header)".into());
+                return Err(HttpError::new(
+                    HttpErrorKind::Unknown,
+                    Redirected {
+                        url,
+                        status: status.as_u16(),
+                        to,
+                    },
+                ));
+            }
+            Ok(res)
+        })
     }
 }
 
@@ -177,7 +428,7 @@ mod tests {
 
     #[test]
     fn s3_url_with_glob() {
-        let mut opts = std::collections::BTreeMap::new();
+        let mut opts = BTreeMap::new();
         opts.insert("aws_region".to_string(), "eu-central-1".to_string());
         let loc = Location::parse("s3://bucket/exports/2026/orders_*.csv", &opts).unwrap();
         assert!(!loc.local);
@@ -186,5 +437,37 @@ mod tests {
         assert!(g.is_match("exports/2026/orders_1.csv"));
         assert!(!g.is_match("exports/2026/sub/orders_1.csv"));
         assert_eq!(loc.url_base, "s3://bucket/");
+    }
+
+    #[test]
+    fn unknown_storage_options_are_refused() {
+        let opts = BTreeMap::from([("alow_http".to_string(), "true".to_string())]);
+        let e = Location::parse("https://example.com/a.csv", &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown storage option `alow_http`"), "{e}");
+    }
+
+    #[test]
+    fn credentials_and_queries_are_not_shown() {
+        assert_eq!(
+            without_credentials("https://user:hunter2@host.example/a/b.csv"),
+            "https://***@host.example/a/b.csv"
+        );
+        assert_eq!(
+            without_credentials("/data/x@y/orders_?.csv"),
+            "/data/x@y/orders_?.csv"
+        );
+        assert_eq!(
+            shown_url("https://u:p@h.example/a.csv?sig=abc#f"),
+            "https://***@h.example/a.csv?..."
+        );
+        let loc = Location::parse(
+            "https://user:hunter2@host.example/orders.csv",
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert!(!loc.display.contains("hunter2"), "{}", loc.display);
+        assert!(!loc.url_base.contains("hunter2"), "{}", loc.url_base);
     }
 }

@@ -84,6 +84,35 @@ pub enum SourceError {
         /// As written.
         location: String,
     },
+    /// A CSV or NDJSON file is empty: not even a header line.
+    #[error("{file}: the file is empty (0 bytes); it may still be being written")]
+    Empty {
+        /// The file.
+        file: String,
+    },
+    /// A CSV or NDJSON file does not end with a line break, so its last row
+    /// may be cut short (a half-written export).
+    #[error(
+        "{file}: the file does not end with a line break, so its last row may be cut short; \
+         it may still be being written (it is read once it ends with a line break)"
+    )]
+    Unfinished {
+        /// The file.
+        file: String,
+    },
+    /// A server answered with a redirect, which is never followed.
+    #[error(
+        "{url}: the server answered {status}, redirecting to {to}; redirects are not followed \
+         (point the location at the final address)"
+    )]
+    Redirect {
+        /// The requested URL, without credentials or query.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// The redirect target, without credentials or query.
+        to: String,
+    },
 }
 
 impl SourceError {
@@ -93,7 +122,27 @@ impl SourceError {
             message: e.to_string(),
         }
     }
+
+    /// A store error, or [`SourceError::Redirect`] when the store was answered with one.
+    fn store(location: &str, source: object_store::Error) -> Self {
+        match location::redirect_in(&source) {
+            Some(r) => Self::Redirect {
+                url: r.url.clone(),
+                status: r.status,
+                to: r.to.clone(),
+            },
+            None => Self::Store {
+                location: location.to_string(),
+                source,
+            },
+        }
+    }
 }
+
+/// Longest text or binary value accepted in one cell. Larger values are
+/// refused with the file, row and column: a single order field of this size
+/// is a broken export, and a payload carrying it would be refused by the CRM.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
 
 /// One export file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +184,9 @@ pub struct ReadOptions {
     pub timezone: String,
     /// Columns that must be present.
     pub required: Vec<String>,
+    /// Key columns: read as text unless declared, because a CSV column whose
+    /// type is guessed as a number would lose leading zeros (`000123`).
+    pub text: Vec<String>,
     /// Rows per batch.
     pub batch_size: usize,
 }
@@ -151,7 +203,8 @@ pub struct Source {
 impl Source {
     /// A source for an orders export; `location` must already be resolved.
     pub fn new(cfg: &SourceConfig, location: &str) -> Result<Self, SourceError> {
-        let mut required = cfg.key.as_ref().map(|k| k.columns()).unwrap_or_default();
+        let keys = cfg.key.as_ref().map(|k| k.columns()).unwrap_or_default();
+        let mut required = keys.clone();
         required.extend(cfg.cursor.clone());
         Self::build(
             location,
@@ -163,6 +216,7 @@ impl Source {
                 columns: cfg.columns.clone(),
                 timezone: cfg.timezone.clone(),
                 required,
+                text: keys,
                 batch_size: 8192,
             },
         )
@@ -184,6 +238,7 @@ impl Source {
                 columns: cfg.columns.clone(),
                 timezone: timezone.to_string(),
                 required: vec![cfg.key.clone()],
+                text: vec![cfg.key.clone()],
                 batch_size: 8192,
             },
         )
@@ -198,12 +253,12 @@ impl Source {
         options.format = format
             .or_else(|| Format::from_extension(location))
             .ok_or_else(|| SourceError::Location {
-                location: location.to_string(),
+                location: location::without_credentials(location),
                 message: "cannot tell the format from the extension; set `format`".into(),
             })?;
         if parse_offset(&options.timezone).is_none() {
             return Err(SourceError::Location {
-                location: location.to_string(),
+                location: location::without_credentials(location),
                 message: format!("bad timezone {:?}", options.timezone),
             });
         }
@@ -217,10 +272,7 @@ impl Source {
     /// names one file, which must exist.
     pub async fn list(&self) -> Result<Vec<SourceFile>, SourceError> {
         let loc = &self.location;
-        let store_err = |source| SourceError::Store {
-            location: loc.display.clone(),
-            source,
-        };
+        let store_err = |source| SourceError::store(&loc.display, source);
         let mut files = Vec::new();
         match &loc.glob {
             None => {
@@ -277,14 +329,11 @@ impl Source {
             .store
             .get(&file.path)
             .await
-            .map_err(|source| SourceError::Store {
-                location: file.name.clone(),
-                source,
-            })?;
-        let bytes = got.bytes().await.map_err(|source| SourceError::Store {
-            location: file.name.clone(),
-            source,
-        })?;
+            .map_err(|source| SourceError::store(&file.name, source))?;
+        let bytes = got
+            .bytes()
+            .await
+            .map_err(|source| SourceError::store(&file.name, source))?;
         Ok(FileData::Bytes(bytes))
     }
 
@@ -292,10 +341,7 @@ impl Source {
     /// larger than memory never has to fit in it. `dest` is created (or
     /// truncated).
     pub async fn download(&self, file: &SourceFile, dest: &Path) -> Result<(), SourceError> {
-        let store_err = |source| SourceError::Store {
-            location: file.name.clone(),
-            source,
-        };
+        let store_err = |source| SourceError::store(&file.name, source);
         let io_err = |source| SourceError::Io {
             file: format!("{} (downloading {})", dest.display(), file.name),
             source,
@@ -321,11 +367,14 @@ impl Source {
     /// Every batch has the declared types, timestamps in UTC, and the required columns.
     pub fn batches(&self, file: &SourceFile, data: FileData) -> Result<Batches, SourceError> {
         let name = file.name.clone();
-        let raw: Batches = match self.options.format {
+        let (schema, raw) = match self.options.format {
             Format::Csv => csv::read(&name, data, &self.options)?,
             Format::Parquet => parquet::read(&name, data, &self.options)?,
             Format::Ndjson => ndjson::read(&name, data, &self.options)?,
         };
+        // Checked on the file's schema, so a file with a header and no rows
+        // is refused too.
+        check_columns(&name, &schema, &self.options)?;
         let options = self.options.clone();
         let mut offset = 0usize;
         Ok(Box::new(raw.map(move |b| {
@@ -370,15 +419,8 @@ pub fn arrow_type(t: ColumnType, timezone: &str) -> DataType {
     }
 }
 
-/// Check required columns, cast declared ones that the format did not type
-/// (Parquet, NDJSON), and put every timestamp in UTC milliseconds.
-fn conform(
-    file: &str,
-    batch: RecordBatch,
-    options: &ReadOptions,
-    first_row: usize,
-) -> Result<RecordBatch, SourceError> {
-    let schema = batch.schema();
+/// Every required and declared column must be in the file.
+fn check_columns(file: &str, schema: &Schema, options: &ReadOptions) -> Result<(), SourceError> {
     for column in options.required.iter().chain(options.columns.keys()) {
         if schema.index_of(column).is_err() {
             return Err(SourceError::MissingColumn {
@@ -393,6 +435,55 @@ fn conform(
             });
         }
     }
+    Ok(())
+}
+
+/// A CSV or NDJSON file must hold something and end with a line break:
+/// an export cut inside its last row (still being written, or a transfer
+/// cut short) would otherwise be read as if it were whole (`2026-10-13`
+/// for `2026-10-13 10:09:27`, `1` for `12`).
+fn check_complete(file: &str, data: &FileData) -> Result<(), SourceError> {
+    let last = match data {
+        FileData::Bytes(b) => b.last().copied(),
+        FileData::Local(path) => {
+            use std::io::{Read, Seek, SeekFrom};
+            let io = |source| SourceError::Io {
+                file: file.to_string(),
+                source,
+            };
+            let mut f = std::fs::File::open(path).map_err(io)?;
+            let len = f.metadata().map_err(io)?.len();
+            if len == 0 {
+                None
+            } else {
+                f.seek(SeekFrom::Start(len - 1)).map_err(io)?;
+                let mut b = [0u8; 1];
+                f.read_exact(&mut b).map_err(io)?;
+                Some(b[0])
+            }
+        }
+    };
+    match last {
+        None => Err(SourceError::Empty {
+            file: file.to_string(),
+        }),
+        Some(b'\n' | b'\r') => Ok(()),
+        Some(_) => Err(SourceError::Unfinished {
+            file: file.to_string(),
+        }),
+    }
+}
+
+/// Check required columns, cast declared ones that the format did not type
+/// (Parquet, NDJSON), put every timestamp in UTC milliseconds, and refuse
+/// values no order can hold (non-finite numbers, oversized cells).
+fn conform(
+    file: &str,
+    batch: RecordBatch,
+    options: &ReadOptions,
+    first_row: usize,
+) -> Result<RecordBatch, SourceError> {
+    let schema = batch.schema();
     let mut fields = Vec::with_capacity(schema.fields().len());
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     let mut changed = false;
@@ -408,6 +499,7 @@ fn conform(
             t => t,
         };
         if &target == array.data_type() {
+            check_values(file, field.name(), array, first_row)?;
             fields.push(field.as_ref().clone());
             arrays.push(array.clone());
             continue;
@@ -421,6 +513,7 @@ fn conform(
             &options.timezone,
             first_row,
         )?;
+        check_values(file, field.name(), &cast, first_row)?;
         fields.push(Field::new(field.name(), target, true));
         arrays.push(cast);
     }
@@ -429,6 +522,70 @@ fn conform(
     }
     let schema: SchemaRef = Arc::new(Schema::new(fields));
     RecordBatch::try_new(schema, arrays).map_err(|e| SourceError::parse(file, e))
+}
+
+/// Refuse a cell larger than [`MAX_VALUE_BYTES`] and a floating-point
+/// number that is not finite (`1e999` read as infinity, `NaN`): neither is
+/// an order's value, and JSON cannot carry the latter.
+fn check_values(
+    file: &str,
+    column: &str,
+    array: &ArrayRef,
+    first_row: usize,
+) -> Result<(), SourceError> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Float32Type, Float64Type};
+    let bad = |row: usize, why: String| SourceError::Parse {
+        file: file.to_string(),
+        message: format!("data row {}, column `{column}`: {why}", first_row + row + 1),
+    };
+    let too_long = |row: usize, len: usize| {
+        bad(
+            row,
+            format!("a value of {len} bytes, over the limit of {MAX_VALUE_BYTES} bytes for one cell"),
+        )
+    };
+    // Offsets give every value's length without touching the values.
+    let check_offsets = |lengths: &mut dyn Iterator<Item = usize>| {
+        match lengths.enumerate().find(|&(_, len)| len > MAX_VALUE_BYTES) {
+            Some((row, len)) => Err(too_long(row, len)),
+            None => Ok(()),
+        }
+    };
+    match array.data_type() {
+        DataType::Utf8 => check_offsets(&mut array.as_string::<i32>().offsets().lengths()),
+        DataType::LargeUtf8 => check_offsets(&mut array.as_string::<i64>().offsets().lengths()),
+        DataType::Binary => check_offsets(&mut array.as_binary::<i32>().offsets().lengths()),
+        DataType::LargeBinary => check_offsets(&mut array.as_binary::<i64>().offsets().lengths()),
+        DataType::Utf8View => check_offsets(
+            &mut array
+                .as_string_view()
+                .views()
+                .iter()
+                .map(|v| *v as u32 as usize),
+        ),
+        DataType::Float64 => {
+            let a = array.as_primitive::<Float64Type>();
+            match (0..a.len()).find(|&i| a.is_valid(i) && !a.value(i).is_finite()) {
+                Some(row) => Err(bad(
+                    row,
+                    format!("{} is not a finite number (out of range?)", a.value(row)),
+                )),
+                None => Ok(()),
+            }
+        }
+        DataType::Float32 => {
+            let a = array.as_primitive::<Float32Type>();
+            match (0..a.len()).find(|&i| a.is_valid(i) && !a.value(i).is_finite()) {
+                Some(row) => Err(bad(
+                    row,
+                    format!("{} is not a finite number (out of range?)", a.value(row)),
+                )),
+                None => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Cast with errors that name the column and the first bad row.

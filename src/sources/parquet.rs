@@ -2,6 +2,7 @@
 
 use std::fs::File;
 
+use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Batches, FileData, ReadOptions, SourceError};
@@ -10,34 +11,43 @@ pub(super) fn read(
     name: &str,
     data: FileData,
     options: &ReadOptions,
-) -> Result<Batches, SourceError> {
+) -> Result<(SchemaRef, Batches), SourceError> {
     let err = |e: parquet::errors::ParquetError| SourceError::Parse {
         file: name.to_string(),
         message: format!("not a readable Parquet file: {e}"),
     };
-    let reader = match data {
+    let (schema, reader) = match data {
         FileData::Local(path) => {
             let file = File::open(&path).map_err(|source| SourceError::Io {
                 file: name.to_string(),
                 source,
             })?;
-            ParquetRecordBatchReaderBuilder::try_new(file)
-                .map_err(err)?
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(err)?;
+            let schema = builder.schema().clone();
+            let reader = builder
                 .with_batch_size(options.batch_size)
                 .build()
-                .map_err(err)?
+                .map_err(err)?;
+            (schema, reader)
         }
-        FileData::Bytes(bytes) => ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .map_err(err)?
-            .with_batch_size(options.batch_size)
-            .build()
-            .map_err(err)?,
+        FileData::Bytes(bytes) => {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(err)?;
+            let schema = builder.schema().clone();
+            let reader = builder
+                .with_batch_size(options.batch_size)
+                .build()
+                .map_err(err)?;
+            (schema, reader)
+        }
     };
     let name = name.to_string();
-    Ok(Box::new(reader.map(move |b| {
-        b.map_err(|e| SourceError::Parse {
-            file: name.clone(),
-            message: e.to_string(),
-        })
-    })))
+    Ok((
+        schema,
+        Box::new(reader.map(move |b| {
+            b.map_err(|e| SourceError::Parse {
+                file: name.clone(),
+                message: e.to_string(),
+            })
+        })),
+    ))
 }

@@ -259,7 +259,7 @@ async fn bad_input_errors_name_file_and_place() {
     .await;
     assert!(e.contains("short.csv") && e.contains("line"), "{e}");
     let e = bad(
-        b"orderId;lastModDateTime\nabc;2026-10-13 10:00:00\n",
+        b"orderId;saleAmount;lastModDateTime\nabc;1;2026-10-13 10:00:00\n",
         "notint.csv",
     )
     .await;
