@@ -10,6 +10,8 @@
 //!
 //! `S360_CRASH_SEED=<n>` replays another sequence of kill moments; the seed in
 //! use is printed (with `--nocapture`) and named in every failure.
+//! `S360_CRASH_LOG=<file>` also writes the receiver's log there (JSON Lines:
+//! one line per request, and one per kill).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -117,7 +119,7 @@ fn write_changes(dir: &Path) -> HashSet<String> {
         }
         for line in lines {
             row += 1;
-            if row % CHANGE_EVERY != 0 {
+            if !row.is_multiple_of(CHANGE_EVERY) {
                 continue;
             }
             let mut cells: Vec<String> = line.split(';').map(str::to_string).collect();
@@ -220,10 +222,11 @@ async fn crash_test(plan: Plan) {
     let orders = plan.orders.to_string();
     generate(dir.path(), &["--orders", &orders, "--days", "2"]);
     // A slow CRM (100 ms a request), so that kills land while requests are in flight.
-    let rec = Receiver::builder()
-        .latency(Duration::from_millis(100))
-        .start()
-        .await;
+    let mut rec = Receiver::builder().latency(Duration::from_millis(100));
+    if let Ok(path) = std::env::var("S360_CRASH_LOG") {
+        rec = rec.log_file(Path::new(&path));
+    }
+    let rec = rec.start().await;
     pipeline(dir.path(), &rec.url());
     let first = flag(dir.path()).await;
     assert_eq!(first["flagged"], plan.orders as u64, "{first}");

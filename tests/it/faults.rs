@@ -331,6 +331,46 @@ async fn a_413_for_large_bodies_splits_the_batch_and_delivers_all() {
     assert_eq!(s["dead_letters"], 0, "{s}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_413_for_one_order_too_large_alone_dead_letters_only_that_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = 6_000;
+    let rec = Receiver::builder()
+        .rule(When::BodyOver(limit), Act::Status(413))
+        .start()
+        .await;
+    pipeline(dir.path(), &rec.url(), "");
+    export(dir.path(), 120, 0);
+    // Order 7 alone is larger than the CRM takes.
+    let file = dir.path().join("exports/orders_1.csv");
+    let csv = std::fs::read_to_string(&file).unwrap();
+    let csv = csv.replacen(
+        ";CLOSED;70;;",
+        &format!(";CLOSED;70;{};", "y".repeat(8_000)),
+        1,
+    );
+    write(&file, csv);
+    let (o, summary) = run(dir.path()).await;
+    // A dead letter is work that needs attention: exit::INCOMPLETE.
+    assert_eq!(o.status.code(), Some(6), "{}", text(&o));
+    assert_eq!(summary["delivery"]["acknowledged"], 119, "{summary}");
+    assert_eq!(summary["delivery"]["dead_lettered"], 1, "{summary}");
+    assert_eq!(summary["backlog"], 0, "{summary}");
+    let keys = acked_once(&rec.log());
+    assert_eq!(keys.len(), 119);
+    assert!(!keys.contains("7"));
+    let o = bin_async(
+        dir.path(),
+        &["dead-letters", "list", "sync.yaml", "--json"],
+        &[],
+    )
+    .await;
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["key"], "7", "{list}");
+    assert_eq!(list[0]["status"], 413, "{list}");
+}
+
 /// The 429'd requests and the retry of each, checked against the wait the receiver asked for.
 fn check_retry_after(log: &[Entry]) -> Vec<Duration> {
     let limited: Vec<&Entry> = log

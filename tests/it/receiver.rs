@@ -240,18 +240,6 @@ impl Receiver {
             let _ = writeln!(f.lock().unwrap(), "{line}");
         }
     }
-
-    /// Waits (bounded by `limit`) until `n` requests are logged; false on time-out.
-    pub async fn wait_for(&self, n: usize, limit: Duration) -> bool {
-        let until = Instant::now() + limit;
-        while self.len() < n {
-            if Instant::now() >= until {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        true
-    }
 }
 
 impl Builder {
