@@ -3,8 +3,11 @@
 mod bad_input;
 mod bad_pipelines;
 mod common;
+mod crash;
 mod e2e;
+mod faults;
 mod import;
+mod receiver;
 mod sink_safety;
 mod sources;
 mod sync;
