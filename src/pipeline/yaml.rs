@@ -101,6 +101,7 @@ pub fn load(
     };
     let mut conv = Converter {
         env,
+        text,
         positions: Positions::default(),
         problems: Vec::new(),
     };
@@ -121,6 +122,8 @@ fn pos_of(node: &MarkedYamlOwned) -> Pos {
 
 struct Converter<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// The file's text, to tell quoted scalars from plain ones.
+    text: &'a str,
     positions: Positions,
     problems: Vec<YamlProblem>,
 }
@@ -199,21 +202,45 @@ impl Converter<'_> {
             ScalarOwned::FloatingPoint(f) => Number::from_f64(f.into_inner())
                 .map(Value::Number)
                 .unwrap_or(Value::Null),
+            ScalarOwned::String(text) if self.quoted(node) => {
+                self.interpolated(text, node, path, false)
+            }
             ScalarOwned::String(text) => self.string(text, node, path, false),
         }
+    }
+
+    /// Whether a scalar was written in quotes (its first character is one).
+    fn quoted(&self, node: &MarkedYamlOwned) -> bool {
+        // Marks count characters of the source (whatever their docs say).
+        matches!(
+            self.text.chars().nth(node.span.start.index()),
+            Some('"') | Some('\'')
+        )
     }
 
     /// Interpolates `${VAR}` / `${VAR:-default}`; a plain scalar made only of
     /// one interpolation is re-typed, so `batch_size: ${N}` can be a number.
     fn string(&mut self, text: &str, node: &MarkedYamlOwned, path: &str, retype: bool) -> Value {
+        let whole =
+            text.starts_with("${") && text.ends_with('}') && text.matches("${").count() == 1;
+        self.interpolated(text, node, path, whole || retype)
+    }
+
+    /// Interpolates, and re-types the result when `retype` (quoted scalars
+    /// never are: `"${TENANT_ID}"` stays text even when it is all digits).
+    fn interpolated(
+        &mut self,
+        text: &str,
+        node: &MarkedYamlOwned,
+        path: &str,
+        retype: bool,
+    ) -> Value {
         if !text.contains("${") {
             return Value::String(text.to_string());
         }
-        let whole =
-            text.starts_with("${") && text.ends_with('}') && text.matches("${").count() == 1;
         match interpolate(text, self.env) {
             Ok(out) => {
-                if whole || retype {
+                if retype {
                     retype_scalar(&out)
                 } else {
                     Value::String(out)
@@ -306,6 +333,16 @@ mod tests {
             "EMPTY" => Some(String::new()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_quoted_interpolation_stays_text_and_a_plain_one_is_retyped() {
+        let env = |name: &str| (name == "ID").then(|| "0042".to_string());
+        let text = "city: Zürich – Genève\nheader: \"${ID}\"\nsingle: '${ID}'\nplain: ${ID}\n";
+        let (v, _) = load(text, &env).unwrap();
+        assert_eq!(v["header"], Value::String("0042".into()));
+        assert_eq!(v["single"], Value::String("0042".into()));
+        assert_eq!(v["plain"], Value::Number(42.into()));
     }
 
     #[test]

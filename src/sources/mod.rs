@@ -542,15 +542,18 @@ fn check_values(
     let too_long = |row: usize, len: usize| {
         bad(
             row,
-            format!("a value of {len} bytes, over the limit of {MAX_VALUE_BYTES} bytes for one cell"),
+            format!(
+                "a value of {len} bytes, over the limit of {MAX_VALUE_BYTES} bytes for one cell"
+            ),
         )
     };
     // Offsets give every value's length without touching the values.
-    let check_offsets = |lengths: &mut dyn Iterator<Item = usize>| {
-        match lengths.enumerate().find(|&(_, len)| len > MAX_VALUE_BYTES) {
-            Some((row, len)) => Err(too_long(row, len)),
-            None => Ok(()),
-        }
+    let check_offsets = |lengths: &mut dyn Iterator<Item = usize>| match lengths
+        .enumerate()
+        .find(|&(_, len)| len > MAX_VALUE_BYTES)
+    {
+        Some((row, len)) => Err(too_long(row, len)),
+        None => Ok(()),
     };
     match array.data_type() {
         DataType::Utf8 => check_offsets(&mut array.as_string::<i32>().offsets().lengths()),

@@ -242,7 +242,12 @@ async fn csv_cut_off_in_its_last_line_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ndjson_cut_off_in_its_last_line_is_refused() {
-    refused("ndjson", "cut_off.ndjson", &["does not end with a line break"]).await;
+    refused(
+        "ndjson",
+        "cut_off.ndjson",
+        &["does not end with a line break"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -262,12 +267,22 @@ async fn missing_key_column_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_cursor_column_is_refused() {
-    refused("csv", "no_cursor.csv", &["missing column `lastModDateTime`"]).await;
+    refused(
+        "csv",
+        "no_cursor.csv",
+        &["missing column `lastModDateTime`"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn null_key_is_refused() {
-    refused("csv", "null_key.csv", &["data row 2", "key `orderId` is empty"]).await;
+    refused(
+        "csv",
+        "null_key.csv",
+        &["data row 2", "key `orderId` is empty"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -426,7 +441,10 @@ async fn leading_zeros_survive_in_keys_and_identifiers() {
     });
     assert_eq!(key, "000123");
     assert_eq!(first["orderId"], "000123", "{first}");
-    assert_eq!(first["contactReference"], "17", "identifiers stay text: {first}");
+    assert_eq!(
+        first["contactReference"], "17",
+        "identifiers stay text: {first}"
+    );
     let line = &first["operationDatas"][0];
     assert_eq!(line["productCode"], "00042", "{first}");
     let last = got.iter().find(|(k, _)| k == "2099").unwrap();
@@ -527,7 +545,9 @@ async fn redirecting_server(
         s.hits.fetch_add(1, Ordering::SeqCst);
         file(
             &method,
-            format!("{HEADER}\n1;CLOSED;100;2026-10-13 12:00:00\n66;CLOSED;660;2026-10-13 12:06:00\n"),
+            format!(
+                "{HEADER}\n1;CLOSED;100;2026-10-13 12:00:00\n66;CLOSED;660;2026-10-13 12:06:00\n"
+            ),
         )
     }
     let app = axum::Router::new()

@@ -447,7 +447,6 @@ async fn retry_after_as_an_http_date_is_honoured() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-
 async fn an_all_400_receiver_stops_the_run_as_a_configuration_problem() {
     let dir = tempfile::tempdir().unwrap();
     // A CRM that refuses every body, as when `format:` is wrong.
