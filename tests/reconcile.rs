@@ -1201,6 +1201,18 @@ fn s3_report_rerun_removes_only_files_its_earlier_report_wrote() {
             "{n}"
         );
     }
+    // A marker the tool did not write: exit 2, and the report stays.
+    s3_put(&store, &marker_at, br#"{"tool": "other"}"#.to_vec());
+    let before = s3_get(&store, "checks/edge/summary.json");
+    let o = reconcile(&p, url, &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{url}/{MARKER}")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(before.is_some());
+    assert_eq!(s3_get(&store, "checks/edge/summary.json"), before);
 }
 
 /// Create an IAM user on moto whose policy is `policy`; its access key and secret.
@@ -1260,7 +1272,10 @@ fn s3_upload_failing_midway_leaves_no_summary() {
         stderr(&o)
     );
     // The earlier summary is gone, while data files were being replaced.
-    assert_eq!(s3_get(&store, "checks/edge/summary.json"), None);
+    assert!(
+        s3_get(&store, "checks/edge/summary.json").is_none(),
+        "an incomplete report has no summary.json"
+    );
     assert!(s3_get(&store, "checks/edge/discrepancies.parquet").is_some());
     assert!(s3_get(&store, &format!("checks/edge/{MARKER}")).is_some());
 

@@ -162,9 +162,10 @@ pub fn check_local(out: &Path) -> Result<(), ReconcileError> {
 }
 
 fn inspect(out: &Path) -> Result<Existing, ReconcileError> {
-    let refuse = |why: String| ReconcileError::Output {
+    // Why, then what to do instead, around the promise that nothing changed.
+    let refuse = |why: String, advice: &str| ReconcileError::Output {
         dir: out.display().to_string(),
-        message: format!("{why}; nothing was changed"),
+        message: format!("{why}, so it is left as it is{advice}"),
     };
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -177,12 +178,14 @@ fn inspect(out: &Path) -> Result<Existing, ReconcileError> {
     };
     if meta.file_type().is_symlink() {
         return Err(refuse(
-            "is a symbolic link; name the report folder itself".into(),
+            "is a symbolic link".into(),
+            "; name the report folder itself",
         ));
     }
     if !meta.is_dir() {
         return Err(refuse(
-            "is a file, not a folder; the reports are written into a folder of their own".into(),
+            "is a file, not a folder".into(),
+            "; the reports are written into a folder of their own",
         ));
     }
     // Each entry, and whether it is a plain file.
@@ -214,35 +217,46 @@ fn inspect(out: &Path) -> Result<Existing, ReconcileError> {
             .iter()
             .all(|(n, file)| *file && report::FILES.iter().any(|f| n == f))
             && entries.iter().any(|(n, _)| n == SUMMARY);
-        let hint = if looks_like_a_report {
-            "; it looks like a report of an earlier version, which wrote no marker: remove it yourself, or choose another folder"
+        return Err(if looks_like_a_report {
+            refuse(
+                format!(
+                    "looks like a report of an earlier version, which wrote no `{MARKER}` marker"
+                ),
+                "; remove it yourself, or choose another folder",
+            )
         } else {
-            "; choose a new or empty folder"
-        };
-        return Err(refuse(format!(
-            "refusing to replace a folder s360-sync did not write: it holds {} and no `{MARKER}` marker{hint}",
-            shown(entries)
-        )));
+            refuse(
+                format!(
+                    "holds files s360-sync did not write ({}) and no `{MARKER}` marker",
+                    shown(entries)
+                ),
+                "; choose a new or empty folder",
+            )
+        });
     };
     if !marker_is_file {
-        return Err(refuse(format!("`{MARKER}` is not a file")));
+        return Err(refuse(format!("holds a `{MARKER}` that is not a file"), ""));
     }
     let path = out.join(MARKER);
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     let marker = Marker::parse(&bytes).map_err(|why| {
-        refuse(format!(
-            "`{MARKER}` is not a marker s360-sync wrote ({why})"
-        ))
+        refuse(
+            format!("holds a `{MARKER}` that s360-sync did not write ({why})"),
+            "",
+        )
     })?;
     let foreign: Vec<_> = entries
         .into_iter()
         .filter(|(n, file)| n != MARKER && !(*file && n.to_str().is_some_and(|n| marker.lists(n))))
         .collect();
     if !foreign.is_empty() {
-        return Err(refuse(format!(
-            "refusing to replace the report in this folder: it also holds {}, which s360-sync did not write; move them out, or choose another folder",
-            shown(foreign)
-        )));
+        return Err(refuse(
+            format!(
+                "is a report, but also holds {}, which s360-sync did not write",
+                shown(foreign)
+            ),
+            "; move them out, or choose another folder",
+        ));
     }
     Ok(Existing::Report(marker))
 }
@@ -416,7 +430,9 @@ async fn read_marker(
         .map(Some)
         .map_err(|why| ReconcileError::Output {
             dir: location.name_of(at),
-            message: format!("not a marker s360-sync wrote ({why}); nothing was changed"),
+            message: format!(
+                "not a marker s360-sync wrote ({why}), so no report was uploaded there"
+            ),
         })
 }
 
