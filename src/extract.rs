@@ -54,7 +54,10 @@ impl Extractor {
                 // lines key is read as the orders key is declared, so that
                 // `000123` meets `123` when the orders key is an int64.
                 let mut l = l.as_ref().clone();
-                let order_key = src.key.as_ref().and_then(|k| k.columns().into_iter().next());
+                let order_key = src
+                    .key
+                    .as_ref()
+                    .and_then(|k| k.columns().into_iter().next());
                 if let Some(t) = order_key.and_then(|k| src.columns.get(&k)) {
                     l.columns.entry(l.key.clone()).or_insert(*t);
                 }

@@ -341,7 +341,10 @@ mod tests {
             value_error(m, &schema, false).unwrap(),
             "data row 3, column `saleAmount`: cannot read \"1x\" as Int64"
         );
-        assert_eq!(value_error("Csv error: something else", &schema, true), None);
+        assert_eq!(
+            value_error("Csv error: something else", &schema, true),
+            None
+        );
     }
 
     /// arrow-csv's own message for a value that does not parse, through

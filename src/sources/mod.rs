@@ -45,12 +45,14 @@ pub enum SourceError {
         message: String,
     },
     /// Listing or fetching failed.
-    #[error("{location}: {source}")]
+    #[error("{location}: {}", location::redacted_chain(error))]
     Store {
         /// Location or file.
         location: String,
-        /// Cause.
-        source: object_store::Error,
+        /// Cause. Shown in the message with every URL in it redacted, and
+        /// not exposed as the error's source: object_store's own messages
+        /// carry request URLs with their credentials and queries.
+        error: object_store::Error,
     },
     /// Reading from local disk failed.
     #[error("{file}: {source}")]
@@ -133,7 +135,7 @@ impl SourceError {
             },
             None => Self::Store {
                 location: location.to_string(),
-                source,
+                error: source,
             },
         }
     }
@@ -542,15 +544,18 @@ fn check_values(
     let too_long = |row: usize, len: usize| {
         bad(
             row,
-            format!("a value of {len} bytes, over the limit of {MAX_VALUE_BYTES} bytes for one cell"),
+            format!(
+                "a value of {len} bytes, over the limit of {MAX_VALUE_BYTES} bytes for one cell"
+            ),
         )
     };
     // Offsets give every value's length without touching the values.
-    let check_offsets = |lengths: &mut dyn Iterator<Item = usize>| {
-        match lengths.enumerate().find(|&(_, len)| len > MAX_VALUE_BYTES) {
-            Some((row, len)) => Err(too_long(row, len)),
-            None => Ok(()),
-        }
+    let check_offsets = |lengths: &mut dyn Iterator<Item = usize>| match lengths
+        .enumerate()
+        .find(|&(_, len)| len > MAX_VALUE_BYTES)
+    {
+        Some((row, len)) => Err(too_long(row, len)),
+        None => Ok(()),
     };
     match array.data_type() {
         DataType::Utf8 => check_offsets(&mut array.as_string::<i32>().offsets().lengths()),

@@ -56,10 +56,9 @@ fn infer(name: &str, data: &FileData) -> Result<Schema, SourceError> {
         }
         None
     });
-    let schema = arrow::json::reader::infer_json_schema_from_iterator(
-        values.map(Ok::<_, ArrowError>),
-    )
-    .map_err(|e| SourceError::parse(name, e));
+    let schema =
+        arrow::json::reader::infer_json_schema_from_iterator(values.map(Ok::<_, ArrowError>))
+            .map_err(|e| SourceError::parse(name, e));
     match failed {
         Some(e) => Err(e),
         None => schema,
