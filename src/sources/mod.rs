@@ -444,7 +444,7 @@ fn check_columns(file: &str, schema: &Schema, options: &ReadOptions) -> Result<(
 /// an export cut inside its last row (still being written, or a transfer
 /// cut short) would otherwise be read as if it were whole (`2026-10-13`
 /// for `2026-10-13 10:09:27`, `1` for `12`).
-fn check_complete(file: &str, data: &FileData) -> Result<(), SourceError> {
+pub(crate) fn check_complete(file: &str, data: &FileData) -> Result<(), SourceError> {
     let last = match data {
         FileData::Bytes(b) => b.last().copied(),
         FileData::Local(path) => {
