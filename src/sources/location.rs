@@ -209,6 +209,35 @@ pub(crate) fn shown_url(url: &str) -> String {
     }
 }
 
+/// Every URL in a text, as [`shown_url`] shows it.
+pub(crate) fn redact_text(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|word| {
+            if word.contains("://") {
+                let trimmed = word.trim_end();
+                format!("{}{}", shown_url(trimmed), &word[trimmed.len()..])
+            } else {
+                word.to_string()
+            }
+        })
+        .collect()
+}
+
+/// An error and its causes on one line, with URLs redacted.
+pub(crate) fn redacted_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    redact_text(&text)
+}
+
 /// A server answered a store request with a redirect.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{url}: redirected ({status}) to {to}, which is not followed")]
@@ -461,6 +490,10 @@ mod tests {
         assert_eq!(
             shown_url("https://u:p@h.example/a.csv?sig=abc#f"),
             "https://***@h.example/a.csv?..."
+        );
+        assert_eq!(
+            redact_text("Error performing HEAD http://u:p@h:9/x.csv?t=1 in 2s - refused"),
+            "Error performing HEAD http://***@h:9/x.csv?... in 2s - refused"
         );
         let loc = Location::parse(
             "https://user:hunter2@host.example/orders.csv",

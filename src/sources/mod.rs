@@ -45,12 +45,14 @@ pub enum SourceError {
         message: String,
     },
     /// Listing or fetching failed.
-    #[error("{location}: {source}")]
+    #[error("{location}: {}", location::redacted_chain(error))]
     Store {
         /// Location or file.
         location: String,
-        /// Cause.
-        source: object_store::Error,
+        /// Cause. Shown in the message with every URL in it redacted, and
+        /// not exposed as the error's source: object_store's own messages
+        /// carry request URLs with their credentials and queries.
+        error: object_store::Error,
     },
     /// Reading from local disk failed.
     #[error("{file}: {source}")]
@@ -133,7 +135,7 @@ impl SourceError {
             },
             None => Self::Store {
                 location: location.to_string(),
-                source,
+                error: source,
             },
         }
     }
@@ -442,7 +444,7 @@ fn check_columns(file: &str, schema: &Schema, options: &ReadOptions) -> Result<(
 /// an export cut inside its last row (still being written, or a transfer
 /// cut short) would otherwise be read as if it were whole (`2026-10-13`
 /// for `2026-10-13 10:09:27`, `1` for `12`).
-fn check_complete(file: &str, data: &FileData) -> Result<(), SourceError> {
+pub(crate) fn check_complete(file: &str, data: &FileData) -> Result<(), SourceError> {
     let last = match data {
         FileData::Bytes(b) => b.last().copied(),
         FileData::Local(path) => {
