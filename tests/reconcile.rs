@@ -292,6 +292,33 @@ fn bad_input_exits_1_and_writes_nothing() {
 }
 
 #[test]
+fn half_written_csv_export_is_refused_not_compared_short() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The export as it looks while S-360 is still writing it: cut inside
+    // the last field, no final line break.
+    let cut = tmp.path().join("cut.csv");
+    let text = std::fs::read_to_string(root().join("testdata/reconcile/edge/s360_operations.csv"))
+        .unwrap();
+    let text = text.trim_end_matches('\n');
+    std::fs::write(&cut, &text[..text.len() - 3]).unwrap();
+    let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {
+        t.replace(
+            &format!(
+                "{}/testdata/reconcile/edge/s360_operations.csv",
+                root().display()
+            ),
+            &cut.display().to_string(),
+        )
+    });
+    let out = tmp.path().join("report");
+    let o = reconcile(&p, &out, &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("cut.csv") && e.contains("line break"), "{e}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn invalid_pipeline_exits_2() {
     let tmp = tempfile::tempdir().unwrap();
     let p = pipeline_copy(tmp.path(), "reconcile-edge.yaml", |t| {

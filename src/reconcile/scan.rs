@@ -143,6 +143,13 @@ pub fn build_side(
         Format::Csv | Format::Parquet => {
             let mut frames = Vec::with_capacity(fetched.files.len());
             for (file, path) in &fetched.files {
+                // A half-written CSV export is refused, as for sync.
+                if format == Format::Csv {
+                    crate::sources::check_complete(
+                        &file.name,
+                        &crate::sources::FileData::Local(path.clone()),
+                    )?;
+                }
                 let path = match (&tmp, format) {
                     (Some(dir), Format::Csv) => transcode(path, dir.path(), frames.len())?,
                     _ => path.clone(),
