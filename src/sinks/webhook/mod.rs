@@ -8,10 +8,10 @@
 //!   alone in its request), `pending` orders were not delivered and stay
 //!   queued for a later run;
 //! - a batch of two or more whose every order the CRM refused, each on its
-//!   own and with the same 4xx, while accepting none, is a configuration
-//!   problem (a wrong `format`, a receiver that refuses every payload), not a
-//!   batch of bad records: it stops with [`StopReason::Refused`] and nothing
-//!   is dead-lettered;
+//!   own and with the same 4xx, from a sink whose requests the CRM has not
+//!   acknowledged once, is a configuration problem (a wrong `format`, a
+//!   receiver that refuses every payload), not a batch of bad records: it
+//!   stops with [`StopReason::Refused`] and nothing is dead-lettered;
 //! - nothing the sink shows (logs, errors, dead-letter reasons) carries a
 //!   configured secret: URLs are shown redacted ([`redact_url`]) and response
 //!   bodies have every secret value replaced by `***` before they are kept;
@@ -30,6 +30,7 @@ mod service;
 mod tests;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -86,22 +87,26 @@ pub struct DeadLetter {
     pub seq: i64,
     /// HTTP status of the refusal.
     pub status: Option<u16>,
-    /// Status line and a bounded excerpt of the response body.
+    /// Status line and a bounded excerpt of the response body, every
+    /// configured secret in it replaced by `***`; for a 413, the size of the
+    /// order's request.
     pub reason: String,
 }
 
 /// Why a batch stopped early; the orders not yet acked are `pending`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopReason {
-    /// 401, 403, 404, 410 or a redirect: the sink's configuration is wrong,
-    /// retrying cannot help.
+    /// 401, 403, 404, 410 or a redirect, or a batch of two or more whose
+    /// every order was refused alone with the same 4xx (none accepted): the
+    /// sink's configuration is wrong, retrying cannot help.
     Refused {
         /// HTTP status received.
         status: u16,
         /// Status line, redirect target if any, and a bounded body excerpt.
         message: String,
     },
-    /// The run's deadline passed while retrying.
+    /// The run's deadline passed while retrying, or the next wait
+    /// (`Retry-After`, backoff, rate limit) would have ended after it.
     Deadline,
     /// `retry.max_attempts` transient failures in a row.
     Exhausted {
@@ -210,6 +215,10 @@ pub struct WebhookSink {
     /// For `Debug`: which auth scheme is in use, never its secret.
     auth_kind: Option<String>,
     limiter: Option<RateLimiter>,
+    /// Whether the webhook has acknowledged any request of this sink: then
+    /// it takes the payloads, and a batch refused order by order is a batch
+    /// of bad records, not a configuration problem.
+    acked_any: AtomicBool,
     /// Turns true when the run is asked to stop (Ctrl-C, SIGTERM).
     cancel: Option<tokio::sync::watch::Receiver<bool>>,
     /// Every configured secret value, replaced by `***` in response bodies.
@@ -370,6 +379,7 @@ impl WebhookSink {
             timeout: cfg.timeout.get(),
             auth_kind,
             limiter: None,
+            acked_any: AtomicBool::new(false),
             cancel: None,
             secrets: Secrets::new(secrets),
         })
@@ -402,8 +412,9 @@ impl WebhookSink {
     /// the batch. Nothing is sent once `deadline` has passed, and no wait
     /// (`Retry-After`, backoff, rate limit) is begun that would end after it.
     /// When every order of a batch of two or more is refused alone with the
-    /// same status and none is accepted, the batch stops as
-    /// [`StopReason::Refused`] with every order pending, none dead.
+    /// same status, and the webhook has acknowledged no request of this sink
+    /// yet, the batch stops as [`StopReason::Refused`] with every order
+    /// pending, none dead.
     pub async fn deliver(
         &self,
         orders: &[OutgoingOrder],
@@ -422,7 +433,10 @@ impl WebhookSink {
                 continue;
             }
             match self.send(part, deadline, &mut out).await {
-                Sent::Acked => out.acked.extend(part.iter().map(|o| o.seq)),
+                Sent::Acked => {
+                    self.acked_any.store(true, Ordering::Relaxed);
+                    out.acked.extend(part.iter().map(|o| o.seq));
+                }
                 Sent::Rejected {
                     status,
                     reason,
@@ -467,7 +481,8 @@ impl WebhookSink {
                 }
             }
         }
-        if let Some(status) = refused_alike(orders, &out) {
+        let refused = refused_alike(orders, &out);
+        if let Some(status) = refused.filter(|_| !self.acked_any.load(Ordering::Relaxed)) {
             let first = out
                 .dead
                 .first()

@@ -786,6 +786,31 @@ async fn an_all_400_receiver_stops_as_a_configuration_refusal_without_dead_lette
 }
 
 #[tokio::test]
+async fn bad_orders_after_an_acknowledged_batch_are_dead_letters_even_if_all_refused() {
+    // The CRM takes this sink's payloads, so two orders it refuses alike
+    // are bad records, not a wrong configuration.
+    let server = Server::start(|n, _| {
+        if n == 0 {
+            ok()
+        } else {
+            (StatusCode::UNPROCESSABLE_ENTITY, "orderId missing").into_response()
+        }
+    })
+    .await;
+    let sink = sink(&server.url, json!({}));
+    let first = orders(3);
+    assert_eq!(
+        sink.deliver(&first, later(10_000)).await.acked,
+        seqs(&first)
+    );
+    let batch = orders(2);
+    let out = sink.deliver(&batch, later(10_000)).await;
+    assert_eq!(out.stop, None);
+    let dead: Vec<i64> = out.dead.iter().map(|d| d.seq).collect();
+    assert_eq!(dead, seqs(&batch));
+}
+
+#[tokio::test]
 async fn bad_orders_refused_with_different_statuses_are_still_dead_letters() {
     let server = Server::start(|_, seen| {
         if seen.text().contains(r#""id":"K0""#) {
