@@ -226,7 +226,7 @@ pub async fn run(
     let spec = p.as_sync()?.clone();
     let started = std::time::Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339();
-    let mut sink = WebhookSink::new(&spec.sink, &env)?;
+    let mut sink = WebhookSink::new(&spec.sink, &env)?.with_cancel(cancel.clone());
     if let Some(rate) = options.rate_limit.or(spec.sink.rate_limit) {
         sink = sink.with_rate_limit(rate);
     }
