@@ -224,8 +224,8 @@ pub fn summarize(
         settings: Settings {
             left_key: key(&spec.left),
             right_key: key(&spec.right),
-            left_location: spec.left.source.location.clone(),
-            right_location: spec.right.source.location.clone(),
+            left_location: shown_location(&spec.left.source.location),
+            right_location: shown_location(&spec.right.source.location),
             left_timezone: spec.left.source.timezone.clone(),
             right_timezone: spec.right.source.timezone.clone(),
             left_transforms: spec.left.transforms.len(),
@@ -477,4 +477,27 @@ pub fn write_files(dir: &Path, cmp: &Comparison, summary: &Summary) -> Result<()
         source: e.into(),
     })?;
     write_private(&dir.join("summary.json"), (json + "\n").as_bytes())
+}
+
+/// A location as the summary records it: a URL without its user info and
+/// with its query values masked (a presigned URL's signature, a token), its
+/// path kept; a local path as it is.
+pub(crate) fn shown_location(location: &str) -> String {
+    let Ok(mut url) = url::Url::parse(location) else {
+        return location.to_string();
+    };
+    if !url.has_host()
+        || (url.username().is_empty() && url.password().is_none() && url.query().is_none())
+    {
+        return location.to_string();
+    }
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if url.query().is_some() {
+        let names: Vec<String> = url.query_pairs().map(|(n, _)| n.into_owned()).collect();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(names.iter().map(|n| (n.as_str(), "***")));
+    }
+    url.to_string()
 }

@@ -844,3 +844,22 @@ fn keys_in_order_pair_as_the_hash_grouping_does() {
         format!("{:?}", two.right_rows)
     );
 }
+
+#[test]
+fn summary_locations_show_no_credentials_or_query_secrets() {
+    use super::report::shown_location;
+    assert_eq!(
+        shown_location(
+            "https://user:s3cr3t@exports.example.com/s360/orders.csv?X-Amz-Signature=abc123&v=2"
+        ),
+        "https://exports.example.com/s360/orders.csv?X-Amz-Signature=***&v=***"
+    );
+    assert_eq!(
+        shown_location("s3://bucket/exports/orders_*.csv"),
+        "s3://bucket/exports/orders_*.csv"
+    );
+    assert_eq!(
+        shown_location("../testdata/s360/orders_2026-10-13.csv"),
+        "../testdata/s360/orders_2026-10-13.csv"
+    );
+}
