@@ -529,21 +529,11 @@ impl StateStore {
     /// Mark entries as sent in batch `batch_id` before sending, so a crash
     /// resends exactly this batch with the same id.
     pub fn mark_in_flight(&mut self, seqs: &[i64], batch_id: &str) -> Result<(), StateError> {
-        let path = self.path.clone();
-        let err = |source| StateError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
-        {
-            let mut stmt = tx
-                .prepare("UPDATE outbox SET batch_id = ?2, attempts = attempts + 1 WHERE seq = ?1")
-                .map_err(err)?;
-            for s in seqs {
-                stmt.execute(params![s, batch_id]).map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
+        self.set_batch(
+            "UPDATE outbox SET batch_id = ?2, attempts = attempts + 1 WHERE seq = ?1",
+            seqs,
+            batch_id,
+        )
     }
 
     /// Give entries in flight a new batch id without counting an attempt:
@@ -551,6 +541,16 @@ impl StateStore {
     /// Each part gets the id of its own members, so a crash during the split
     /// or after it resends each part with one stable id.
     pub fn rebatch(&mut self, seqs: &[i64], batch_id: &str) -> Result<(), StateError> {
+        self.set_batch(
+            "UPDATE outbox SET batch_id = ?2 WHERE seq = ?1 AND batch_id IS NOT NULL",
+            seqs,
+            batch_id,
+        )
+    }
+
+    /// Run `update` (parameters: seq, batch id) for each of `seqs`, in one
+    /// transaction.
+    fn set_batch(&mut self, update: &str, seqs: &[i64], batch_id: &str) -> Result<(), StateError> {
         let path = self.path.clone();
         let err = |source| StateError::Sqlite {
             path: path.clone(),
@@ -558,9 +558,7 @@ impl StateStore {
         };
         let tx = self.conn.transaction().map_err(err)?;
         {
-            let mut stmt = tx
-                .prepare("UPDATE outbox SET batch_id = ?2 WHERE seq = ?1 AND batch_id IS NOT NULL")
-                .map_err(err)?;
+            let mut stmt = tx.prepare(update).map_err(err)?;
             for s in seqs {
                 stmt.execute(params![s, batch_id]).map_err(err)?;
             }
