@@ -71,9 +71,9 @@ pub enum Command {
     /// day-to-day sync, exports the CRM's orders and reconciles them against
     /// S-360's export. Prints each step and where the report is. Needs no
     /// server and no network beyond loopback.
-    Demo(crate::demo::DemoArgs),
+    Demo(crate::rehearsal::demo::DemoArgs),
     /// Write deterministic sample S-360 and CRM exports of any size.
-    Gen(crate::generate::GenArgs),
+    Gen(crate::rehearsal::generate::GenArgs),
     /// Compare an S-360 export with a CRM export and write discrepancy reports.
     ///
     /// Exits with 5 when a count exceeds the pipeline's `fail_if` threshold,
@@ -112,7 +112,7 @@ pub enum Command {
     /// then serves until Ctrl-C or SIGTERM. `GET /_sandbox/orders` and
     /// `GET /_sandbox/stats` show what it received. `sandbox-crm export`
     /// writes what it holds as a CRM export (one row per order line).
-    SandboxCrm(crate::sandbox::SandboxArgs),
+    SandboxCrm(crate::rehearsal::sandbox::SandboxArgs),
     /// One scheduled run of a sync pipeline (for cron): detect changes, send
     /// at most `max_per_run` orders in payloads of at most `batch_size`.
     ///
@@ -359,7 +359,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         Command::SandboxCrm(args) => {
-            if let Some(line) = runtime()?.block_on(crate::sandbox::run(args))? {
+            if let Some(line) = runtime()?.block_on(crate::rehearsal::sandbox::run(args))? {
                 println!("{line}");
             }
             Ok(exit::OK)
@@ -478,11 +478,16 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             // The sink reads its signing secret from the environment, as in
             // production; set it while the process is still single-threaded.
             // SAFETY: no other thread exists yet.
-            unsafe { std::env::set_var(crate::demo::SECRET_ENV, crate::demo::SECRET) };
-            runtime()?.block_on(crate::demo::run(&args))
+            unsafe {
+                std::env::set_var(
+                    crate::rehearsal::demo::SECRET_ENV,
+                    crate::rehearsal::demo::SECRET,
+                )
+            };
+            runtime()?.block_on(crate::rehearsal::demo::run(&args))
         }
         Command::Gen(args) => {
-            let summary = crate::generate::run(&args).map_err(CliError::failure)?;
+            let summary = crate::rehearsal::generate::run(&args).map_err(CliError::failure)?;
             println!("{summary}");
             Ok(exit::OK)
         }

@@ -4,14 +4,13 @@
 //! arguments and dispatches to the components below, each in its own folder.
 
 pub mod cli;
-pub mod demo;
+pub mod engine;
 pub mod exit;
 pub mod extract;
-pub mod generate;
 pub mod pipeline;
 pub mod preview;
 pub mod reconcile;
-pub mod sandbox;
+pub mod rehearsal;
 pub mod schedule;
 pub mod sinks;
 pub mod sources;

@@ -751,7 +751,7 @@ impl Pairs {
 /// Pairs the rows of a one-part key that are in key order on both sides
 /// without hashing, by walking both sides in step (a merge join). On each
 /// side, the keys above the last such key and below the next row's form a
-/// strictly increasing sequence (see [`crate::transforms::runs::sequence`]);
+/// strictly increasing sequence (see [`crate::engine::runs::sequence`]);
 /// a key out of it on either side, duplicated or null, takes all its rows
 /// on both sides out of the walk. Returns the pairs and the rows left to
 /// the hash grouping on each side; `None` when the keys are too much out
@@ -764,7 +764,7 @@ pub(super) fn in_key_order(
     kr: &DataFrame,
     nk: usize,
 ) -> Option<(Pairs, Vec<IdxSize>, Vec<IdxSize>)> {
-    use crate::transforms::runs::{exclude, sequence};
+    use crate::engine::runs::{exclude, sequence};
     if nk != 1 {
         return None;
     }

@@ -6,7 +6,6 @@
 
 pub mod compare;
 pub mod html;
-pub mod mapped;
 mod merge;
 pub mod output;
 pub mod partition;

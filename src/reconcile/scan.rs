@@ -7,8 +7,8 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::ReconcileError;
-use super::mapped::{self, Releaser};
 use super::values::{to_epoch_ms, to_scaled};
+use crate::engine::mapped::{self, Releaser};
 use crate::pipeline::{ColumnType, Encoding, Format, Pipeline, ReconcileSide, parse_offset};
 use crate::sources::{FileData, Source, SourceFile};
 use crate::transforms::{self, polars_type};
@@ -367,7 +367,7 @@ fn read_through_arrow(side: &str, fetched: &Fetched) -> Result<LazyFrame, Reconc
             .batches(file, FileData::Local(path.clone()))?
         {
             let batch = batch?;
-            let df = crate::transforms::bridge::to_polars(&batch)
+            let df = crate::engine::bridge::to_polars(&batch)
                 .map_err(|e| ReconcileError::Transform(e.into()))?;
             frames.push(df.lazy());
         }

@@ -1,14 +1,10 @@
 //! Declarative transform steps, applied in Polars to a lazy frame (sync batches cross over through [`bridge`]).
 
-pub mod bridge;
-pub(crate) mod runs;
-
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use polars::prelude::*;
 use polars::sql::SQLContext;
-use polars_ops::chunked_array::TakeChunkedHorPar;
 use sqlparser::ast::{Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserOptions};
@@ -44,7 +40,7 @@ pub enum TransformError {
     Run(#[source] PolarsError),
     /// The batch could not cross to or from Polars.
     #[error(transparent)]
-    Bridge(#[from] bridge::BridgeError),
+    Bridge(#[from] crate::engine::bridge::BridgeError),
 }
 
 /// The Polars type a declared column type maps to.
@@ -309,14 +305,10 @@ pub fn apply_with(
     Ok(lf)
 }
 
-/// One `aggregate` step's aggregations: output column, function, input column.
-type Aggregations = Vec<(String, String, String)>;
+use crate::engine::runs::{self, Aggregations, FIRST_ROW, LAST_ROW};
 
-/// Internal columns of [`aggregate`]: each row's number, and each group's
-/// first and last row number.
+/// Internal column of [`aggregate`]: each row's number.
 const ROW: &str = "__s360_row";
-const FIRST_ROW: &str = "__s360_first_row";
-const LAST_ROW: &str = "__s360_last_row";
 
 /// The Polars reduction of an aggregation; `first` and `last` are
 /// `Expr::first` and `Expr::last` here, gathered by row number in
@@ -458,7 +450,7 @@ fn aggregate_frame(
                 None
             } else {
                 let rows = IdxCa::from_vec(ROW.into(), rest);
-                let mut input = gather_rows(&df, &rows)?;
+                let mut input = crate::engine::gather::gather_rows(&df, &rows)?;
                 input.with_column(rows.into_column())?;
                 Some(input)
             };
@@ -503,7 +495,7 @@ fn aggregate_frame(
                 names.push(column);
             }
         }
-        gather_rows(&values.select(names)?, rows)
+        crate::engine::gather::gather_rows(&values.select(names)?, rows)
     };
     let (firsts, lasts) = (gather("first", first)?, gather("last", last)?);
     let mut columns = Vec::with_capacity(by.len() + specs.len());
@@ -521,101 +513,6 @@ fn aggregate_frame(
         columns.push(c.with_name(out.as_str().into()));
     }
     DataFrame::new(groups.height(), columns)
-}
-
-/// The rows of `df` at `rows` (null: a row of nulls), all columns in
-/// parallel: [`DataFrame::take`], faster on frames of many chunks (a
-/// streaming collect gives one per morsel). Each row's chunk is looked up
-/// once for all columns with the same chunks rather than once per column,
-/// and text is gathered by copying views rather than strings. The `first`
-/// values of a 9M-line CRM export's aggregate (4 columns, 4.5M groups):
-/// 0.39–0.44 s with `take` column by column, 0.26–0.31 s here, same runs.
-fn gather_rows(df: &DataFrame, rows: &IdxCa) -> PolarsResult<DataFrame> {
-    if df.width() == 0 || df.height() == 0 {
-        return df.take(rows);
-    }
-    // Columns with the same chunks share their lookups (no rechunking).
-    let lengths = |c: &Column| -> Vec<IdxSize> {
-        let s = c.as_materialized_series();
-        s.chunks().iter().map(|a| a.len() as IdxSize).collect()
-    };
-    let mut layouts: Vec<(Vec<IdxSize>, Vec<PlSmallStr>)> = Vec::new();
-    for c in df.columns() {
-        let l = lengths(c);
-        match layouts.iter_mut().find(|(x, _)| *x == l) {
-            Some((_, names)) => names.push(c.name().clone()),
-            None => layouts.push((l, vec![c.name().clone()])),
-        }
-    }
-    let mut gathered: Vec<Column> = Vec::with_capacity(df.width());
-    for (lengths, names) in layouts {
-        let chunks = ChunkOf::new(&lengths);
-        let ids = rows
-            .iter()
-            .map(|row| row.map_or(Ok(ChunkId::null()), |row| chunks.find(row)))
-            .collect::<PolarsResult<Vec<ChunkId>>>()?;
-        let part = df.select(names)?;
-        // SAFETY: `ChunkOf::find` checked every row against these columns'
-        // chunks.
-        let part = unsafe {
-            if rows.null_count() > 0 {
-                part._take_opt_chunked_unchecked_hor_par(&ids)
-            } else {
-                part._take_chunked_unchecked_hor_par(&ids, polars::series::IsSorted::Not)
-            }
-        };
-        gathered.extend(part.into_columns());
-    }
-    // In the frame's column order.
-    let gathered = DataFrame::new(rows.len(), gathered)?;
-    gathered.select(df.get_column_names_owned())
-}
-
-/// Finds the chunk of a row: a table of the chunk at every 4096th row, then
-/// a few steps forward.
-struct ChunkOf {
-    /// First row of each chunk, and the row count at the end.
-    starts: Vec<IdxSize>,
-    /// The chunk holding row `i << SHIFT`.
-    table: Vec<u32>,
-}
-
-impl ChunkOf {
-    const SHIFT: u32 = 12;
-
-    fn new(lengths: &[IdxSize]) -> Self {
-        let mut starts = Vec::with_capacity(lengths.len() + 1);
-        starts.push(0);
-        for len in lengths {
-            starts.push(starts[starts.len() - 1] + len);
-        }
-        let end = *starts.last().expect("starts with 0");
-        let mut this = Self {
-            starts,
-            table: Vec::new(),
-        };
-        let mut chunk = 0;
-        for bucket in 0..=(end >> Self::SHIFT) {
-            chunk = this.step(chunk, bucket << Self::SHIFT);
-            this.table.push(chunk as u32);
-        }
-        this
-    }
-
-    /// From `chunk` forward to the chunk holding `row` (the last if none).
-    fn step(&self, mut chunk: usize, row: IdxSize) -> usize {
-        while chunk + 2 < self.starts.len() && self.starts[chunk + 1] <= row {
-            chunk += 1;
-        }
-        chunk
-    }
-
-    fn find(&self, row: IdxSize) -> PolarsResult<ChunkId> {
-        let end = *self.starts.last().expect("starts with 0");
-        polars_ensure!(row < end, OutOfBounds: "gather: row {row} of {end}");
-        let chunk = self.step(self.table[(row >> Self::SHIFT) as usize] as usize, row);
-        Ok(ChunkId::store(chunk as IdxSize, row - self.starts[chunk]))
-    }
 }
 
 fn cast_expr(e: Expr, t: ColumnType) -> Expr {
@@ -758,11 +655,11 @@ pub fn apply_to_batch(
     if steps.is_empty() {
         return Ok(batch.clone());
     }
-    let df = bridge::to_polars(batch)?;
+    let df = crate::engine::bridge::to_polars(batch)?;
     let df = apply(df.lazy(), steps)?
         .collect()
         .map_err(TransformError::Run)?;
-    Ok(bridge::to_arrow(&df)?)
+    Ok(crate::engine::bridge::to_arrow(&df)?)
 }
 
 #[cfg(test)]

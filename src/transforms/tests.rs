@@ -456,95 +456,6 @@ mod reconcile_steps {
     }
 }
 
-/// `gather_rows` must give what Polars' `take` gives, on frames whose
-/// columns have many chunks, not all the same, with nulls in the values
-/// and in the rows, and refuse rows past the end.
-mod gather {
-    use polars::prelude::*;
-
-    use super::super::gather_rows;
-
-    #[test]
-    fn gather_rows_equals_polars_take() {
-        // Three columns in chunks of uneven sizes (`vstack` may drop the
-        // empty one); a fourth rechunked into one, so two layouts.
-        let sizes = [5usize, 0, 4097, 1, 300, 9000, 13];
-        let mut frame: Option<DataFrame> = None;
-        let mut start = 0usize;
-        for size in sizes {
-            let rows: Vec<usize> = (start..start + size).collect();
-            let text: Vec<Option<String>> = rows
-                .iter()
-                .map(|&r| (r % 7 != 0).then(|| format!("value {r} {}", "x".repeat(r % 20))))
-                .collect();
-            let number: Vec<Option<i64>> = rows
-                .iter()
-                .map(|&r| (r % 5 != 0).then_some(r as i64 * 3))
-                .collect();
-            let flag: Vec<Option<bool>> = rows
-                .iter()
-                .map(|&r| (r % 3 != 0).then_some(r % 2 == 0))
-                .collect();
-            let part = df!("text" => text, "number" => number, "flag" => flag).unwrap();
-            match frame.as_mut() {
-                Some(f) => {
-                    f.vstack_mut_owned(part).unwrap();
-                }
-                None => frame = Some(part),
-            }
-            start += size;
-        }
-        let mut frame = frame.unwrap();
-        let whole = frame
-            .column("number")
-            .unwrap()
-            .as_materialized_series()
-            .rechunk();
-        frame
-            .with_column(whole.with_name("one_chunk".into()).into_column())
-            .unwrap();
-        assert!(frame.column("text").unwrap().n_chunks() >= 6);
-        let n = frame.height() as u32;
-
-        // Rows in every chunk, both ends, repeated, shuffled; then with nulls.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let rows: Vec<u32> = (0..20_000)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                match i {
-                    0 => 0,
-                    1 => n - 1,
-                    _ => (x % n as u64) as u32,
-                }
-            })
-            .collect();
-        let plain = IdxCa::from_vec("rows".into(), rows.clone());
-        let with_nulls = IdxCa::from_iter_options(
-            "rows".into(),
-            rows.iter()
-                .enumerate()
-                .map(|(i, &r)| (i % 11 != 3).then_some(r)),
-        );
-        for rows in [plain, with_nulls] {
-            let ours = gather_rows(&frame, &rows).unwrap();
-            let polars = frame.take(&rows).unwrap();
-            assert_eq!(ours.get_column_names(), polars.get_column_names());
-            assert!(ours.equals_missing(&polars), "{ours:?}\n{polars:?}");
-        }
-        let past = IdxCa::from_vec("rows".into(), vec![1, n]);
-        let err = gather_rows(&frame, &past).unwrap_err().to_string();
-        assert!(err.contains(&format!("row {n} of {n}")), "{err}");
-        // Empty frames and no rows.
-        let empty = IdxCa::from_vec("rows".into(), Vec::new());
-        assert_eq!(gather_rows(&frame, &empty).unwrap().height(), 0);
-        let none = frame.clear();
-        let all_null = IdxCa::from_iter_options("rows".into(), [None, None].into_iter());
-        assert_eq!(gather_rows(&none, &all_null).unwrap().height(), 2);
-    }
-}
-
 /// `aggregate` by one key whose rows come in runs, mostly in key order
 /// (see `runs`): it must give exactly what Polars' `group_by_stable`
 /// gives, with keys out of place, split groups, null keys, groups without
@@ -554,7 +465,8 @@ mod runs {
 
     use polars::prelude::*;
 
-    use super::super::{Aggregations, RowOrder, apply, apply_with, runs::settled};
+    use super::super::{Aggregations, RowOrder, apply, apply_with};
+    use crate::engine::runs::settled;
     use crate::pipeline::{Transform, parse_aggregation};
 
     #[derive(Clone, Copy, Debug)]

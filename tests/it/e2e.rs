@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use s360_sync::sandbox::{Faults, RunningSandbox, SandboxConfig};
+use s360_sync::rehearsal::sandbox::{Faults, RunningSandbox, SandboxConfig};
 
 use crate::common::{bin, bin_async, generate, text, write};
 
@@ -33,11 +33,14 @@ state:
 "#
         ),
     );
-    write(&dir.join("reconcile.yaml"), s360_sync::demo::RECONCILE);
+    write(
+        &dir.join("reconcile.yaml"),
+        s360_sync::rehearsal::demo::RECONCILE,
+    );
 }
 
 async fn sandbox(dir: &Path, faults: Faults) -> RunningSandbox {
-    s360_sync::sandbox::start(
+    s360_sync::rehearsal::sandbox::start(
         SandboxConfig {
             faults,
             ..SandboxConfig::new(dir.join("crm.db"))
@@ -71,7 +74,7 @@ async fn import(dir: &Path) {
 /// Export the sandbox and reconcile; returns the exit code and the summary.
 async fn check(dir: &Path) -> (i32, serde_json::Value) {
     let (db, out) = (dir.join("crm.db"), dir.join("crm_orders.csv"));
-    tokio::task::spawn_blocking(move || s360_sync::sandbox::export(&db, &out))
+    tokio::task::spawn_blocking(move || s360_sync::rehearsal::sandbox::export(&db, &out))
         .await
         .unwrap()
         .unwrap();
@@ -206,7 +209,7 @@ async fn faults_do_not_make_the_result_incomplete() {
     .await;
     sync_yaml(dir.path(), &crm.url());
     import(dir.path()).await;
-    let stats = s360_sync::sandbox::stats(&dir.path().join("crm.db")).unwrap();
+    let stats = s360_sync::rehearsal::sandbox::stats(&dir.path().join("crm.db")).unwrap();
     let stats = serde_json::to_value(&stats).unwrap();
     assert!(
         stats["requests"]["503"].as_u64().unwrap_or(0) >= 1,

@@ -19,7 +19,7 @@ use sha2::Sha256;
 
 use super::store::{self, Incoming, RequestLog};
 use super::{Faults, TIMESTAMP_TOLERANCE};
-use crate::generate::Rng;
+use crate::rehearsal::generate::Rng;
 
 /// Largest request body accepted (50 orders with many lines fit easily).
 const BODY_LIMIT: usize = 16 * 1024 * 1024;

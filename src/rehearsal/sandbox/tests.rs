@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::generate::CRM_COLUMNS;
+use crate::rehearsal::generate::CRM_COLUMNS;
 
 const SECRET: &str = "whsec_c2FuZGJveC1jcm0tdGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2Q=";
 const OTHER_SECRET: &str = "whsec_b3RoZXItc2VjcmV0LW5vdC10aGUtc2FuZGJveGVzLW93bi1rZXk=";

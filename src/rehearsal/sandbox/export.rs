@@ -1,7 +1,7 @@
 //! The sandbox's CRM export: one row per order line, SecuTix Salesforce field names, CSV or Parquet.
 //!
 //! Values are written the way such a CRM exports them (see
-//! `crate::generate::crm_values`): ids as text, amounts in major units with two
+//! `crate::rehearsal::generate::crm_values`): ids as text, amounts in major units with two
 //! decimals, dates as `YYYY-MM-DDTHH:MM:SS.000Z` in UTC with the
 //! milliseconds lost. Records are read leniently: a field a pipeline renamed
 //! or dropped gives an empty cell, never an error.
@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::SandboxError;
 use super::store;
-use crate::generate::CRM_COLUMNS;
+use crate::rehearsal::generate::CRM_COLUMNS;
 
 /// One export row: a cell per `CRM_COLUMNS` entry, `None` when the record lacks the field.
 type Row = Vec<Option<String>>;

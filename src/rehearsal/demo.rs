@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::CliError;
-use crate::generate::{GenArgs, GenFormat};
+use crate::rehearsal::generate::{GenArgs, GenFormat};
 
 /// Arguments of `s360-sync demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -60,17 +60,17 @@ pub async fn run(args: &DemoArgs) -> Result<u8, CliError> {
     };
     println!(
         "    {}",
-        crate::generate::run(&sample).map_err(CliError::failure)?
+        crate::rehearsal::generate::run(&sample).map_err(CliError::failure)?
     );
 
     step(
         2,
         "Sandbox CRM on a free loopback port (signatures checked)",
     );
-    let sandbox = crate::sandbox::start(
-        crate::sandbox::SandboxConfig {
+    let sandbox = crate::rehearsal::sandbox::start(
+        crate::rehearsal::sandbox::SandboxConfig {
             secret: Some(SECRET.to_string()),
-            ..crate::sandbox::SandboxConfig::new(dir.join("sandbox-crm.db"))
+            ..crate::rehearsal::sandbox::SandboxConfig::new(dir.join("sandbox-crm.db"))
         },
         "127.0.0.1:0".parse().map_err(CliError::failure)?,
     )
@@ -146,7 +146,7 @@ state:
     let crm_csv = dir.join("crm_orders.csv");
     let db = dir.join("sandbox-crm.db");
     let out = crm_csv.clone();
-    let rows = tokio::task::spawn_blocking(move || crate::sandbox::export(&db, &out))
+    let rows = tokio::task::spawn_blocking(move || crate::rehearsal::sandbox::export(&db, &out))
         .await
         .map_err(CliError::failure)?
         .map_err(CliError::failure)?;

@@ -26,7 +26,12 @@ use polars_arrow::array::Array;
 use polars_arrow::array::BooleanArray;
 use polars_arrow::bitmap::{Bitmap, MutableBitmap};
 
-use super::{FIRST_ROW, LAST_ROW};
+/// One `aggregate` step's aggregations: output column, function, input column.
+pub(crate) type Aggregations = Vec<(String, String, String)>;
+
+/// Internal columns of `aggregate`: each group's first and last row number.
+pub(crate) const FIRST_ROW: &str = "__s360_first_row";
+pub(crate) const LAST_ROW: &str = "__s360_last_row";
 
 /// At most one run in this many may be out of place (else the group-by is
 /// faster than sorting them out).
@@ -40,10 +45,10 @@ const PROBE_RUNS: usize = 1 << 16;
 /// step does not qualify. The groups have the `by` column, [`FIRST_ROW`],
 /// [`LAST_ROW`] and one column per aggregation not gathered by row number,
 /// named and typed as in `expected` (the step's output schema).
-pub(super) fn settled(
+pub(crate) fn settled(
     df: &DataFrame,
     by: &[String],
-    specs: &super::Aggregations,
+    specs: &Aggregations,
     expected: &Schema,
 ) -> PolarsResult<Option<(DataFrame, Vec<IdxSize>)>> {
     let rows = df.height();
