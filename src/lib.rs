@@ -1,14 +1,13 @@
 //! s360-sync: keeps an external CRM in step with S-360 orders, and proves it.
 //!
-//! The binary (`main.rs`) is a thin shell over this library: [`cli`] parses
-//! arguments and dispatches to the components below, each in its own folder.
+//! The binary (`main.rs`) is a thin shell over this library: [`app`] parses
+//! arguments, runs a command and decides its exit code; the components below
+//! know nothing of the terminal. `docs/ARCHITECTURE.md` maps the folders.
 
-pub mod cli;
+pub mod app;
 pub mod engine;
-pub mod exit;
 pub mod extract;
 pub mod pipeline;
-pub mod preview;
 pub mod reconcile;
 pub mod rehearsal;
 pub mod schedule;

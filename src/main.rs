@@ -19,8 +19,8 @@ pub static malloc_conf: Option<&'static std::ffi::c_char> =
     Some(unsafe { &*c"percpu_arena:percpu".as_ptr() });
 
 fn main() -> ExitCode {
-    let cli = <s360_sync::cli::Cli as clap::Parser>::parse();
-    match s360_sync::cli::run(cli) {
+    let cli = <s360_sync::app::Cli as clap::Parser>::parse();
+    match s360_sync::app::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let mut printed = e.error.to_string();

@@ -22,6 +22,9 @@ pub struct Job {
     pub run: RunFn,
 }
 
+/// Where the scheduler's lines go: each run's outcome, each skipped tick.
+pub type Say = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Counters, for tests and the final log line.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -126,6 +129,7 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     mut shutdown: watch::Receiver<bool>,
     counters: Arc<Counters>,
+    say: Say,
 ) {
     let mut next: Vec<Duration> = jobs.iter().map(|_| clock.now()).collect();
     let running: Vec<Arc<AtomicBool>> = jobs
@@ -155,10 +159,11 @@ pub async fn run(
             if running[i].swap(true, Ordering::SeqCst) {
                 counters.skipped.fetch_add(1, Ordering::SeqCst);
                 tracing::warn!(pipeline = %job.name, "skipped: the previous run is still going");
-                println!("{}: skipped, previous run still going", job.name);
+                say(&format!("{}: skipped, previous run still going", job.name));
             } else {
                 counters.started.fetch_add(1, Ordering::SeqCst);
                 let (flag, run, name) = (running[i].clone(), job.run.clone(), job.name.clone());
+                let say = say.clone();
                 tasks.spawn(async move {
                     // The flag is cleared however the run ends, and a run
                     // that panics is reported; the next tick runs again.
@@ -172,9 +177,9 @@ pub async fn run(
                     };
                     // Run summaries usually start with the pipeline's name.
                     if line.starts_with(name.as_str()) {
-                        println!("{line}");
+                        say(&line);
                     } else {
-                        println!("{name}: {line}");
+                        say(&format!("{name}: {line}"));
                     }
                 });
             }
@@ -188,105 +193,6 @@ pub async fn run(
     }
     tracing::info!("shutting down: waiting for runs in progress");
     while tasks.join_next().await.is_some() {}
-}
-
-/// `s360-sync schedule PATHS...`: load pipelines and run them until SIGTERM.
-pub fn cli(paths: Vec<std::path::PathBuf>) -> Result<u8, crate::cli::CliError> {
-    use crate::cli::CliError;
-    use crate::pipeline::{self, PipelineSpec};
-    let paths = if paths.is_empty() {
-        vec![std::path::PathBuf::from("pipelines")]
-    } else {
-        paths
-    };
-    let mut files = Vec::new();
-    for p in &paths {
-        if p.is_dir() {
-            let mut found: Vec<_> = std::fs::read_dir(p)
-                .map_err(|e| CliError::usage(format!("{}: {e}", p.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(p.clone());
-        }
-    }
-    let mut jobs = Vec::new();
-    for f in &files {
-        let p = Arc::new(pipeline::load(f)?);
-        let (interval, run): (Duration, RunFn) = match &p.spec {
-            PipelineSpec::Sync(s) => {
-                let p = p.clone();
-                (
-                    s.schedule.interval.get(),
-                    Arc::new(move || {
-                        let p = p.clone();
-                        Box::pin(async move {
-                            match crate::sync::run(&p, crate::sync::RunOptions::default()).await {
-                                Ok(s) => s.line(),
-                                Err(e) => format!("failed: {e}"),
-                            }
-                        })
-                    }),
-                )
-            }
-            PipelineSpec::Reconcile(r) => match &r.schedule {
-                None => continue,
-                Some(s) => {
-                    let p = p.clone();
-                    (
-                        s.interval.get(),
-                        Arc::new(move || {
-                            let p = p.clone();
-                            Box::pin(async move {
-                                match crate::reconcile::run(&p, &Default::default()).await {
-                                    Ok(o) => {
-                                        o.human().lines().next().unwrap_or_default().to_string()
-                                    }
-                                    Err(e) => format!("failed: {e}"),
-                                }
-                            })
-                        }),
-                    )
-                }
-            },
-        };
-        jobs.push(Job {
-            name: p.name().to_string(),
-            interval,
-            run,
-        });
-    }
-    if jobs.is_empty() {
-        return Err(CliError::usage(
-            "no pipeline to schedule (sync pipelines, or reconcile pipelines with a `schedule`)",
-        ));
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::failure)?;
-    rt.block_on(async {
-        let (tx, rx) = watch::channel(false);
-        crate::sync::cancel_on_signal(tx);
-        for j in &jobs {
-            println!(
-                "scheduled {} every {}",
-                j.name,
-                crate::pipeline::HumanDuration(j.interval)
-            );
-        }
-        run(
-            jobs,
-            Arc::new(SystemClock::new()),
-            rx,
-            Arc::new(Counters::default()),
-        )
-        .await;
-    });
-    Ok(crate::exit::OK)
 }
 
 #[cfg(test)]
@@ -367,7 +273,13 @@ mod tests {
             count.clone(),
             overlap.clone(),
         )];
-        let handle = tokio::spawn(run(jobs, clock.clone(), rx, counters.clone()));
+        let handle = tokio::spawn(run(
+            jobs,
+            clock.clone(),
+            rx,
+            counters.clone(),
+            Arc::new(|_| {}),
+        ));
         // Ticks at 0, 60, ..., 600 s: eleven runs in 630 s.
         drive(&clock, 630, tx, handle).await;
         assert_eq!(count.load(Ordering::SeqCst), 11);
@@ -395,7 +307,13 @@ mod tests {
                 })
             }),
         }];
-        let handle = tokio::spawn(run(jobs, clock.clone(), rx, counters.clone()));
+        let handle = tokio::spawn(run(
+            jobs,
+            clock.clone(),
+            rx,
+            counters.clone(),
+            Arc::new(|_| {}),
+        ));
         drive(&clock, 130, tx, handle).await;
         assert_eq!(count.load(Ordering::SeqCst), 3, "runs at 0, 60 and 120 s");
         assert_eq!(counters.skipped.load(Ordering::SeqCst), 0);
@@ -417,7 +335,13 @@ mod tests {
             count.clone(),
             overlap.clone(),
         )];
-        let handle = tokio::spawn(run(jobs, clock.clone(), rx, counters.clone()));
+        let handle = tokio::spawn(run(
+            jobs,
+            clock.clone(),
+            rx,
+            counters.clone(),
+            Arc::new(|_| {}),
+        ));
         drive(&clock, 601, tx, handle).await;
         assert!(
             !overlap.load(Ordering::SeqCst),
@@ -453,7 +377,13 @@ mod tests {
                 overlap.clone(),
             ),
         ];
-        let handle = tokio::spawn(run(jobs, clock.clone(), rx, Arc::new(Counters::default())));
+        let handle = tokio::spawn(run(
+            jobs,
+            clock.clone(),
+            rx,
+            Arc::new(Counters::default()),
+            Arc::new(|_| {}),
+        ));
         for _ in 0..20 {
             tokio::task::yield_now().await;
         }

@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::PolarsError;
 
-use crate::exit;
 use crate::pipeline::{
     ByteSize, MAX_PARTITIONS, Pipeline, PipelineError, ReconcilePipeline, parse_offset,
 };
@@ -115,16 +114,6 @@ pub enum ReconcileError {
     Worker(#[from] tokio::task::JoinError),
 }
 
-impl ReconcileError {
-    /// The process exit code this error maps to.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Pipeline(_) | Self::Output { .. } | Self::Partitions(_) => exit::USAGE,
-            _ => exit::FAILURE,
-        }
-    }
-}
-
 /// Command-line overrides.
 #[derive(Clone, Default)]
 pub struct RunOptions {
@@ -162,15 +151,6 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// 0 when every count is within its threshold, else "discrepancies found".
-    pub fn exit_code(&self) -> u8 {
-        if self.summary.passed {
-            exit::OK
-        } else {
-            exit::DISCREPANCIES
-        }
-    }
-
     /// A few lines for people.
     pub fn human(&self) -> String {
         let s = &self.summary;

@@ -6,49 +6,87 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::CliError;
-use crate::rehearsal::generate::{GenArgs, GenFormat};
+use crate::rehearsal::generate::{GenFormat, GenOptions};
 
-/// Arguments of `s360-sync demo`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DemoArgs {
+/// What `s360-sync demo` does.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
     /// Folder for the demo's exports, state and reports (kept afterwards).
-    #[arg(long, default_value = "demo-out")]
     pub dir: PathBuf,
-    /// Orders in the sample exports (the default, 300, writes exactly the
-    /// files bundled in testdata/s360).
-    #[arg(long, default_value_t = 300)]
+    /// Orders in the sample exports (300 writes exactly the files bundled
+    /// in testdata/s360).
     pub orders: usize,
 }
+
+/// A step of the demo failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// A file or folder of the demo.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Writing the sample exports.
+    #[error(transparent)]
+    Generate(#[from] crate::rehearsal::generate::GenError),
+    /// The sandbox CRM.
+    #[error(transparent)]
+    Sandbox(#[from] crate::rehearsal::sandbox::SandboxError),
+    /// A demo pipeline file.
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
+    /// The import or the day-to-day sync.
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
+    /// The consistency check.
+    #[error(transparent)]
+    Reconcile(#[from] crate::reconcile::ReconcileError),
+    /// A blocking task panicked or was cancelled.
+    #[error("background task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Where the demo's narration goes, one line at a time.
+pub type Say<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
 /// The sandbox's signing secret (a demo value, not a real one).
 pub const SECRET: &str = "whsec_ZGVtby1zZWNyZXQtZm9yLXMzNjAtc3luYw==";
 /// Environment variable the demo pipeline names for the secret.
 pub const SECRET_ENV: &str = "S360_DEMO_WEBHOOK_SECRET";
 
-fn step(n: u32, text: &str) {
-    println!("\n[{n}] {text}");
+fn step(say: Say<'_>, n: u32, text: &str) {
+    say(&format!("\n[{n}] {text}"));
 }
 
-fn write(path: &Path, text: &str) -> Result<(), CliError> {
-    std::fs::write(path, text).map_err(|e| CliError::failure(format!("{}: {e}", path.display())))
-}
-
-/// Run the demo; returns the exit code (0 when the final check is clean).
-pub async fn run(args: &DemoArgs) -> Result<u8, CliError> {
-    let dir = std::path::absolute(&args.dir).map_err(CliError::failure)?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| CliError::failure(format!("{}: {e}", dir.display())))?;
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
+    move |source| DemoError::Io {
+        path: path.to_path_buf(),
+        source,
     }
-    std::fs::create_dir_all(&dir).map_err(CliError::failure)?;
+}
+
+fn write(path: &Path, text: &str) -> Result<(), DemoError> {
+    std::fs::write(path, text).map_err(io(path))
+}
+
+/// Run the demo, telling each step to `say`; returns the final check.
+pub async fn run(args: &DemoOptions, say: Say<'_>) -> Result<crate::reconcile::Outcome, DemoError> {
+    let dir = std::path::absolute(&args.dir).map_err(io(&args.dir))?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let exports = dir.join("exports");
 
     step(
+        say,
         1,
         "Sample S-360 exports (orders and order lines, 3 days of deltas)",
     );
-    let sample = GenArgs {
+    let sample = GenOptions {
         out: exports.clone(),
         orders: args.orders,
         days: 3,
@@ -58,12 +96,13 @@ pub async fn run(args: &DemoArgs) -> Result<u8, CliError> {
         crm: false,
         discrepancies: 0,
     };
-    println!(
+    say(&format!(
         "    {}",
-        crate::rehearsal::generate::run(&sample).map_err(CliError::failure)?
-    );
+        crate::rehearsal::generate::run(&sample)?
+    ));
 
     step(
+        say,
         2,
         "Sandbox CRM on a free loopback port (signatures checked)",
     );
@@ -72,11 +111,10 @@ pub async fn run(args: &DemoArgs) -> Result<u8, CliError> {
             secret: Some(SECRET.to_string()),
             ..crate::rehearsal::sandbox::SandboxConfig::new(dir.join("sandbox-crm.db"))
         },
-        "127.0.0.1:0".parse().map_err(CliError::failure)?,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
     )
-    .await
-    .map_err(CliError::failure)?;
-    println!("    listening on {}", sandbox.url());
+    .await?;
+    say(&format!("    listening on {}", sandbox.url()));
 
     let sync_yaml = dir.join("sync.yaml");
     write(
@@ -109,77 +147,79 @@ state:
     let p = crate::pipeline::load(&sync_yaml)?;
 
     step(
+        say,
         3,
         "Initial import: flag the timeframe, then drain it in one run",
     );
-    let from =
-        chrono::DateTime::parse_from_rfc3339("2026-10-01T00:00:00Z").map_err(CliError::failure)?;
-    let to =
-        chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").map_err(CliError::failure)?;
+    let day = |y, m| {
+        chrono::NaiveDate::from_ymd_opt(y, m, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or_default()
+            .and_utc()
+    };
+    let (from, to) = (day(2026, 10), day(2026, 11));
     let flagged = crate::sync::import::flag(
         &p,
         crate::sync::import::FlagOptions {
-            from: from.into(),
-            to: to.into(),
+            from,
+            to,
             column: "creationDateTime".into(),
             force: false,
         },
     )
     .await?;
-    println!("    flagged {} order(s)", flagged.flagged);
+    say(&format!("    flagged {} order(s)", flagged.flagged));
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let imported = crate::sync::import::run(&p, Default::default(), rx).await?;
-    println!("    {}", imported.line());
+    say(&format!("    {}", imported.line()));
 
     step(
+        say,
         4,
         "S-360 cancels 25 orders; a scheduled run sends just those",
     );
     let changed = change_orders(&exports, 25)?;
     let run = crate::sync::run(&p, Default::default()).await?;
-    println!("    {}", run.line());
+    say(&format!("    {}", run.line()));
     if run.delivery.acknowledged != changed {
-        println!("    expected {changed} changes to be delivered");
+        say(&format!("    expected {changed} changes to be delivered"));
     }
 
-    step(5, "Export the CRM's orders and check them against S-360");
+    step(
+        say,
+        5,
+        "Export the CRM's orders and check them against S-360",
+    );
     let crm_csv = dir.join("crm_orders.csv");
     let db = dir.join("sandbox-crm.db");
     let out = crm_csv.clone();
     let rows = tokio::task::spawn_blocking(move || crate::rehearsal::sandbox::export(&db, &out))
         .await
-        .map_err(CliError::failure)?
-        .map_err(CliError::failure)?;
-    println!(
+        .map_err(DemoError::Task)??;
+    say(&format!(
         "    {rows} CRM row(s) (one per order line) in {}",
         crm_csv.display()
-    );
+    ));
     sandbox.shutdown().await;
 
     let rec_yaml = dir.join("reconcile.yaml");
     write(&rec_yaml, RECONCILE)?;
     let rp = crate::pipeline::load(&rec_yaml)?;
-    let outcome = crate::reconcile::run(&rp, &Default::default())
-        .await
-        .map_err(|e| CliError {
-            code: e.exit_code(),
-            error: e.into(),
-        })?;
-    print!("{}", outcome.human());
-    println!(
+    let outcome = crate::reconcile::run(&rp, &Default::default()).await?;
+    say(outcome.human().trim_end_matches('\n'));
+    say(&format!(
         "\nReport for analysts: {}",
         outcome.out.display() + "/summary.html"
-    );
-    Ok(outcome.exit_code())
+    ));
+    Ok(outcome)
 }
 
 /// S-360 modifies `n` closed orders of the first day (they are cancelled):
 /// the day's export is written again with the new state and modification
 /// time, as a full re-export would be. Returns how many changed.
-fn change_orders(exports: &Path, n: usize) -> Result<u64, CliError> {
+fn change_orders(exports: &Path, n: usize) -> Result<u64, DemoError> {
     let path = exports.join("orders_2026-10-13.csv");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     let mut out = String::with_capacity(text.len());
     let mut count = 0u64;
     for (i, line) in text.lines().enumerate() {

@@ -18,37 +18,29 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::pipeline::Format;
 
-/// Arguments of `s360-sync gen`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct GenArgs {
+/// What `s360-sync gen` writes.
+#[derive(Debug, Clone)]
+pub struct GenOptions {
     /// Output folder (created if missing).
-    #[arg(long, default_value = "generated")]
     pub out: PathBuf,
     /// Number of orders.
-    #[arg(long, default_value_t = 1000)]
     pub orders: usize,
     /// Days the modifications are spread over; one orders file and one lines file per day.
-    #[arg(long, default_value_t = 1)]
     pub days: usize,
     /// First day, YYYY-MM-DD.
-    #[arg(long, default_value = "2026-10-13")]
     pub start: NaiveDate,
     /// Seed of the generator; the same seed gives the same files.
-    #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Format of the S-360 exports.
-    #[arg(long, value_enum, default_value_t = GenFormat::Csv)]
     pub format: GenFormat,
     /// Also write `crm/crm_orders.csv`, the CRM's export of the same orders.
-    #[arg(long)]
     pub crm: bool,
     /// Discrepancies to inject into the CRM export (listed in manifest.json).
-    #[arg(long, default_value_t = 0)]
     pub discrepancies: usize,
 }
 
 /// Export formats `gen` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GenFormat {
     /// `;`-separated CSV, dates as `YYYY-MM-DD HH:MM:SS`.
     Csv,
@@ -604,7 +596,7 @@ pub struct Manifest {
 }
 
 /// Write the files and return a one-line summary.
-pub fn run(args: &GenArgs) -> Result<String, GenError> {
+pub fn run(args: &GenOptions) -> Result<String, GenError> {
     let ext = match args.format {
         GenFormat::Csv => "csv",
         GenFormat::Parquet => "parquet",

@@ -19,7 +19,7 @@ use crate::sources::SourceError;
 use crate::state::lock::{LockError, RunLock};
 use crate::state::{StateError, StateStore};
 use detect::Detected;
-use drain::{DrainOptions, DrainStats, Progress};
+use drain::{DrainOptions, DrainStats};
 
 /// A sync operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,19 +48,6 @@ pub enum SyncError {
     /// The state lock was poisoned by a panic.
     #[error("internal error: state lock poisoned")]
     Poisoned,
-}
-
-impl SyncError {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Pipeline(_) | Self::Sink(_) => crate::exit::USAGE,
-            // `state.path` names a file that is not this pipeline's state.
-            Self::State(StateError::Foreign { .. }) => crate::exit::USAGE,
-            Self::Locked(LockError::Held { .. }) => crate::exit::LOCKED,
-            _ => crate::exit::FAILURE,
-        }
-    }
 }
 
 /// Options of `run`.
@@ -94,6 +81,28 @@ pub struct RunSummary {
     pub stale_lock: Option<String>,
 }
 
+/// How a run ended, as its state records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Everything sent was acknowledged.
+    Ok,
+    /// The CRM refused the configuration; delivery stopped, nothing lost.
+    Refused,
+    /// Work is left that needs attention.
+    Incomplete,
+}
+
+impl RunOutcome {
+    /// The word the state's run log uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Refused => "refused",
+            Self::Incomplete => "incomplete",
+        }
+    }
+}
+
 /// What a dry run would send.
 #[derive(Debug, Clone, Serialize)]
 pub struct DryRun {
@@ -108,18 +117,19 @@ pub struct DryRun {
 }
 
 impl RunSummary {
-    /// Exit code: refused → 3; dead letters, stopped early, or lines that
-    /// could not be attached → 6; else 0.
-    pub fn exit_code(&self) -> u8 {
-        if self.delivery.refused {
-            crate::exit::DELIVERY_STOPPED
-        } else if self.delivery.dead_lettered > 0
-            || self.delivery.stopped.is_some()
+    /// How the run ended: refused by the CRM; incomplete (dead letters,
+    /// stopped early, or lines that could not be attached); or ok.
+    pub fn outcome(&self) -> RunOutcome {
+        let d = &self.delivery;
+        if d.refused {
+            RunOutcome::Refused
+        } else if d.dead_lettered > 0
+            || d.stopped.is_some()
             || self.detection.lines_without_order_file > 0
         {
-            crate::exit::INCOMPLETE
+            RunOutcome::Incomplete
         } else {
-            crate::exit::OK
+            RunOutcome::Ok
         }
     }
 
@@ -345,11 +355,7 @@ pub(crate) async fn finish(
             ));
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
-        let outcome = match summary.exit_code() {
-            0 => "ok",
-            3 => "refused",
-            _ => "incomplete",
-        };
+        let outcome = summary.outcome().as_str();
         let json = serde_json::to_value(&summary).unwrap_or(serde_json::Value::Null);
         s.record_run(kind, &started_at, outcome, &json)?;
         Ok::<_, SyncError>(summary)
@@ -370,68 +376,4 @@ pub async fn status(p: &Pipeline) -> Result<Option<crate::state::Status>, SyncEr
     })
     .await
     .map_err(|e| SyncError::Join(e.to_string()))?
-}
-
-/// Wait for Ctrl-C or SIGTERM and flip `tx` to true.
-pub fn cancel_on_signal(tx: tokio::sync::watch::Sender<bool>) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(t) => t,
-                    Err(_) => {
-                        let _ = ctrl_c.await;
-                        let _ = tx.send(true);
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        tracing::warn!("stopping: finishing requests in flight, then committing");
-        let _ = tx.send(true);
-    });
-}
-
-/// A progress reporter: a bar on a terminal, plain lines otherwise.
-pub fn progress_reporter(label: &str) -> Progress {
-    use std::io::IsTerminal;
-    if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{prefix} [{bar:40}] {pos}/{len} orders  {per_sec}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(label.to_string());
-        Arc::new(move |done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        })
-    } else {
-        let started = std::time::Instant::now();
-        let last = Arc::new(Mutex::new(
-            std::time::Instant::now() - Duration::from_secs(60),
-        ));
-        let label = label.to_string();
-        Arc::new(move |done, total| {
-            let Ok(mut last) = last.lock() else { return };
-            if last.elapsed() < Duration::from_secs(2) && done < total {
-                return;
-            }
-            *last = std::time::Instant::now();
-            let secs = started.elapsed().as_secs_f64().max(0.001);
-            eprintln!(
-                "{label}: {done}/{total} orders, {:.0} orders/s",
-                done as f64 / secs
-            );
-        })
-    }
 }

@@ -13,7 +13,6 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -25,8 +24,6 @@ use tokio::task::JoinHandle;
 
 pub use export::export;
 pub use store::{Stats, StoredOrder};
-
-use crate::cli::CliError;
 
 /// How far a signed request's `webhook-timestamp` may be from our clock.
 pub const TIMESTAMP_TOLERANCE: Duration = Duration::from_secs(5 * 60);
@@ -196,15 +193,6 @@ pub enum SandboxError {
     Task(#[source] tokio::task::JoinError),
 }
 
-impl From<SandboxError> for CliError {
-    fn from(e: SandboxError) -> Self {
-        match e {
-            SandboxError::Config { .. } | SandboxError::UnsupportedFormat { .. } => Self::usage(e),
-            _ => Self::failure(e),
-        }
-    }
-}
-
 /// Decode a Standard Webhooks secret: base64 after an optional `whsec_`.
 fn decode_secret(secret: &str) -> Result<Vec<u8>, SandboxError> {
     let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
@@ -322,136 +310,4 @@ pub fn stats(db: &Path) -> Result<Stats, SandboxError> {
         path: db.to_path_buf(),
         source,
     })
-}
-
-/// Arguments of `s360-sync sandbox-crm`.
-#[derive(Debug, Clone, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct SandboxArgs {
-    /// Address to listen on; port 0 picks a free port. The webhook URL
-    /// (`http://HOST:PORT/hooks/orders`) is printed on stdout; any path accepts POSTs.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// SQLite file for received orders and the request log (created if missing).
-    #[arg(long, default_value = "sandbox-crm.db")]
-    pub db: PathBuf,
-    /// Standard Webhooks secret (`whsec_...`); when set, unsigned or badly
-    /// signed requests get 401.
-    #[arg(long, env = "SANDBOX_CRM_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
-    /// Share of requests (0 to 1) that fail with --fail-status, drawn from --seed.
-    #[arg(long, default_value_t = 0.0)]
-    pub fail_rate: f64,
-    /// HTTP status of injected failures (400 to 599).
-    #[arg(long, default_value_t = 503)]
-    pub fail_status: u16,
-    /// The first N requests fail with --fail-status.
-    #[arg(long, default_value_t = 0)]
-    pub fail_first: u32,
-    /// Milliseconds added to every webhook response (after the orders are stored).
-    #[arg(long, default_value_t = 0)]
-    pub latency_ms: u64,
-    /// `Retry-After` seconds sent with injected 429 and 503 answers.
-    #[arg(long)]
-    pub retry_after: Option<u64>,
-    /// Order keys (comma-separated) that make their request fail with 422, storing nothing.
-    #[arg(long, value_delimiter = ',')]
-    pub reject_ids: Vec<String>,
-    /// Seed for --fail-rate: the same seed gives the same failures.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Store nothing: check each request and answer 200 at once (a fast
-    /// receiver for load tests and benchmarks).
-    #[arg(long)]
-    pub discard: bool,
-    /// Instead of serving: export what the sandbox holds.
-    #[command(subcommand)]
-    pub command: Option<SandboxCommand>,
-}
-
-/// Subcommands of `sandbox-crm`.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum SandboxCommand {
-    /// Write the CRM export: one row per order line, Salesforce field names
-    /// (SecuTix connector), amounts in major units, ISO dates in UTC.
-    Export {
-        /// The sandbox's SQLite file.
-        #[arg(long, default_value = "sandbox-crm.db")]
-        db: PathBuf,
-        /// Output file; the format follows the extension: .csv or .parquet.
-        #[arg(long)]
-        out: PathBuf,
-    },
-}
-
-impl SandboxArgs {
-    /// The sandbox configuration these arguments describe.
-    pub fn config(&self) -> SandboxConfig {
-        SandboxConfig {
-            db: self.db.clone(),
-            secret: self.secret.clone().filter(|s| !s.is_empty()),
-            faults: Faults {
-                fail_rate: self.fail_rate,
-                fail_status: self.fail_status,
-                fail_first: self.fail_first,
-                latency: Duration::from_millis(self.latency_ms),
-                retry_after: self.retry_after,
-                reject_ids: self
-                    .reject_ids
-                    .iter()
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-                seed: self.seed,
-                discard: self.discard,
-            },
-        }
-    }
-}
-
-/// Run `sandbox-crm`: serve until Ctrl-C or SIGTERM, or export. Returns a
-/// line for stdout when there is one to print at the end.
-pub async fn run(args: SandboxArgs) -> Result<Option<String>, SandboxError> {
-    if let Some(SandboxCommand::Export { db, out }) = &args.command {
-        let (db, out) = (db.clone(), out.clone());
-        let rows = tokio::task::spawn_blocking(move || export(&db, &out).map(|n| (n, out)))
-            .await
-            .map_err(SandboxError::Task)??;
-        return Ok(Some(format!(
-            "wrote {} row(s) to {}",
-            rows.0,
-            rows.1.display()
-        )));
-    }
-    let running = start(args.config(), args.listen).await?;
-    // The URL first, alone on its line, so scripts can read it.
-    let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "{}", running.url());
-    let _ = stdout.flush();
-    wait_for_signal().await;
-    tracing::info!("shutting down the sandbox CRM");
-    running.shutdown().await;
-    Ok(None)
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

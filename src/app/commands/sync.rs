@@ -1,0 +1,128 @@
+//! `run`, `status`, `repair` and `dead-letters`: the day-to-day sync and its state.
+
+use std::path::Path;
+
+use crate::app::args::DeadLettersCommand;
+use crate::app::error::AppError;
+use crate::app::exit;
+use crate::app::terminal::{print_json, runtime};
+use crate::pipeline;
+use crate::state::StateStore;
+
+/// `run PIPELINE`: one scheduled run; one summary line or JSON.
+pub fn run(file: &Path, dry_run: bool, json: bool, force: bool) -> Result<u8, AppError> {
+    let p = pipeline::load(file)?;
+    let summary = runtime()?.block_on(crate::sync::run(
+        &p,
+        crate::sync::RunOptions { dry_run, force },
+    ))?;
+    if json {
+        print_json(&summary)?;
+    } else {
+        println!("{}", summary.line());
+    }
+    Ok(exit::of_run(&summary))
+}
+
+/// `status PIPELINE`: cursor, backlog, dead letters and the last runs.
+pub fn status(file: &Path, json: bool) -> Result<u8, AppError> {
+    let p = pipeline::load(file)?;
+    let status = runtime()?.block_on(crate::sync::status(&p))?;
+    match (status, json) {
+        (None, true) => print_json(&serde_json::json!({"state": null}))?,
+        (None, false) => println!("{}: no state yet (never run)", p.name()),
+        (Some(s), true) => print_json(&s)?,
+        (Some(s), false) => {
+            println!("pipeline:      {}", p.name());
+            match &s.cursor {
+                Some((at, key)) => println!("cursor:        {at} / {key}"),
+                None => println!("cursor:        (none)"),
+            }
+            println!("backlog:       {} ({} in flight)", s.backlog, s.in_flight);
+            println!("dead letters:  {}", s.dead_letters);
+            println!("delivered:     {} order(s)", s.delivered_orders);
+            println!("files read:    {}", s.files_read);
+            for r in &s.last_runs {
+                println!(
+                    "run {:>5}  {}  {:<7} {}",
+                    r.id, r.started_at, r.kind, r.outcome
+                );
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `repair REPORT --pipeline P`: flag a check's discrepant orders for re-sync.
+pub fn repair(report_dir: &Path, file: &Path, json: bool) -> Result<u8, AppError> {
+    let p = pipeline::load(file)?;
+    let s = runtime()?.block_on(crate::sync::repair::repair(report_dir, &p))?;
+    if json {
+        print_json(&s)?;
+    } else {
+        println!(
+            "{}: {} order(s) in the report to re-sync: {} flagged, {} already queued",
+            p.name(),
+            s.in_report,
+            s.flagged,
+            s.already_queued
+        );
+        if !s.not_found.is_empty() {
+            println!(
+                "not in the S-360 exports (cannot be re-sent): {}",
+                s.not_found.join(", ")
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `dead-letters list|replay`.
+pub fn dead_letters(cmd: DeadLettersCommand) -> Result<u8, AppError> {
+    let (file, replay_ids, json) = match cmd {
+        DeadLettersCommand::List { pipeline, json } => (pipeline, None, json),
+        DeadLettersCommand::Replay { pipeline, ids } => (pipeline, Some(ids), false),
+    };
+    let p = pipeline::load(&file)?;
+    let spec = p.as_sync()?;
+    let path = crate::sync::state_path(&p, spec);
+    let opened =
+        StateStore::open_existing(&path, &spec.name).map_err(crate::sync::SyncError::from)?;
+    let Some(mut store) = opened else {
+        println!("{}: no state yet (never run)", p.name());
+        return Ok(exit::OK);
+    };
+    match replay_ids {
+        None => {
+            let list = store.dead_letters().map_err(AppError::failure)?;
+            if json {
+                print_json(&list)?;
+            } else if list.is_empty() {
+                println!("no dead letters");
+            } else {
+                for d in list {
+                    let status = d
+                        .status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into());
+                    println!(
+                        "{:>6}  {}  key {} v{}  HTTP {status}  {}",
+                        d.id, d.at, d.key, d.version, d.reason
+                    );
+                }
+            }
+        }
+        Some(ids) => {
+            let _lock = crate::state::lock::RunLock::acquire(&path).map_err(|e| AppError {
+                code: exit::LOCKED,
+                error: e.into(),
+            })?;
+            let ids = (!ids.is_empty()).then_some(ids);
+            let n = store
+                .replay_dead_letters(ids.as_deref())
+                .map_err(AppError::failure)?;
+            println!("{n} dead letter(s) queued again; the next run sends them");
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,58 @@
+//! The command line: the only part of s360-sync that knows the terminal,
+//! the process and its exit codes.
+//!
+//! [`args`] holds every clap type, [`run`] dispatches each command to its
+//! body in [`commands`], [`terminal`] owns stdout, stderr, signals and
+//! progress, [`exit`] maps what the library reports to an exit code, and
+//! [`AppError`] carries an error with its code. Nothing under `src/` but
+//! `main.rs` imports from here.
+
+pub mod args;
+mod commands;
+mod error;
+pub mod exit;
+mod terminal;
+
+pub use args::Cli;
+use args::Command;
+pub use error::AppError;
+
+/// Run a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> Result<u8, AppError> {
+    terminal::init_logging(cli.verbose, cli.log_format);
+    match cli.command {
+        Command::Validate { files } => commands::check::validate(&files),
+        Command::Schema => commands::check::schema(),
+        Command::Preview {
+            pipeline,
+            limit,
+            json,
+        } => commands::check::preview(&pipeline, limit, json),
+        Command::Run {
+            pipeline,
+            dry_run,
+            json,
+            force,
+        } => commands::sync::run(&pipeline, dry_run, json, force),
+        Command::Status { pipeline, json } => commands::sync::status(&pipeline, json),
+        Command::Repair {
+            report_dir,
+            pipeline,
+            json,
+        } => commands::sync::repair(&report_dir, &pipeline, json),
+        Command::DeadLetters(cmd) => commands::sync::dead_letters(cmd),
+        Command::Import(cmd) => commands::import::import(cmd),
+        Command::Schedule { paths } => commands::schedule::schedule(paths),
+        Command::Reconcile {
+            pipeline,
+            out,
+            sample,
+            json,
+            partitions,
+            memory_limit,
+        } => commands::reconcile::reconcile(&pipeline, out, sample, json, partitions, memory_limit),
+        Command::Demo(args) => commands::rehearsal::demo(&args),
+        Command::Gen(args) => commands::rehearsal::generate(&args),
+        Command::SandboxCrm(args) => commands::rehearsal::sandbox_crm(args),
+    }
+}
