@@ -77,7 +77,7 @@ pub fn of_sandbox_error(e: &SandboxError) -> u8 {
 /// A step of the demo failed.
 pub fn of_demo_error(e: &DemoError) -> u8 {
     match e {
-        DemoError::Pipeline(_) => USAGE,
+        DemoError::Pipeline(_) | DemoError::NotOurs { .. } => USAGE,
         DemoError::Sync(e) => of_sync_error(e),
         DemoError::Reconcile(e) => of_reconcile_error(e),
         // As before: the sandbox and the generator fail the demo at run time.

@@ -29,6 +29,15 @@ pub enum DemoError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The demo folder holds files the demo did not write.
+    #[error(
+        "{}: the folder exists and is not an earlier demo's (no {MARKER} in it); choose another --dir or empty it",
+        path.display()
+    )]
+    NotOurs {
+        /// The folder.
+        path: PathBuf,
+    },
     /// Writing the sample exports.
     #[error(transparent)]
     Generate(#[from] crate::rehearsal::generate::GenError),
@@ -72,13 +81,36 @@ fn write(path: &Path, text: &str) -> Result<(), DemoError> {
     std::fs::write(path, text).map_err(io(path))
 }
 
+/// The file that marks a folder as the demo's own: only such a folder (or
+/// an empty one) is cleared for a new demo.
+pub const MARKER: &str = ".s360-sync-demo";
+
+/// Make `dir` an empty demo folder: create it, or clear an earlier demo's
+/// folder. A folder with anything else in it is refused and left as it was.
+fn prepare_dir(dir: &Path) -> Result<(), DemoError> {
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
+        let empty = entries.next().is_none();
+        if !empty {
+            if !dir.join(MARKER).is_file() {
+                return Err(DemoError::NotOurs {
+                    path: dir.to_path_buf(),
+                });
+            }
+            std::fs::remove_dir_all(dir).map_err(io(dir))?;
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    write(
+        &dir.join(MARKER),
+        "A folder written by `s360-sync demo`; the next demo in it replaces it whole.\n",
+    )
+}
+
 /// Run the demo, telling each step to `say`; returns the final check.
 pub async fn run(args: &DemoOptions, say: Say<'_>) -> Result<crate::reconcile::Outcome, DemoError> {
     let dir = std::path::absolute(&args.dir).map_err(io(&args.dir))?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
-    }
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    prepare_dir(&dir)?;
     let exports = dir.join("exports");
 
     step(
@@ -275,3 +307,39 @@ compare:
 output:
   dir: report
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_never_clears_a_folder_it_did_not_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("mine");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("thesis.txt"), "years of work").unwrap();
+        let err = prepare_dir(&dir).unwrap_err();
+        assert!(matches!(err, DemoError::NotOurs { .. }), "{err}");
+        assert!(err.to_string().contains("mine"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("thesis.txt")).unwrap(),
+            "years of work"
+        );
+        assert!(!dir.join(MARKER).exists());
+    }
+
+    #[test]
+    fn demo_clears_its_own_earlier_folder_and_takes_an_empty_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("demo");
+        prepare_dir(&dir).unwrap();
+        std::fs::write(dir.join("old-report.csv"), "x").unwrap();
+        prepare_dir(&dir).unwrap();
+        assert!(!dir.join("old-report.csv").exists());
+        assert!(dir.join(MARKER).is_file());
+        let empty = tmp.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        prepare_dir(&empty).unwrap();
+        assert!(empty.join(MARKER).is_file());
+    }
+}
