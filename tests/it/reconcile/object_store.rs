@@ -20,7 +20,7 @@ fn edge_with_http_output(dir: &Path) -> PathBuf {
 /// refuses writes below `forbidden/` with 403.
 fn put_store() -> crate::support::receiver::Background {
     Receiver::builder()
-        .rule(When::PathStarts("/forbidden/".into()), Act::Status(403))
+        .rule(When::PutStarts("/forbidden/".into()), Act::Status(403))
         .start_in_background()
 }
 

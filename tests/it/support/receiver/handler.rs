@@ -40,7 +40,7 @@ pub(super) async fn handle(
     let early = if after_body {
         None
     } else {
-        inner.decide(n, content_length, &path)
+        inner.decide(n, content_length, &method, &path)
     };
     let mut stream = body.into_data_stream();
     let mut bytes = Vec::new();
@@ -56,7 +56,7 @@ pub(super) async fn handle(
         }
     }
     let act = if after_body {
-        inner.decide_with(n, content_length, &path, Some(&bytes))
+        inner.decide_with(n, content_length, &method, &path, Some(&bytes))
     } else {
         early
     };

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use axum::http::Method;
 use tokio::net::TcpListener;
 
 use conn::{Conn, FaultListener};
@@ -49,6 +50,9 @@ pub enum When {
     BodyContains(String),
     /// Requests whose path starts with this.
     PathStarts(String),
+    /// PUT requests whose path starts with this (a store that refuses
+    /// writes there, and still answers reads).
+    PutStarts(String),
     /// Every request.
     Always,
 }
@@ -346,8 +350,14 @@ impl Builder {
 
 impl Inner {
     /// The act for request `n`, or `None` for an ordinary 200.
-    fn decide(&self, n: usize, content_length: Option<usize>, path: &str) -> Option<Act> {
-        self.decide_with(n, content_length, path, None)
+    fn decide(
+        &self,
+        n: usize,
+        content_length: Option<usize>,
+        method: &Method,
+        path: &str,
+    ) -> Option<Act> {
+        self.decide_with(n, content_length, method, path, None)
     }
 
     /// As [`Inner::decide`], once the body is known (for
@@ -356,6 +366,7 @@ impl Inner {
         &self,
         n: usize,
         content_length: Option<usize>,
+        method: &Method,
         path: &str,
         body: Option<&[u8]>,
     ) -> Option<Act> {
@@ -370,6 +381,9 @@ impl Inner {
                         .any(|w| w == text.as_bytes())
                 }),
                 When::PathStarts(prefix) => path.starts_with(prefix.as_str()),
+                When::PutStarts(prefix) => {
+                    method == Method::PUT && path.starts_with(prefix.as_str())
+                }
                 When::Always => true,
             };
             if hit {
