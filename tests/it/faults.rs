@@ -7,7 +7,9 @@ use std::time::Duration;
 use crate::support::cli::{bin_async, dead_letters, import_flag, run_json, status};
 use crate::support::exports::Table;
 use crate::support::pipeline::{Lines, Retry, Sink, Source, SyncPipeline};
-use crate::support::receiver::{Act, Entry, Outcome, Receiver, When, acknowledged_counts, batches_by_id};
+use crate::support::receiver::{
+    Act, Entry, Outcome, Receiver, When, acknowledged_counts, batches_by_id,
+};
 use crate::support::{generate, text, write};
 
 /// Lateness allowed when checking that a client waited long enough: the

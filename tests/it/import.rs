@@ -91,7 +91,11 @@ async fn interrupted_import_resumes_with_nothing_lost() {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
-    assert!(exited.is_some(), "still running after SIGTERM: {}", text(&out));
+    assert!(
+        exited.is_some(),
+        "still running after SIGTERM: {}",
+        text(&out)
+    );
     assert!(
         out.status.code().is_some(),
         "exited by itself, not killed: {}",

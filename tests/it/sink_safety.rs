@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::cli::{Cmd, POLL, PROXY_VARS, WAIT, bin_async, import_flag, reap, sigterm, status, wait_until};
+use crate::support::cli::{
+    Cmd, POLL, PROXY_VARS, WAIT, bin_async, import_flag, reap, sigterm, status, wait_until,
+};
 use crate::support::exports::noon_orders;
 use crate::support::pipeline::{Retry, Sink, Source, Step, SyncPipeline};
 use crate::support::receiver::{Act, Receiver, When};
@@ -85,9 +87,9 @@ async fn http_proxy_in_the_environment_is_not_used_for_the_webhook() {
     let proxy_url = proxy.base();
     let envs: Vec<(&str, &str)> = PROXY_VARS
         .into_iter()
-    .map(|k| (k, proxy_url.as_str()))
-    .chain([("NO_PROXY", ""), ("no_proxy", "")])
-    .collect();
+        .map(|k| (k, proxy_url.as_str()))
+        .chain([("NO_PROXY", ""), ("no_proxy", "")])
+        .collect();
     let o = bin_async(dir.path(), &["run", "sync.yaml", "--json"], &envs).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(proxy.connections(), 0, "the proxy was used");

@@ -175,7 +175,10 @@ async fn transient_failures_are_retried_with_the_same_webhook_id() {
 async fn a_bad_order_is_isolated_and_dead_lettered_then_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Receiver::builder()
-        .rule(When::BodyContains("\"orderId\":13,".into()), Act::Status(422))
+        .rule(
+            When::BodyContains("\"orderId\":13,".into()),
+            Act::Status(422),
+        )
         .start()
         .await;
     pipeline(&rec.url()).write(dir.path());
@@ -332,7 +335,10 @@ async fn a_second_run_while_one_holds_the_lock_exits_with_its_own_code() {
         let d = dir.path().to_path_buf();
         tokio::spawn(async move { run(&d, &[]).await })
     };
-    wait_until("the first run's first request", POLL, WAIT, || !rec.is_empty()).await;
+    wait_until("the first run's first request", POLL, WAIT, || {
+        !rec.is_empty()
+    })
+    .await;
     let second = run(dir.path(), &[]).await;
     assert_eq!(second.status.code(), Some(4), "{}", text(&second));
     assert!(String::from_utf8_lossy(&second.stderr).contains("another run"));

@@ -344,7 +344,12 @@ async fn in_flight_batch_larger_than_the_room_is_split_not_stalled() {
     orders(dir.path(), "orders_1.csv", &borrowed(&rows));
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(6), "{}", text(&o));
-    let first: HashSet<String> = rec.log()[0].orders.clone().into_iter().map(|o| o.0).collect();
+    let first: HashSet<String> = rec.log()[0]
+        .orders
+        .clone()
+        .into_iter()
+        .map(|o| o.0)
+        .collect();
     assert_eq!(first.len(), 50);
     // The operator lowers the limits; the CRM is back.
     let mut p = pipeline(&rec.url());
@@ -499,7 +504,10 @@ async fn force_never_runs_beside_a_live_run() {
         let d = dir.path().to_path_buf();
         tokio::spawn(async move { run(&d, &[]).await })
     };
-    wait_until("the first run's first request", POLL, WAIT, || !rec.is_empty()).await;
+    wait_until("the first run's first request", POLL, WAIT, || {
+        !rec.is_empty()
+    })
+    .await;
     let forced = run(dir.path(), &["--force"]).await;
     assert_eq!(forced.status.code(), Some(4), "{}", text(&forced));
     let first = first.await.unwrap();

@@ -148,7 +148,6 @@ fn summary_matches_the_committed_snapshot() {
     );
 }
 
-
 #[test]
 fn edge_cases_are_each_reported_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -189,7 +188,6 @@ fn edge_cases_are_each_reported_once() {
     assert!(!html.contains("<script"));
 }
 
-
 #[test]
 fn two_runs_give_byte_identical_reports() {
     let tmp = tempfile::tempdir().unwrap();
@@ -208,7 +206,6 @@ fn two_runs_give_byte_identical_reports() {
     assert_eq!(code(&reconcile(&p, &a, &[])), 0);
     assert_eq!(std::fs::read_dir(&a).unwrap().count(), REPORTS.len() + 1);
 }
-
 
 #[test]
 fn parquet_copies_give_the_same_counts() {
@@ -248,11 +245,7 @@ fn parquet_copies_give_the_same_counts() {
     let p = parquet.write_as(tmp.path(), "reconcile-orders.yaml");
     let (a, b) = (tmp.path().join("csv"), tmp.path().join("parquet"));
     assert_eq!(
-        code(&reconcile(
-            &committed("reconcile-orders.yaml"),
-            &a,
-            &[]
-        )),
+        code(&reconcile(&committed("reconcile-orders.yaml"), &a, &[])),
         5
     );
     let o = reconcile(&p, &b, &[]);
@@ -266,7 +259,6 @@ fn parquet_copies_give_the_same_counts() {
         std::fs::read(b.join("discrepancies.csv")).unwrap()
     );
 }
-
 
 #[test]
 fn json_flag_prints_the_summary() {
@@ -283,7 +275,6 @@ fn json_flag_prints_the_summary() {
     assert_eq!(v["samples"]["mismatched"].as_array().unwrap().len(), 1);
     assert_eq!(v, summary(&out));
 }
-
 
 #[test]
 fn progress_names_each_step_on_stderr_unless_json() {
@@ -314,4 +305,3 @@ fn progress_names_each_step_on_stderr_unless_json() {
     assert_eq!(code(&o), 0);
     assert_eq!(stderr(&o), "", "--json keeps stderr quiet");
 }
-

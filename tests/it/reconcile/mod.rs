@@ -111,4 +111,3 @@ fn report_names() -> BTreeSet<String> {
         .map(|n| n.to_string())
         .collect()
 }
-

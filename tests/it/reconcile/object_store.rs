@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::{code, committed, reconcile, stderr, summary};
 use crate::support::cli::Cmd;
-use crate::support::reconcile::ReconcilePipeline;
 use crate::support::receiver::{Act, Receiver, When};
+use crate::support::reconcile::ReconcilePipeline;
 use crate::support::root;
 
 /// The edge-case pipeline, allowed to write to a plain-http store.
@@ -83,7 +83,9 @@ fn exports_on_an_object_store_give_the_local_answer() {
         (&mut remote_edge.right, "crm_operations.csv"),
     ] {
         side.source.location = format!("{url}/exports/{name}");
-        side.source.storage.push(("allow_http".into(), "true".into()));
+        side.source
+            .storage
+            .push(("allow_http".into(), "true".into()));
     }
     let p = remote_edge.write_as(tmp.path(), "reconcile-edge.yaml");
     assert!(
@@ -177,4 +179,3 @@ fn a_refused_or_bad_output_url_is_an_error() {
         assert_eq!(code(&o), 2, "{bad}: {}", stderr(&o));
     }
 }
-

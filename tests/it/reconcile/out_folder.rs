@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{MARKER, REPORTS, code, committed, names, reconcile, report_names, stderr, summary, tree};
+use super::{
+    MARKER, REPORTS, code, committed, names, reconcile, report_names, stderr, summary, tree,
+};
 
 #[test]
 fn reconcile_out_refuses_a_folder_that_is_not_a_report() {
@@ -163,4 +165,3 @@ fn report_folders_and_files_are_private() {
         }
     }
 }
-

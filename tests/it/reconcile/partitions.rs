@@ -28,11 +28,7 @@ fn partitioned_checks_give_byte_identical_reports() {
     // aggregate (orders); and the same split twice.
     for (name, p, aggregated) in [
         ("edge", committed("reconcile-edge.yaml"), None),
-        (
-            "orders",
-            committed("reconcile-orders.yaml"),
-            Some(true),
-        ),
+        ("orders", committed("reconcile-orders.yaml"), Some(true)),
         ("orders-twice", twice, Some(false)),
     ] {
         let whole = tmp.path().join(format!("{name}-1"));
@@ -128,4 +124,3 @@ fn steps_that_cannot_run_per_partition_refuse_partitions() {
         stderr(&o)
     );
 }
-

@@ -66,10 +66,7 @@ fn bad_input_exits_1_and_writes_nothing() {
         .display()
         .to_string();
     let mut missing_column = ReconcilePipeline::edge();
-    missing_column.left.source = missing_column
-        .left
-        .source
-        .keys(&["orderId", "lineId"]);
+    missing_column.left.source = missing_column.left.source.keys(&["orderId", "lineId"]);
     for (pipeline, needle) in [(missing_file, "nope.csv"), (missing_column, "lineId")] {
         let p = pipeline.write_as(tmp.path(), "reconcile-edge.yaml");
         let o = reconcile(&p, &out, &[]);
@@ -110,4 +107,3 @@ fn invalid_pipeline_exits_2() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("compare[0].absolute"), "{}", stderr(&o));
 }
-

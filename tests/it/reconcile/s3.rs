@@ -158,4 +158,3 @@ fn s3_upload_failing_midway_leaves_no_summary() {
         );
     }
 }
-

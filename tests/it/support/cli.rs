@@ -68,7 +68,9 @@ impl Cmd {
 
     fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_s360-sync"));
-        c.args(&self.args).current_dir(&self.dir).env_remove("RUST_LOG");
+        c.args(&self.args)
+            .current_dir(&self.dir)
+            .env_remove("RUST_LOG");
         for k in PROXY_VARS {
             c.env_remove(k);
         }

@@ -69,14 +69,20 @@ pub fn orders(dir: &Path, name: &str, rows: &[(i64, &str, i64, &str)]) -> PathBu
 }
 
 /// `n` closed orders from `start`, amount ten times the id, modified at `at(id)`.
-pub fn closed(n: i64, start: i64, at: impl Fn(i64) -> String) -> Vec<(i64, &'static str, i64, String)> {
+pub fn closed(
+    n: i64,
+    start: i64,
+    at: impl Fn(i64) -> String,
+) -> Vec<(i64, &'static str, i64, String)> {
     (start..start + n)
         .map(|i| (i, "CLOSED", i * 10, at(i)))
         .collect()
 }
 
 /// Rows of owned strings as the borrowed rows [`orders`] takes.
-pub fn borrowed<'a>(v: &'a [(i64, &'static str, i64, String)]) -> Vec<(i64, &'a str, i64, &'a str)> {
+pub fn borrowed<'a>(
+    v: &'a [(i64, &'static str, i64, String)],
+) -> Vec<(i64, &'a str, i64, &'a str)> {
     v.iter()
         .map(|(a, b, c, d)| (*a, *b, *c, d.as_str()))
         .collect()

@@ -400,12 +400,9 @@ impl Sink {
             .non_empty("headers", &self.headers[..])
             .opt(
                 "auth",
-                self.bearer_token_env.as_ref().map(|env| {
-                    map()
-                        .put("type", "bearer")
-                        .put("token_env", env)
-                        .build()
-                }),
+                self.bearer_token_env
+                    .as_ref()
+                    .map(|env| map().put("type", "bearer").put("token_env", env).build()),
             )
             .opt(
                 "signing",

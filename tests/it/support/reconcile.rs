@@ -107,7 +107,11 @@ pub struct ReconcilePipeline {
 
 /// A committed test data path, absolute.
 fn data(rel: &str) -> String {
-    root().join("testdata/reconcile").join(rel).display().to_string()
+    root()
+        .join("testdata/reconcile")
+        .join(rel)
+        .display()
+        .to_string()
 }
 
 impl ReconcilePipeline {

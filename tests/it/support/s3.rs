@@ -149,4 +149,3 @@ print(key["AccessKeyId"], key["SecretAccessKey"])
     let (key, secret) = out.trim().split_once(' ').unwrap();
     (key.to_string(), secret.to_string())
 }
-

@@ -133,14 +133,9 @@ impl Yaml {
 
 fn key(k: &str) -> String {
     let plain = !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if plain {
-        k.to_string()
-    } else {
-        quoted(k)
-    }
+    if plain { k.to_string() } else { quoted(k) }
 }
 
 fn quoted(s: &str) -> String {

@@ -113,4 +113,3 @@ impl AsyncWrite for FaultStream {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
-

@@ -135,11 +135,8 @@ pub fn older_after_newer(log: &[Entry]) -> Option<(usize, String, i64, i64)> {
 
 /// Each webhook-id with the orders it carried, checking that every request
 /// with that id carried the same orders; `Err` names the first id that did not.
-pub fn batches_by_id(
-    log: &[Entry],
-) -> Result<HashMap<String, Vec<(String, i64)>>, String> {
-    let mut m: HashMap<String, Vec<(String, i64)>> =
-        HashMap::new();
+pub fn batches_by_id(log: &[Entry]) -> Result<HashMap<String, Vec<(String, i64)>>, String> {
+    let mut m: HashMap<String, Vec<(String, i64)>> = HashMap::new();
     for e in log.iter().filter(|e| e.outcome != Outcome::Reset) {
         let id = e.webhook_id();
         match m.get(&id) {
@@ -159,4 +156,3 @@ pub fn batches_by_id(
     }
     Ok(m)
 }
-

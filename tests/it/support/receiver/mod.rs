@@ -26,15 +26,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::Method;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use axum::http::Method;
 use tokio::net::TcpListener;
 
 use conn::{Conn, FaultListener};
-pub use log::{
-    Entry, Outcome, acknowledged_counts, batches_by_id, older_after_newer,
-};
+pub use log::{Entry, Outcome, acknowledged_counts, batches_by_id, older_after_newer};
 
 /// Which requests a [`Rule`] applies to.
 #[derive(Debug, Clone)]
@@ -376,10 +374,9 @@ impl Inner {
                 When::Nth(k) => n == *k,
                 When::Chance(p) => self.rng.lock().unwrap().random_bool(p.clamp(0.0, 1.0)),
                 When::BodyOver(size) => content_length.is_some_and(|len| len > *size),
-                When::BodyContains(text) => body.is_some_and(|b| {
-                    b.windows(text.len().max(1))
-                        .any(|w| w == text.as_bytes())
-                }),
+                When::BodyContains(text) => {
+                    body.is_some_and(|b| b.windows(text.len().max(1)).any(|w| w == text.as_bytes()))
+                }
                 When::PathStarts(prefix) => path.starts_with(prefix.as_str()),
                 When::PutStarts(prefix) => {
                     method == Method::PUT && path.starts_with(prefix.as_str())
@@ -411,4 +408,3 @@ impl Inner {
         log.push(entry);
     }
 }
-
