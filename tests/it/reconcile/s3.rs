@@ -36,6 +36,19 @@ fn reports_can_go_to_s3() {
     );
 }
 
+/// The report under `checks/edge/` is, file for file, what the same check
+/// writes into the local folder `local`.
+fn same_as_local(store: &object_store::aws::AmazonS3, p: &Path, local: &Path) {
+    assert_eq!(code(&reconcile(p, local, &[])), 0);
+    for n in report_names() {
+        assert_eq!(
+            s3_get(store, &format!("checks/edge/{n}")),
+            Some(std::fs::read(local.join(&n)).unwrap()),
+            "{n}"
+        );
+    }
+}
+
 /// The edge pipeline in `dir`, its reports going to moto with these keys.
 fn edge_to_s3(dir: &Path, server: &S3Server, key: &str, secret: &str) -> PathBuf {
     ReconcilePipeline::edge()
@@ -77,15 +90,7 @@ fn s3_report_rerun_removes_only_files_its_earlier_report_wrote() {
         s3_get(&store, "checks/edge/notes.txt").as_deref(),
         Some(&b"keep me"[..])
     );
-    let local = tmp.path().join("local");
-    assert_eq!(code(&reconcile(&p, &local, &[])), 0);
-    for n in report_names() {
-        assert_eq!(
-            s3_get(&store, &format!("checks/edge/{n}")),
-            Some(std::fs::read(local.join(&n)).unwrap()),
-            "{n}"
-        );
-    }
+    same_as_local(&store, &p, &tmp.path().join("local"));
     // A marker the tool did not write: exit 2, and the report stays.
     s3_put(&store, &marker_at, br#"{"tool": "other"}"#.to_vec());
     let before = s3_get(&store, "checks/edge/summary.json");
@@ -148,13 +153,5 @@ fn s3_upload_failing_midway_leaves_no_summary() {
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     let o = reconcile(&p, url, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let local = tmp.path().join("local");
-    assert_eq!(code(&reconcile(&p, &local, &[])), 0);
-    for n in report_names() {
-        assert_eq!(
-            s3_get(&store, &format!("checks/edge/{n}")),
-            Some(std::fs::read(local.join(&n)).unwrap()),
-            "{n}"
-        );
-    }
+    same_as_local(&store, &p, &tmp.path().join("local"));
 }

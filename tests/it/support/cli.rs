@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::text;
+use super::out::text;
 
 /// How long one run of the binary may take before the test fails.
 pub const LIMIT: Duration = Duration::from_secs(300);
@@ -213,7 +213,7 @@ pub async fn run_json(dir: &Path, pipeline: &str, extra: &[&str]) -> (Output, se
     let mut args = vec!["run", pipeline, "--json"];
     args.extend_from_slice(extra);
     let o = bin_async(dir, &args, &[]).await;
-    let summary = super::json(&o);
+    let summary = super::out::json(&o);
     (o, summary)
 }
 
@@ -221,13 +221,13 @@ pub async fn run_json(dir: &Path, pipeline: &str, extra: &[&str]) -> (Output, se
 pub async fn status(dir: &Path, pipeline: &str) -> serde_json::Value {
     let o = bin_async(dir, &["status", pipeline, "--json"], &[]).await;
     assert!(o.status.success(), "{}", text(&o));
-    super::json(&o)
+    super::out::json(&o)
 }
 
 /// `dead-letters list <pipeline> --json`.
 pub async fn dead_letters(dir: &Path, pipeline: &str) -> serde_json::Value {
     let o = bin_async(dir, &["dead-letters", "list", pipeline, "--json"], &[]).await;
-    super::json(&o)
+    super::out::json(&o)
 }
 
 /// `import flag <pipeline> --from <from> --to <to> --json` plus `extra`;
@@ -245,7 +245,7 @@ pub async fn import_flag(
     args.extend_from_slice(extra);
     let o = bin_async(dir, &args, &[]).await;
     assert!(o.status.success(), "{}", text(&o));
-    super::json(&o)
+    super::out::json(&o)
 }
 
 /// `run sync.yaml --json` plus `extra`, in `dir`.

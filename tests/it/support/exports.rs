@@ -3,7 +3,7 @@
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
-use super::write;
+use super::fs::write;
 
 /// The columns of the small orders exports: `orderId;orderState;saleAmount;lastModDateTime`.
 pub const ORDERS: [&str; 4] = ["orderId", "orderState", "saleAmount", "lastModDateTime"];

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::write;
+use super::fs::write;
 use super::yaml::{Yaml, map};
 
 /// CSV reading options.

@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::fs::{root, write};
 use super::pipeline::{Csv, Source, Step, names, pairs};
 use super::yaml::{Yaml, map};
-use super::{root, write};
 
 /// One side of a check: its source and transform steps.
 #[derive(Debug, Clone)]
@@ -80,6 +80,16 @@ impl Field {
     }
 }
 
+/// The fields both committed checks compare first: the amount to the
+/// cent, currency and channel as loose text.
+fn money_and_labels() -> Vec<Field> {
+    vec![
+        Field::absolute("amount", "0.01"),
+        Field::loose_text("currency"),
+        Field::loose_text("channel"),
+    ]
+}
+
 /// A reconcile pipeline file.
 #[derive(Debug, Clone)]
 pub struct ReconcilePipeline {
@@ -147,13 +157,11 @@ impl ReconcilePipeline {
             duplicates: None,
             memory_limit: None,
             partitions: None,
-            compare: vec![
-                Field::absolute("amount", "0.01"),
-                Field::loose_text("currency"),
-                Field::loose_text("channel"),
-                Field::time("createdAt", "1s"),
-                Field::exact("city"),
-            ],
+            compare: [
+                money_and_labels(),
+                vec![Field::time("createdAt", "1s"), Field::exact("city")],
+            ]
+            .concat(),
             fail_if: [
                 ("missing_in_crm", 1),
                 ("missing_in_s360", 1),
@@ -212,13 +220,11 @@ impl ReconcilePipeline {
             duplicates: None,
             memory_limit: None,
             partitions: None,
-            compare: vec![
-                Field::absolute("amount", "0.01"),
-                Field::loose_text("currency"),
-                Field::loose_text("channel"),
-                Field::exact("contact"),
-                Field::time("created", "1s"),
-            ],
+            compare: [
+                money_and_labels(),
+                vec![Field::exact("contact"), Field::time("created", "1s")],
+            ]
+            .concat(),
             fail_if: Vec::new(),
             output_storage: Vec::new(),
         }

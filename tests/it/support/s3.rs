@@ -144,7 +144,7 @@ print(key["AccessKeyId"], key["SecretAccessKey"])
         .args(["-c", SCRIPT, &server.endpoint, &policy.to_string()])
         .output()
         .expect("run python3");
-    assert!(o.status.success(), "{}", crate::support::stderr(&o));
+    assert!(o.status.success(), "{}", super::out::stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     let (key, secret) = out.trim().split_once(' ').unwrap();
     (key.to_string(), secret.to_string())
