@@ -15,14 +15,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::common::{bin_async, generate, text, write};
-use crate::receiver::{Entry, Receiver, batches_by_id, older_after_newer};
+use crate::support::cli::{Cmd, import_flag, reap, status as pipeline_status};
+use crate::support::pipeline::{Retry, Sink, Source, SyncPipeline};
+use crate::support::receiver::{Entry, Outcome, Receiver, batches_by_id, older_after_newer};
+use crate::support::{generate, write};
 
 /// Requests in flight (`sink.concurrency`) and orders per request.
 const CONCURRENCY: usize = 4;
@@ -40,55 +42,23 @@ struct Plan {
 }
 
 fn pipeline(dir: &Path, url: &str) {
-    write(
-        &dir.join("import.yaml"),
-        format!(
-            r#"version: 1
-kind: sync
-name: crash-test
-source:
-  location: exports/orders_*.csv
-  csv: {{ delimiter: ";" }}
-  key: orderId
-  cursor: lastModDateTime
-  columns: {{ orderId: int64, lastModDateTime: timestamp, creationDateTime: timestamp }}
-  lines:
-    location: exports/order_lines_*.csv
-    csv: {{ delimiter: ";" }}
-    key: orderId
-sink:
-  url: {url}
-  batch_size: {BATCH_SIZE}
-  concurrency: {CONCURRENCY}
-  # Which process sent a request, for the receiver's log.
-  headers: {{ x-test-run: "run-${{S360_TEST_RUN:-0}}" }}
-  retry: {{ initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 10 }}
-state:
-  path: state/crash.db
-"#
-        ),
-    );
+    SyncPipeline::new(
+        "crash-test",
+        Source::generated_with_lines(),
+        Sink::to(url)
+            .batch_size(BATCH_SIZE as u32)
+            .concurrency(CONCURRENCY as u32)
+            // Which process sent a request, for the receiver's log.
+            .header("x-test-run", "run-${S360_TEST_RUN:-0}")
+            .retry(Retry::backoff("10ms", "100ms", Some(10))),
+    )
+    .state_at("state/crash.db")
+    .write_as(dir, "import.yaml");
 }
 
 /// `import flag` over a timeframe that holds every generated order.
 async fn flag(dir: &Path) -> serde_json::Value {
-    let o = bin_async(
-        dir,
-        &[
-            "import",
-            "flag",
-            "import.yaml",
-            "--from",
-            "2026-09-01",
-            "--to",
-            "2026-11-01",
-            "--json",
-        ],
-        &[],
-    )
-    .await;
-    assert!(o.status.success(), "{}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
+    import_flag(dir, "import.yaml", "2026-09-01", "2026-11-01", &[]).await
 }
 
 /// A later delta export: every `CHANGE_EVERY`-th order cancelled, with a
@@ -148,37 +118,10 @@ fn spawn(dir: &Path, run: usize, json: bool) -> Child {
     if json {
         args.push("--json");
     }
-    Command::new(env!("CARGO_BIN_EXE_s360-sync"))
+    Cmd::new(dir)
         .args(&args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
         .env("S360_TEST_RUN", run.to_string())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .spawn()
-        .expect("start s360-sync")
-}
-
-/// Polls (bounded) until the child has exited; kills it if it outlives `limit`.
-async fn reap(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let until = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() >= until {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        .spawn(Stdio::from(out), Stdio::from(err))
 }
 
 /// When one process is killed.
@@ -304,9 +247,7 @@ async fn crash_test(plan: Plan) {
     );
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(summary["backlog"], 0, "seed {seed}: {summary}");
-    let o = bin_async(dir.path(), &["status", "import.yaml", "--json"], &[]).await;
-    assert!(o.status.success(), "{}", text(&o));
-    let state: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let state = pipeline_status(dir.path(), "import.yaml").await;
     assert_eq!(state["backlog"], 0, "seed {seed}: {state}");
     assert_eq!(state["in_flight"], 0, "seed {seed}: {state}");
     assert_eq!(state["dead_letters"], 0, "seed {seed}: {state}");
@@ -542,12 +483,14 @@ fn synthetic(run: usize, id: &str, orders: &[(&str, i64, &str)]) -> Entry {
         seq: 0,
         n: 0,
         at: Instant::now(),
+        method: axum::http::Method::POST,
+        uri: "/hooks/orders".parse().unwrap(),
         wall: std::time::SystemTime::now(),
         headers,
         body: body.to_string().into_bytes(),
         content_length: None,
         orders: orders.iter().map(|(k, v, _)| (k.to_string(), *v)).collect(),
-        outcome: crate::receiver::Outcome::Answered(200),
+        outcome: Outcome::Answered(200),
         not_before: None,
     }
 }

@@ -5,34 +5,28 @@ use std::time::Duration;
 
 use s360_sync::rehearsal::sandbox::{Faults, RunningSandbox, SandboxConfig};
 
-use crate::common::{bin, bin_async, generate, text, write};
+use crate::support::cli::{bin_async, import_flag};
+use crate::support::pipeline::{Lines, Retry, Sink, Source, SyncPipeline};
+use crate::support::{bin, generate, text, write};
 
+/// The sync pipeline to the sandbox CRM at `url`, and the demo's reconcile pipeline.
 fn sync_yaml(dir: &Path, url: &str) {
-    write(
-        &dir.join("sync.yaml"),
-        format!(
-            r#"version: 1
-kind: sync
-name: e2e
-source:
-  location: exports/orders_*.csv
-  csv: {{ delimiter: ";" }}
-  key: orderId
-  cursor: lastModDateTime
-  columns: {{ orderId: int64, contactReference: string, creationDateTime: timestamp, lastModDateTime: timestamp, saleAmount: int64 }}
-  lines:
-    location: exports/order_lines_*.csv
-    csv: {{ delimiter: ";" }}
-    key: orderId
-sink:
-  url: {url}
-  format: s360
-  retry: {{ initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 20 }}
-state:
-  path: state/e2e.db
-"#
-        ),
-    );
+    SyncPipeline::new(
+        "e2e",
+        Source::orders()
+            .columns(&[
+                ("orderId", "int64"),
+                ("contactReference", "string"),
+                ("creationDateTime", "timestamp"),
+                ("lastModDateTime", "timestamp"),
+                ("saleAmount", "int64"),
+            ])
+            .lines(Lines::csv("exports/order_lines_*.csv")),
+        Sink::to(url)
+            .format("s360")
+            .retry(Retry::backoff("10ms", "100ms", Some(20))),
+    )
+    .write(dir);
     write(
         &dir.join("reconcile.yaml"),
         s360_sync::rehearsal::demo::RECONCILE,
@@ -52,21 +46,7 @@ async fn sandbox(dir: &Path, faults: Faults) -> RunningSandbox {
 }
 
 async fn import(dir: &Path) {
-    let o = bin_async(
-        dir,
-        &[
-            "import",
-            "flag",
-            "sync.yaml",
-            "--from",
-            "2026-01-01",
-            "--to",
-            "2027-01-01",
-        ],
-        &[],
-    )
-    .await;
-    assert!(o.status.success(), "{}", text(&o));
+    import_flag(dir, "sync.yaml", "2026-01-01", "2027-01-01", &[]).await;
     let o = bin_async(dir, &["import", "run", "sync.yaml"], &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

@@ -4,8 +4,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{bin_async, generate, text, write};
-use crate::receiver::{Act, Entry, Outcome, Receiver, When, acknowledged_counts, batches_by_id};
+use crate::support::cli::{bin_async, dead_letters, import_flag, run_json, status};
+use crate::support::exports::Table;
+use crate::support::pipeline::{Lines, Retry, Sink, Source, SyncPipeline};
+use crate::support::receiver::{
+    Act, Entry, Outcome, Receiver, When, acknowledged_counts, batches_by_id,
+};
+use crate::support::{generate, text, write};
 
 /// Lateness allowed when checking that a client waited long enough: the
 /// receiver stamps a request once its body is in, a few ms after the client
@@ -15,65 +20,44 @@ const SLACK: Duration = Duration::from_millis(50);
 /// `n` orders `1..=n` in `exports/orders_1.csv`, each with a `note` of
 /// `pad` characters (to make bodies large).
 fn export(dir: &Path, n: usize, pad: usize) {
-    let mut s =
-        String::from("orderId;orderState;saleAmount;note;creationDateTime;lastModDateTime\n");
+    let mut t = Table::new(&[
+        "orderId",
+        "orderState",
+        "saleAmount",
+        "note",
+        "creationDateTime",
+        "lastModDateTime",
+    ]);
     let note = "x".repeat(pad);
     for i in 1..=n {
         let at = format!("2026-10-13 12:{:02}:{:02}", i / 60 % 60, i % 60);
-        s.push_str(&format!("{i};CLOSED;{};{note};{at};{at}\n", i * 10));
+        t.push(&[&i, &"CLOSED", &(i * 10), &note, &at, &at]);
     }
-    write(&dir.join("exports/orders_1.csv"), s);
+    t.write(dir, "orders_1.csv");
 }
 
-/// A sync pipeline to `url`, with small retry delays; `sink_extra` is added
-/// under `sink:` (a `timeout:` or `retry:` there replaces the default).
-fn pipeline(dir: &Path, url: &str, sink_extra: &str) {
-    pipeline_with(dir, url, "", sink_extra);
+/// A sync pipeline to `url`: a 5 s timeout, small retry delays, a 60 s deadline.
+fn pipeline(url: &str) -> SyncPipeline {
+    SyncPipeline::new(
+        "fault-test",
+        Source::generated(),
+        Sink::to(url)
+            .deadline("60s")
+            .timeout("5s")
+            .retry(Retry::backoff("10ms", "100ms", Some(10))),
+    )
+    .state_at("state/faults.db")
 }
 
-/// [`pipeline`] with `source_extra` added under `source:`.
-fn pipeline_with(dir: &Path, url: &str, source_extra: &str, sink_extra: &str) {
-    let mut sink = String::new();
-    if !sink_extra.contains("timeout:") {
-        sink.push_str("  timeout: 5s\n");
-    }
-    if !sink_extra.contains("retry:") {
-        sink.push_str("  retry: { initial_backoff: 10ms, max_backoff: 100ms, max_attempts: 10 }\n");
-    }
-    sink.push_str(sink_extra);
-    write(
-        &dir.join("sync.yaml"),
-        format!(
-            r#"version: 1
-kind: sync
-name: fault-test
-source:
-  location: exports/orders_*.csv
-  csv: {{ delimiter: ";" }}
-  key: orderId
-  cursor: lastModDateTime
-  columns: {{ orderId: int64, lastModDateTime: timestamp, creationDateTime: timestamp }}
-{source_extra}sink:
-  url: {url}
-  deadline: 60s
-{sink}
-state:
-  path: state/faults.db
-"#
-        ),
-    );
+/// [`pipeline`] with this `retry:`.
+fn with_retry(url: &str, retry: Retry) -> SyncPipeline {
+    let mut p = pipeline(url);
+    p.sink.retry = Some(retry);
+    p
 }
 
 async fn run(dir: &Path) -> (std::process::Output, serde_json::Value) {
-    let o = bin_async(dir, &["run", "sync.yaml", "--json"], &[]).await;
-    let summary = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
-    (o, summary)
-}
-
-async fn status(dir: &Path) -> serde_json::Value {
-    let o = bin_async(dir, &["status", "sync.yaml", "--json"], &[]).await;
-    assert!(o.status.success(), "{}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
+    run_json(dir, "sync.yaml", &[]).await
 }
 
 /// Acknowledged keys, checking that none was acknowledged twice (no crash,
@@ -127,27 +111,11 @@ async fn random_5xx_are_retried_until_every_order_is_acknowledged() {
         .rule(When::Chance(0.05), Act::Status(504))
         .start()
         .await;
-    pipeline_with(
-        dir.path(),
-        &rec.url(),
-        "  lines: { location: exports/order_lines_*.csv, csv: { delimiter: \";\" }, key: orderId }\n",
-        "  concurrency: 4\n",
-    );
-    let o = bin_async(
-        dir.path(),
-        &[
-            "import",
-            "flag",
-            "sync.yaml",
-            "--from",
-            "2026-09-01",
-            "--to",
-            "2026-11-01",
-        ],
-        &[],
-    )
-    .await;
-    assert!(o.status.success(), "{}", text(&o));
+    let mut p = pipeline(&rec.url());
+    p.source = p.source.lines(Lines::csv("exports/order_lines_*.csv"));
+    p.sink = p.sink.concurrency(4);
+    p.write(dir.path());
+    import_flag(dir.path(), "sync.yaml", "2026-09-01", "2026-11-01", &[]).await;
     let o = bin_async(dir.path(), &["import", "run", "sync.yaml", "--json"], &[]).await;
     // Every order acknowledged in the end: exit::OK.
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -174,7 +142,7 @@ async fn random_5xx_are_retried_until_every_order_is_acknowledged() {
     retries_of(&log, &failed);
     batches_by_id(&log).unwrap();
     assert_eq!(acked_once(&log).len(), 1000);
-    let s = status(dir.path()).await;
+    let s = status(dir.path(), "sync.yaml").await;
     assert_eq!(s["dead_letters"], 0, "{s}");
 }
 
@@ -185,11 +153,7 @@ async fn persistent_5xx_leave_the_orders_queued_and_the_run_incomplete() {
         .rule(When::Always, Act::Status(503))
         .start()
         .await;
-    pipeline(
-        dir.path(),
-        &rec.url(),
-        "  retry: { initial_backoff: 10ms, max_backoff: 50ms, max_attempts: 3 }\n",
-    );
+    with_retry(&rec.url(), Retry::backoff("10ms", "50ms", Some(3))).write(dir.path());
     export(dir.path(), 120, 0);
     let (o, summary) = run(dir.path()).await;
     // Work left queued: exit::INCOMPLETE, nothing dead-lettered.
@@ -198,15 +162,11 @@ async fn persistent_5xx_leave_the_orders_queued_and_the_run_incomplete() {
     assert_eq!(summary["delivery"]["dead_lettered"], 0, "{summary}");
     assert_eq!(summary["backlog"], 120, "{summary}");
     assert!(summary["delivery"]["stopped"].is_string(), "{summary}");
-    let s = status(dir.path()).await;
+    let s = status(dir.path(), "sync.yaml").await;
     assert_eq!(s["dead_letters"], 0, "{s}");
     // Once the CRM is back, the next run delivers everything.
     let ok = Receiver::builder().start().await;
-    pipeline(
-        dir.path(),
-        &ok.url(),
-        "  retry: { initial_backoff: 10ms, max_backoff: 50ms, max_attempts: 3 }\n",
-    );
+    with_retry(&ok.url(), Retry::backoff("10ms", "50ms", Some(3))).write(dir.path());
     let (o, summary) = run(dir.path()).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_all_delivered(&summary, 120);
@@ -222,7 +182,9 @@ async fn a_hang_past_the_timeout_is_retried_and_delivered() {
         .rule(When::Nth(2), Act::Hang(Duration::from_secs(3)))
         .start()
         .await;
-    pipeline(dir.path(), &rec.url(), "  timeout: 300ms\n");
+    let mut p = pipeline(&rec.url());
+    p.sink.timeout = Some("300ms".into());
+    p.write(dir.path());
     export(dir.path(), 120, 0);
     let (o, summary) = run(dir.path()).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -252,7 +214,7 @@ async fn a_connection_reset_mid_body_is_retried() {
         .rule(When::Nth(3), Act::Reset)
         .start()
         .await;
-    pipeline(dir.path(), &rec.url(), "");
+    pipeline(&rec.url()).write(dir.path());
     // Bodies of about 25 KB, more than one read of the receiver.
     export(dir.path(), 120, 400);
     let (o, summary) = run(dir.path()).await;
@@ -279,7 +241,7 @@ async fn a_200_with_a_garbage_body_is_acknowledged() {
         .rule(When::Always, Act::Garbage)
         .start()
         .await;
-    pipeline(dir.path(), &rec.url(), "");
+    pipeline(&rec.url()).write(dir.path());
     export(dir.path(), 120, 0);
     let (o, summary) = run(dir.path()).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -302,7 +264,7 @@ async fn a_413_for_large_bodies_splits_the_batch_and_delivers_all() {
         .rule(When::BodyOver(limit), Act::Status(413))
         .start()
         .await;
-    pipeline(dir.path(), &rec.url(), "");
+    pipeline(&rec.url()).write(dir.path());
     // About 400 bytes an order: 50 orders make 20 KB, one fits easily.
     export(dir.path(), 120, 300);
     let (o, summary) = run(dir.path()).await;
@@ -327,7 +289,7 @@ async fn a_413_for_large_bodies_splits_the_batch_and_delivers_all() {
         .flat_map(|e| e.orders.iter().map(|(k, _)| k.parse::<i64>().unwrap()))
         .collect();
     assert!(order.is_sorted(), "{order:?}");
-    let s = status(dir.path()).await;
+    let s = status(dir.path(), "sync.yaml").await;
     assert_eq!(s["dead_letters"], 0, "{s}");
 }
 
@@ -339,7 +301,7 @@ async fn a_413_for_one_order_too_large_alone_dead_letters_only_that_order() {
         .rule(When::BodyOver(limit), Act::Status(413))
         .start()
         .await;
-    pipeline(dir.path(), &rec.url(), "");
+    pipeline(&rec.url()).write(dir.path());
     export(dir.path(), 120, 0);
     // Order 7 alone is larger than the CRM takes.
     let file = dir.path().join("exports/orders_1.csv");
@@ -359,13 +321,7 @@ async fn a_413_for_one_order_too_large_alone_dead_letters_only_that_order() {
     let keys = acked_once(&rec.log());
     assert_eq!(keys.len(), 119);
     assert!(!keys.contains("7"));
-    let o = bin_async(
-        dir.path(),
-        &["dead-letters", "list", "sync.yaml", "--json"],
-        &[],
-    )
-    .await;
-    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let list = dead_letters(dir.path(), "sync.yaml").await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["key"], "7", "{list}");
     assert_eq!(list[0]["status"], 413, "{list}");
@@ -402,11 +358,7 @@ async fn retry_after_in_seconds_is_honoured() {
         .start()
         .await;
     // Backoff alone would wait at most 10 ms before the first retry.
-    pipeline(
-        dir.path(),
-        &rec.url(),
-        "  retry: { initial_backoff: 10ms, max_backoff: 5s, max_attempts: 10 }\n",
-    );
+    with_retry(&rec.url(), Retry::backoff("10ms", "5s", Some(10))).write(dir.path());
     export(dir.path(), 120, 0);
     let (o, summary) = run(dir.path()).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -425,11 +377,7 @@ async fn retry_after_as_an_http_date_is_honoured() {
         .rule(When::Nth(1), Act::RetryAfterDate(Duration::from_secs(1)))
         .start()
         .await;
-    pipeline(
-        dir.path(),
-        &rec.url(),
-        "  retry: { initial_backoff: 10ms, max_backoff: 5s, max_attempts: 10 }\n",
-    );
+    with_retry(&rec.url(), Retry::backoff("10ms", "5s", Some(10))).write(dir.path());
     export(dir.path(), 120, 0);
     let (o, summary) = run(dir.path()).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -454,7 +402,7 @@ async fn an_all_400_receiver_stops_the_run_as_a_configuration_problem() {
         .rule(When::Always, Act::Status(400))
         .start()
         .await;
-    pipeline(dir.path(), &rec.url(), "");
+    pipeline(&rec.url()).write(dir.path());
     export(dir.path(), 300, 0);
     let (o, summary) = run(dir.path()).await;
     // exit::DELIVERY_STOPPED: a configuration problem, everything still queued.
@@ -467,12 +415,12 @@ async fn an_all_400_receiver_stops_the_run_as_a_configuration_problem() {
         "stopped before trying every order alone: {} requests",
         rec.len()
     );
-    let s = status(dir.path()).await;
+    let s = status(dir.path(), "sync.yaml").await;
     assert_eq!(s["dead_letters"], 0, "{s}");
     assert_eq!(s["backlog"], 300, "{s}");
     // With the CRM fixed, the next runs deliver every order.
     let ok = Receiver::builder().start().await;
-    pipeline(dir.path(), &ok.url(), "");
+    pipeline(&ok.url()).write(dir.path());
     let (o, summary) = run(dir.path()).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_all_delivered(&summary, 300);

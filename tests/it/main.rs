@@ -2,13 +2,13 @@
 
 mod bad_input;
 mod bad_pipelines;
-mod common;
 mod crash;
 mod e2e;
 mod faults;
 mod import;
-mod receiver;
+mod reconcile;
 mod sink_safety;
 mod sources;
+mod support;
 mod sync;
 mod trust;

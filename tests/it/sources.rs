@@ -1,14 +1,14 @@
 //! Sources end to end: formats, encodings, globs, object store URLs, nested lines, bad input; and the `validate`, `preview`, `gen` commands.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
 use s360_sync::pipeline::{ColumnType, CsvOptions, Encoding, Format, Key, SourceConfig};
 use s360_sync::sources::{Source, SourceError};
 
-use crate::common::{bin, generate, serve_files, text, write};
+use crate::support::receiver::Receiver;
+use crate::support::{bin, generate, root, text, write};
 
 fn config(location: &str) -> SourceConfig {
     SourceConfig {
@@ -222,7 +222,8 @@ async fn object_store_http_urls_read_like_local_files_in_every_format() {
     for format in ["csv", "parquet", "ndjson"] {
         let dir = tempfile::tempdir().unwrap();
         let out = generate(dir.path(), &["--orders", "40", "--format", format]);
-        let addr = serve_files(out.clone()).await;
+        let files = Receiver::builder().files(&out).start().await;
+        let addr = files.addr;
         let url = format!("http://{addr}/orders_2026-10-13.{format}");
         let mut cfg = config(&url);
         cfg.storage.insert("allow_http".into(), "true".into());
@@ -302,7 +303,8 @@ fn format_is_guessed_from_extension() {
 
 #[test]
 fn validate_accepts_examples_and_reports_problems_with_positions() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = root();
+    let root = root.as_path();
     let mut files: Vec<String> = std::fs::read_dir(root.join("pipelines"))
         .unwrap()
         .map(|e| e.unwrap().path().to_str().unwrap().to_string())
@@ -316,6 +318,7 @@ fn validate_accepts_examples_and_reports_problems_with_positions() {
 
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.yaml");
+    // Literal text: the errors name line and column of this very text.
     write(
         &p,
         "version: 1\nkind: sync\nname: x\nsource:\n  location: a.csv\n  key: id\n  cursor: t\nsink:\n  url: https://crm.example.com\n  batch_size: 80\n  max_per_run: 9999\nschedule:\n  interval: 0m\n",
@@ -336,7 +339,8 @@ fn validate_accepts_examples_and_reports_problems_with_positions() {
 
 #[test]
 fn preview_shows_orders_with_nested_lines_as_json() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = root();
+    let root = root.as_path();
     let o = bin(
         root,
         &[

@@ -1,86 +1,34 @@
 //! Day-to-day sync against a real webhook receiver on 127.0.0.1: caps, ties, lookback, retries, dead letters, crashes, locks.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{Answer, Recorder, bin_async, text, write};
+use crate::support::cli::{Cmd, POLL, WAIT, bin_async, dead_letters, run, status, wait_until};
+use crate::support::exports::{borrowed as rows, closed as many, noon_orders, orders as export};
+use crate::support::pipeline::{Retry, Sink, Source, SyncPipeline};
+use crate::support::receiver::{Act, Receiver, When};
+use crate::support::{json as summary, text};
 
-/// A small S-360-like export: `orderId;state;amount;lastModDateTime`.
-fn export(dir: &Path, name: &str, rows: &[(i64, &str, i64, &str)]) -> PathBuf {
-    let mut s = String::from("orderId;orderState;saleAmount;lastModDateTime\n");
-    for (id, state, amount, at) in rows {
-        s.push_str(&format!("{id};{state};{amount};{at}\n"));
-    }
-    let p = dir.join("exports").join(name);
-    write(&p, s);
-    p
-}
-
-fn pipeline(dir: &Path, url: &str, extra_sink: &str) -> PathBuf {
-    let p = dir.join("sync.yaml");
-    write(
-        &p,
-        format!(
-            r#"version: 1
-kind: sync
-name: test-sync
-source:
-  location: exports/orders_*.csv
-  csv: {{ delimiter: ";" }}
-  key: orderId
-  cursor: lastModDateTime
-  columns: {{ orderId: int64, lastModDateTime: timestamp }}
-sink:
-  url: {url}
-  retry: {{ initial_backoff: 10ms, max_backoff: 200ms, max_attempts: 5 }}
-  deadline: 20s
-{extra_sink}
-state:
-  path: state/test.db
-  lookback: 1h
-"#
-        ),
-    );
-    p
-}
-
-fn many(n: i64, start: i64, at: impl Fn(i64) -> String) -> Vec<(i64, &'static str, i64, String)> {
-    (start..start + n)
-        .map(|i| (i, "CLOSED", i * 10, at(i)))
-        .collect()
-}
-
-fn rows<'a>(v: &'a [(i64, &'static str, i64, String)]) -> Vec<(i64, &'a str, i64, &'a str)> {
-    v.iter()
-        .map(|(a, b, c, d)| (*a, *b, *c, d.as_str()))
-        .collect()
-}
-
-async fn run(dir: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["run", "sync.yaml", "--json"];
-    args.extend_from_slice(extra);
-    bin_async(dir, &args, &[]).await
-}
-
-fn summary(o: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(o)))
-}
-
-fn delivered(rec: &Recorder) -> Vec<(String, i64)> {
-    rec.all()
-        .iter()
-        .filter(|r| r.status == 200)
-        .flat_map(|r| r.orders())
-        .collect()
+/// The pipeline of these tests: the orders export to `url`, quick retries,
+/// a lookback of an hour.
+fn pipeline(url: &str) -> SyncPipeline {
+    SyncPipeline::new(
+        "test-sync",
+        Source::orders().columns(&[("orderId", "int64"), ("lastModDateTime", "timestamp")]),
+        Sink::to(url)
+            .retry(Retry::backoff("10ms", "200ms", Some(5)))
+            .deadline("20s"),
+    )
+    .state_at("state/test.db")
+    .lookback("1h")
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn twelve_hundred_changes_go_out_in_runs_of_500_500_200() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), "");
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
     let data = many(1200, 1, |i| {
         format!(
             "2026-10-13 {:02}:{:02}:{:02}",
@@ -97,8 +45,8 @@ async fn twelve_hundred_changes_go_out_in_runs_of_500_500_200() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         let s = summary(&o);
         per_run.push(s["delivery"]["acknowledged"].as_u64().unwrap());
-        for r in rec.all() {
-            assert!(r.orders().len() <= 50, "payload of {}", r.orders().len());
+        for r in rec.log() {
+            assert!(r.orders.len() <= 50, "payload of {}", r.orders.len());
         }
     }
     assert_eq!(per_run, vec![500, 500, 200, 0]);
@@ -107,15 +55,14 @@ async fn twelve_hundred_changes_go_out_in_runs_of_500_500_200() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cap_inside_a_group_of_equal_timestamps_neither_skips_nor_repeats() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), "");
-    let data = many(700, 1, |_| "2026-10-13 12:00:00".to_string());
-    export(dir.path(), "orders_1.csv", &rows(&data));
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
+    noon_orders(dir.path(), 700);
     for _ in 0..3 {
         let o = run(dir.path(), &[]).await;
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     }
-    let got = delivered(&rec);
+    let got = rec.delivered();
     let keys: HashSet<&String> = got.iter().map(|(k, _)| k).collect();
     assert_eq!(got.len(), 700, "no order sent twice");
     assert_eq!(keys.len(), 700, "no order skipped");
@@ -124,8 +71,8 @@ async fn cap_inside_a_group_of_equal_timestamps_neither_skips_nor_repeats() {
 #[tokio::test(flavor = "multi_thread")]
 async fn late_rows_in_a_new_file_are_sent_whatever_their_age_and_unchanged_reexports_are_not() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), "");
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
     export(
         dir.path(),
         "orders_1.csv",
@@ -166,7 +113,7 @@ async fn late_rows_in_a_new_file_are_sent_whatever_their_age_and_unchanged_reexp
     let o = run(dir.path(), &[]).await;
     let s = summary(&o);
     assert_eq!(s["detection"]["too_old"], 0, "{s}");
-    let mut got = delivered(&rec);
+    let mut got = rec.delivered();
     got.sort();
     assert_eq!(got, vec![("3".to_string(), 1), ("4".to_string(), 1)]);
     // A file read before and rewritten in place (a full export kept under
@@ -186,7 +133,7 @@ async fn late_rows_in_a_new_file_are_sent_whatever_their_age_and_unchanged_reexp
     let o = run(dir.path(), &[]).await;
     let s = summary(&o);
     assert_eq!(s["detection"]["too_old"], 1, "{s}");
-    assert_eq!(delivered(&rec), vec![("6".to_string(), 1)]);
+    assert_eq!(rec.delivered(), vec![("6".to_string(), 1)]);
     // A changed order gets version 2.
     export(
         dir.path(),
@@ -195,34 +142,25 @@ async fn late_rows_in_a_new_file_are_sent_whatever_their_age_and_unchanged_reexp
     );
     rec.clear();
     run(dir.path(), &[]).await;
-    assert_eq!(delivered(&rec), vec![("1".to_string(), 2)]);
+    assert_eq!(rec.delivered(), vec![("1".to_string(), 2)]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_failures_are_retried_with_the_same_webhook_id() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::start(Arc::new(|n, _| match n {
-        0 => Answer {
-            status: 429,
-            headers: vec![("retry-after", "1".into())],
-            delay: Duration::ZERO,
-        },
-        1 => Answer::status(503),
-        _ => Answer::status(200),
-    }))
-    .await;
-    pipeline(dir.path(), &rec.url(), "");
-    export(
-        dir.path(),
-        "orders_1.csv",
-        &rows(&many(10, 1, |_| "2026-10-13 12:00:00".into())),
-    );
+    let rec = Receiver::builder()
+        .rule(When::Nth(0), Act::RetryAfterSecs(1))
+        .rule(When::Nth(1), Act::Status(503))
+        .start()
+        .await;
+    pipeline(&rec.url()).write(dir.path());
+    noon_orders(dir.path(), 10);
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let s = summary(&o);
     assert_eq!(s["delivery"]["acknowledged"], 10);
     assert_eq!(s["delivery"]["retried"], 2);
-    let reqs = rec.all();
+    let reqs = rec.log();
     assert_eq!(reqs.len(), 3);
     let id = reqs[0].header("webhook-id");
     assert!(id.starts_with("msg_"), "{id}");
@@ -236,88 +174,72 @@ async fn transient_failures_are_retried_with_the_same_webhook_id() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_order_is_isolated_and_dead_lettered_then_replayed() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::start(Arc::new(|_, body| {
-        let text = String::from_utf8_lossy(body);
-        if text.contains("\"orderId\":13,") {
-            Answer::status(422)
-        } else {
-            Answer::status(200)
-        }
-    }))
-    .await;
-    pipeline(dir.path(), &rec.url(), "");
-    export(
-        dir.path(),
-        "orders_1.csv",
-        &rows(&many(20, 1, |_| "2026-10-13 12:00:00".into())),
-    );
+    let rec = Receiver::builder()
+        .rule(
+            When::BodyContains("\"orderId\":13,".into()),
+            Act::Status(422),
+        )
+        .start()
+        .await;
+    pipeline(&rec.url()).write(dir.path());
+    noon_orders(dir.path(), 20);
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(6), "{}", text(&o));
     let s = summary(&o);
     assert_eq!(s["delivery"]["acknowledged"], 19, "{s}");
     assert_eq!(s["delivery"]["dead_lettered"], 1, "{s}");
-    let keys: HashSet<String> = delivered(&rec).into_iter().map(|(k, _)| k).collect();
+    let keys: HashSet<String> = rec.delivered().into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys.len(), 19);
     assert!(!keys.contains("13"));
-    let o = bin_async(
-        dir.path(),
-        &["dead-letters", "list", "sync.yaml", "--json"],
-        &[],
-    )
-    .await;
-    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let list = dead_letters(dir.path(), "sync.yaml").await;
     assert_eq!(list[0]["key"], "13");
     assert_eq!(list[0]["status"], 422);
     // Once the CRM accepts it, a replay delivers it with a new version.
-    rec.set(Arc::new(|_, _| Answer::status(200)));
+    rec.heal();
     rec.clear();
     let o = bin_async(dir.path(), &["dead-letters", "replay", "sync.yaml"], &[]).await;
     assert!(o.status.success(), "{}", text(&o));
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(delivered(&rec), vec![("13".to_string(), 2)]);
+    assert_eq!(rec.delivered(), vec![("13".to_string(), 2)]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unauthorized_stops_the_run_and_loses_nothing_even_if_the_file_goes() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::start(Arc::new(|_, _| Answer::status(401))).await;
-    pipeline(dir.path(), &rec.url(), "");
-    let file = export(
-        dir.path(),
-        "orders_1.csv",
-        &rows(&many(120, 1, |_| "2026-10-13 12:00:00".into())),
-    );
+    let rec = Receiver::builder()
+        .rule(When::Always, Act::Status(401))
+        .start()
+        .await;
+    pipeline(&rec.url()).write(dir.path());
+    let file = noon_orders(dir.path(), 120);
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert_eq!(rec.all().len(), 1, "stops at the first refusal");
+    assert_eq!(rec.log().len(), 1, "stops at the first refusal");
     let s = summary(&o);
     assert_eq!(s["backlog"], 120, "{s}");
     // The export disappears; the queued orders are still delivered.
     std::fs::remove_file(file).unwrap();
-    rec.set(Arc::new(|_, _| Answer::status(200)));
+    rec.heal();
     rec.clear();
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let keys: HashSet<String> = delivered(&rec).into_iter().map(|(k, _)| k).collect();
+    let keys: HashSet<String> = rec.delivered().into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys.len(), 120);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redirects_are_not_followed() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::start(Arc::new(|_, _| Answer {
-        status: 302,
-        headers: vec![("location", "http://127.0.0.1:9/elsewhere".into())],
-        delay: Duration::ZERO,
-    }))
-    .await;
-    pipeline(dir.path(), &rec.url(), "");
-    export(
-        dir.path(),
-        "orders_1.csv",
-        &rows(&many(3, 1, |_| "2026-10-13 12:00:00".into())),
-    );
+    let rec = Receiver::builder()
+        .rule(
+            When::Always,
+            Act::Redirect("http://127.0.0.1:9/elsewhere".into()),
+        )
+        .start()
+        .await;
+    pipeline(&rec.url()).write(dir.path());
+    noon_orders(dir.path(), 3);
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }
@@ -325,18 +247,12 @@ async fn redirects_are_not_followed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn signatures_verify_with_an_independent_implementation() {
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let rec = Recorder::start(Arc::new(move |_, _| Answer::status(200))).await;
+    let rec = Receiver::ok().await;
     let dir = tempfile::tempdir().unwrap();
-    pipeline(
-        dir.path(),
-        &rec.url(),
-        "  signing: { secret_env: TEST_WEBHOOK_SECRET }\n  format: s360",
-    );
-    export(
-        dir.path(),
-        "orders_1.csv",
-        &rows(&many(60, 1, |_| "2026-10-13 12:00:00".into())),
-    );
+    let mut p = pipeline(&rec.url());
+    p.sink = p.sink.signing("TEST_WEBHOOK_SECRET").format("s360");
+    p.write(dir.path());
+    noon_orders(dir.path(), 60);
     let o = bin_async(
         dir.path(),
         &["run", "sync.yaml"],
@@ -344,7 +260,7 @@ async fn signatures_verify_with_an_independent_implementation() {
     )
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let reqs = rec.all();
+    let reqs = rec.log();
     assert_eq!(reqs.len(), 2);
     let wh = standardwebhooks::Webhook::new(secret).unwrap();
     for r in &reqs {
@@ -372,51 +288,35 @@ async fn signatures_verify_with_an_independent_implementation() {
 async fn killed_run_resends_only_the_batch_in_flight_with_the_same_id() {
     let dir = tempfile::tempdir().unwrap();
     // Slow receiver: each request takes 1.5 s, so the kill lands mid-request.
-    let rec = Recorder::start(Arc::new(|_, _| Answer {
-        status: 200,
-        headers: Vec::new(),
-        delay: Duration::from_millis(1500),
-    }))
-    .await;
-    pipeline(dir.path(), &rec.url(), "");
-    export(
-        dir.path(),
-        "orders_1.csv",
-        &rows(&many(200, 1, |_| "2026-10-13 12:00:00".into())),
-    );
-    let exe = env!("CARGO_BIN_EXE_s360-sync");
-    let mut child = std::process::Command::new(exe)
-        .args(["run", "sync.yaml"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let rec = Receiver::builder()
+        .latency(Duration::from_millis(1500))
+        .start()
+        .await;
+    pipeline(&rec.url()).write(dir.path());
+    noon_orders(dir.path(), 200);
+    let mut child = Cmd::new(dir.path())
+        .args(&["run", "sync.yaml"])
+        .spawn(Stdio::null(), Stdio::null());
     // Wait (bounded) until the second request has arrived, then SIGKILL.
-    let mut waited = 0;
-    while rec.all().len() < 2 {
-        assert!(waited < 200, "second request never came");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        waited += 1;
-    }
+    wait_until("the second request", POLL, WAIT, || rec.len() >= 2).await;
     child.kill().unwrap();
     child.wait().unwrap();
-    let killed = rec.all();
+    let killed = rec.log();
     let in_flight_id = killed[1].header("webhook-id");
-    let in_flight: Vec<(String, i64)> = killed[1].orders();
-    rec.set(Arc::new(|_, _| Answer::status(200)));
+    let in_flight: Vec<(String, i64)> = killed[1].orders.clone();
+    rec.heal();
     rec.clear();
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let after = rec.all();
+    let after = rec.log();
     assert_eq!(
         after[0].header("webhook-id"),
         in_flight_id,
         "in-flight batch resent first, same id"
     );
-    assert_eq!(after[0].orders(), in_flight);
-    let mut all: Vec<(String, i64)> = killed[..1].iter().flat_map(|r| r.orders()).collect();
-    all.extend(after.iter().flat_map(|r| r.orders()));
+    assert_eq!(after[0].orders, in_flight);
+    let mut all: Vec<(String, i64)> = killed[..1].iter().flat_map(|r| r.orders.clone()).collect();
+    all.extend(after.iter().flat_map(|r| r.orders.clone()));
     let keys: HashSet<&String> = all.iter().map(|(k, _)| k).collect();
     assert_eq!(keys.len(), 200, "nothing lost");
     assert_eq!(all.len(), 200, "only the in-flight batch was sent twice");
@@ -425,28 +325,20 @@ async fn killed_run_resends_only_the_batch_in_flight_with_the_same_id() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_while_one_holds_the_lock_exits_with_its_own_code() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::start(Arc::new(|_, _| Answer {
-        status: 200,
-        headers: Vec::new(),
-        delay: Duration::from_millis(1500),
-    }))
-    .await;
-    pipeline(dir.path(), &rec.url(), "");
-    export(
-        dir.path(),
-        "orders_1.csv",
-        &rows(&many(100, 1, |_| "2026-10-13 12:00:00".into())),
-    );
+    let rec = Receiver::builder()
+        .latency(Duration::from_millis(1500))
+        .start()
+        .await;
+    pipeline(&rec.url()).write(dir.path());
+    noon_orders(dir.path(), 100);
     let first = {
         let d = dir.path().to_path_buf();
         tokio::spawn(async move { run(&d, &[]).await })
     };
-    let mut waited = 0;
-    while rec.all().is_empty() {
-        assert!(waited < 200, "first run never sent");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        waited += 1;
-    }
+    wait_until("the first run's first request", POLL, WAIT, || {
+        !rec.is_empty()
+    })
+    .await;
     let second = run(dir.path(), &[]).await;
     assert_eq!(second.status.code(), Some(4), "{}", text(&second));
     assert!(String::from_utf8_lossy(&second.stderr).contains("another run"));
@@ -457,20 +349,16 @@ async fn a_second_run_while_one_holds_the_lock_exits_with_its_own_code() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_sends_nothing_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), "");
-    export(
-        dir.path(),
-        "orders_1.csv",
-        &rows(&many(120, 1, |_| "2026-10-13 12:00:00".into())),
-    );
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
+    noon_orders(dir.path(), 120);
     let o = run(dir.path(), &["--dry-run"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let s = summary(&o);
     assert_eq!(s["dry_run"]["orders"], 120, "{s}");
     assert_eq!(s["dry_run"]["requests"], 3, "{s}");
     assert_eq!(s["dry_run"]["first_keys"][0], "1", "{s}");
-    assert!(rec.all().is_empty());
+    assert!(rec.log().is_empty());
     let o = run(dir.path(), &[]).await;
     assert_eq!(
         summary(&o)["delivery"]["acknowledged"],
@@ -482,25 +370,28 @@ async fn dry_run_sends_nothing_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_fails_clearly_and_leaves_state_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), "");
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
     export(
         dir.path(),
         "orders_1.csv",
         &[(1, "CLOSED", 1, "2026-10-13 12:00:00")],
     );
     run(dir.path(), &[]).await;
-    let before = bin_async(dir.path(), &["status", "sync.yaml", "--json"], &[]).await;
-    let mut before: serde_json::Value = serde_json::from_slice(&before.stdout).unwrap();
+    let mut before = status(dir.path(), "sync.yaml").await;
     // One good new file and one with a bad timestamp in row 2.
     export(
         dir.path(),
         "orders_2.csv",
         &[(2, "CLOSED", 1, "2026-10-13 13:00:00")],
     );
-    write(
-        &dir.path().join("exports/orders_3.csv"),
-        "orderId;orderState;saleAmount;lastModDateTime\n3;CLOSED;1;2026-10-13 13:00:00\n4;CLOSED;1;yesterday\n",
+    export(
+        dir.path(),
+        "orders_3.csv",
+        &[
+            (3, "CLOSED", 1, "2026-10-13 13:00:00"),
+            (4, "CLOSED", 1, "yesterday"),
+        ],
     );
     rec.clear();
     let o = run(dir.path(), &[]).await;
@@ -510,9 +401,8 @@ async fn bad_input_fails_clearly_and_leaves_state_as_it_was() {
         err.contains("orders_3.csv") && err.contains("yesterday"),
         "{err}"
     );
-    assert!(rec.all().is_empty());
-    let after = bin_async(dir.path(), &["status", "sync.yaml", "--json"], &[]).await;
-    let mut after: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert!(rec.log().is_empty());
+    let mut after = status(dir.path(), "sync.yaml").await;
     // Run history differs by design (a failed run is not recorded); the rest must not.
     before.as_object_mut().unwrap().remove("last_runs");
     after.as_object_mut().unwrap().remove("last_runs");
@@ -522,12 +412,10 @@ async fn bad_input_fails_clearly_and_leaves_state_as_it_was() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_secret_fails_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(
-        dir.path(),
-        &rec.url(),
-        "  signing: { secret_env: TEST_ABSENT_SECRET }",
-    );
+    let rec = Receiver::ok().await;
+    let mut p = pipeline(&rec.url());
+    p.sink = p.sink.signing("TEST_ABSENT_SECRET");
+    p.write(dir.path());
     export(
         dir.path(),
         "orders_1.csv",
@@ -537,19 +425,17 @@ async fn a_missing_secret_fails_before_anything_is_written() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("TEST_ABSENT_SECRET"));
     assert!(!dir.path().join("state").exists(), "no state, no lock file");
-    assert!(rec.all().is_empty());
+    assert!(rec.log().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_undeclared_cursor_is_read_as_a_time_in_the_source_zone() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    let p = pipeline(dir.path(), &rec.url(), "");
-    let yaml = std::fs::read_to_string(&p).unwrap().replace(
-        "  columns: { orderId: int64, lastModDateTime: timestamp }\n",
-        "  timezone: \"+01:00\"\n",
-    );
-    write(&p, yaml);
+    let rec = Receiver::ok().await;
+    let mut p = pipeline(&rec.url());
+    p.source.columns.clear();
+    p.source = p.source.timezone("+01:00");
+    p.write(dir.path());
     export(
         dir.path(),
         "orders_1.csv",
@@ -557,7 +443,6 @@ async fn an_undeclared_cursor_is_read_as_a_time_in_the_source_zone() {
     );
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = bin_async(dir.path(), &["status", "sync.yaml", "--json"], &[]).await;
-    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = status(dir.path(), "sync.yaml").await;
     assert_eq!(s["cursor"][0], "2026-10-13T11:00:00.000Z", "{s}");
 }

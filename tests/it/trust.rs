@@ -2,96 +2,51 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{Answer, Recorder, bin_async, text, write};
+use crate::support::cli::{POLL, WAIT, bin_async, run, status, wait_until};
+use crate::support::exports::{borrowed, lines, orders_with};
+use crate::support::pipeline::{Lines, Retry, Sink, Source, Step, SyncPipeline, names};
+use crate::support::receiver::{Act, Receiver, When};
+use crate::support::state::db_hash as state_hash;
+use crate::support::{json as summary, text};
 
 /// A sync pipeline over `exports/orders_*.csv` (`orderId;orderState;
-/// operationCount;lastModDateTime`), with lines from `exports/lines_*.csv`
-/// when `lines` is given (its text goes under `lines:`), and `sink` text
-/// under `sink:`.
-fn pipeline(dir: &Path, url: &str, lines: Option<&str>, sink: &str) {
-    let lines = match lines {
-        Some(extra) => format!(
-            "  lines:\n    location: exports/lines_*.csv\n    csv: {{ delimiter: \";\" }}\n    key: orderId\n{extra}"
-        ),
-        None => String::new(),
-    };
-    write(
-        &dir.join("sync.yaml"),
-        format!(
-            r#"version: 1
-kind: sync
-name: trust-test
-source:
-  location: exports/orders_*.csv
-  csv: {{ delimiter: ";" }}
-  key: orderId
-  cursor: lastModDateTime
-  columns: {{ orderId: int64, lastModDateTime: timestamp }}
-{lines}sink:
-  url: {url}
-  retry: {{ initial_backoff: 10ms, max_backoff: 50ms, max_attempts: 3 }}
-  deadline: 20s
-{sink}state:
-  path: state/trust.db
-  lookback: 1h
-"#
-        ),
-    );
+/// operationCount;lastModDateTime`) to `url`, with quick retries and a
+/// lookback of an hour.
+fn pipeline(url: &str) -> SyncPipeline {
+    SyncPipeline::new(
+        "trust-test",
+        Source::orders().columns(&[("orderId", "int64"), ("lastModDateTime", "timestamp")]),
+        Sink::to(url)
+            .retry(Retry::backoff("10ms", "50ms", Some(3)))
+            .deadline("20s"),
+    )
+    .state_at("state/trust.db")
+    .lookback("1h")
+}
+
+/// [`pipeline`] with lines from `exports/lines_*.csv`, as `lines` sets them up.
+fn with_lines(url: &str, lines: impl Fn(Lines) -> Lines) -> SyncPipeline {
+    let mut p = pipeline(url);
+    p.source = p.source.lines(lines(Lines::csv("exports/lines_*.csv")));
+    p
 }
 
 fn orders(dir: &Path, name: &str, rows: &[(i64, &str, i64, &str)]) {
-    let mut s = String::from("orderId;orderState;operationCount;lastModDateTime\n");
-    for (id, state, count, at) in rows {
-        s.push_str(&format!("{id};{state};{count};{at}\n"));
-    }
-    write(&dir.join("exports").join(name), s);
-}
-
-fn lines(dir: &Path, name: &str, rows: &[(i64, i64, i64)]) {
-    let mut s = String::from("orderId;operationId;quantity\n");
-    for (order, op, qty) in rows {
-        s.push_str(&format!("{order};{op};{qty}\n"));
-    }
-    write(&dir.join("exports").join(name), s);
-}
-
-async fn run(dir: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["run", "sync.yaml", "--json"];
-    args.extend_from_slice(extra);
-    bin_async(dir, &args, &[]).await
-}
-
-fn summary(o: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(o)))
+    orders_with(dir, name, "operationCount", rows);
 }
 
 fn state_db(dir: &Path) -> PathBuf {
     dir.join("state/trust.db")
 }
 
-/// Hash of the state database and its WAL, to prove a refused run changed nothing.
-fn state_hash(dir: &Path) -> Vec<u8> {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    for suffix in ["", "-wal"] {
-        let mut p = state_db(dir).into_os_string();
-        p.push(suffix);
-        if let Ok(bytes) = std::fs::read(PathBuf::from(p)) {
-            h.update(&bytes);
-        }
-    }
-    h.finalize().to_vec()
-}
-
 /// Acknowledged orders of `format: s360` bodies as (key, version,
 /// operationIds of its lines), in arrival order.
-fn acked(rec: &Recorder) -> Vec<(String, i64, Vec<i64>)> {
-    rec.all()
+fn acked(rec: &Receiver) -> Vec<(String, i64, Vec<i64>)> {
+    rec.log()
         .iter()
-        .filter(|r| r.status == 200)
+        .filter(|r| r.acknowledged())
         .flat_map(|r| r.json().as_array().cloned().unwrap_or_default())
         .map(|o| {
             let ops = o["orderDetailsData"]["operationDatas"]
@@ -114,15 +69,15 @@ fn acked(rec: &Recorder) -> Vec<(String, i64, Vec<i64>)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn future_dated_row_does_not_blind_the_sync() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), None, "");
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
     orders(
         dir.path(),
         "orders_1.csv",
         &[(1, "CLOSED", 0, "2026-10-13 12:00:00")],
     );
     assert_eq!(run(dir.path(), &[]).await.status.code(), Some(0));
-    let before = state_hash(dir.path());
+    let before = state_hash(&state_db(dir.path()));
     rec.clear();
     // A typo'd year in row 2 of a new file.
     orders(
@@ -140,8 +95,8 @@ async fn future_dated_row_does_not_blind_the_sync() {
         err.contains("orders_2.csv") && err.contains("data row 2") && err.contains("max_future"),
         "{err}"
     );
-    assert!(rec.all().is_empty(), "nothing sent from a refused file");
-    assert_eq!(state_hash(dir.path()), before, "state unchanged");
+    assert!(rec.log().is_empty(), "nothing sent from a refused file");
+    assert_eq!(state_hash(&state_db(dir.path())), before, "state unchanged");
     // Fixed at the source: everything flows, and later changes still do.
     orders(
         dir.path(),
@@ -166,8 +121,8 @@ async fn future_dated_row_does_not_blind_the_sync() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cursor_left_in_the_future_by_an_older_build_sets_no_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), None, "");
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
     orders(
         dir.path(),
         "orders_1.csv",
@@ -201,8 +156,8 @@ async fn a_cursor_left_in_the_future_by_an_older_build_sets_no_floor() {
 #[tokio::test(flavor = "multi_thread")]
 async fn summary_line_shows_what_was_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), None, "");
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
     orders(
         dir.path(),
         "orders_1.csv",
@@ -220,8 +175,10 @@ async fn summary_line_shows_what_was_skipped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn lines_arriving_a_run_later_requeue_their_order() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), Some(""), "  format: s360\n");
+    let rec = Receiver::ok().await;
+    let mut p = with_lines(&rec.url(), |l| l);
+    p.sink = p.sink.format("s360");
+    p.write(dir.path());
     orders(
         dir.path(),
         "orders_1.csv",
@@ -259,8 +216,10 @@ async fn lines_arriving_a_run_later_requeue_their_order() {
 #[tokio::test(flavor = "multi_thread")]
 async fn lines_that_come_before_their_order_are_attached_when_it_arrives() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), Some(""), "  format: s360\n");
+    let rec = Receiver::ok().await;
+    let mut p = with_lines(&rec.url(), |l| l);
+    p.sink = p.sink.format("s360");
+    p.write(dir.path());
     orders(
         dir.path(),
         "orders_1.csv",
@@ -284,13 +243,10 @@ async fn lines_that_come_before_their_order_are_attached_when_it_arrives() {
 #[tokio::test(flavor = "multi_thread")]
 async fn order_with_missing_lines_is_held_until_they_arrive() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(
-        dir.path(),
-        &rec.url(),
-        Some("    count: operationCount\n    wait: 1h\n"),
-        "  format: s360\n",
-    );
+    let rec = Receiver::ok().await;
+    let mut p = with_lines(&rec.url(), |l| l.count("operationCount", Some("1h")));
+    p.sink = p.sink.format("s360");
+    p.write(dir.path());
     orders(
         dir.path(),
         "orders_1.csv",
@@ -314,8 +270,7 @@ async fn order_with_missing_lines_is_held_until_they_arrive() {
     assert_eq!(s["backlog"], 1, "{s}");
     let keys: HashSet<String> = acked(&rec).into_iter().map(|o| o.0).collect();
     assert_eq!(keys, HashSet::from(["1".to_string(), "3".to_string()]));
-    let status = bin_async(dir.path(), &["status", "sync.yaml", "--json"], &[]).await;
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = status(dir.path(), "sync.yaml").await;
     assert_eq!(status["waiting_for_lines"], 1, "{status}");
     // The missing line arrives: order 2 goes out once, complete, version 1.
     rec.clear();
@@ -331,13 +286,10 @@ async fn order_with_missing_lines_is_held_until_they_arrive() {
 #[tokio::test(flavor = "multi_thread")]
 async fn order_whose_lines_never_come_goes_out_when_the_wait_runs_out_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(
-        dir.path(),
-        &rec.url(),
-        Some("    count: operationCount\n    wait: 0s\n"),
-        "  format: s360\n",
-    );
+    let rec = Receiver::ok().await;
+    let mut p = with_lines(&rec.url(), |l| l.count("operationCount", Some("0s")));
+    p.sink = p.sink.format("s360");
+    p.write(dir.path());
     orders(
         dir.path(),
         "orders_1.csv",
@@ -357,19 +309,10 @@ async fn order_whose_lines_never_come_goes_out_when_the_wait_runs_out_and_says_s
 #[tokio::test(flavor = "multi_thread")]
 async fn lines_count_column_removed_by_transforms_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(
-        dir.path(),
-        &rec.url(),
-        Some("    count: operationCount\n"),
-        "",
-    );
-    let yaml = std::fs::read_to_string(dir.path().join("sync.yaml")).unwrap();
-    let yaml = yaml.replace(
-        "sink:\n",
-        "transforms:\n  - { type: drop, columns: [operationCount] }\nsink:\n",
-    );
-    write(&dir.path().join("sync.yaml"), yaml);
+    let rec = Receiver::ok().await;
+    with_lines(&rec.url(), |l| l.count("operationCount", None))
+        .step(Step::Drop(names(&["operationCount"])))
+        .write(dir.path());
     orders(
         dir.path(),
         "orders_1.csv",
@@ -383,40 +326,42 @@ async fn lines_count_column_removed_by_transforms_is_a_clear_error() {
         err.contains("operationCount") && err.contains("lines.count"),
         "{err}"
     );
-    assert!(rec.all().is_empty());
+    assert!(rec.log().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn in_flight_batch_larger_than_the_room_is_split_not_stalled() {
     let dir = tempfile::tempdir().unwrap();
     // The CRM is down: the first batch of 50 stays in flight.
-    let rec = Recorder::start(Arc::new(|_, _| Answer::status(503))).await;
-    pipeline(dir.path(), &rec.url(), None, "");
+    let rec = Receiver::builder()
+        .rule(When::Always, Act::Status(503))
+        .start()
+        .await;
+    pipeline(&rec.url()).write(dir.path());
     let rows: Vec<(i64, &str, i64, String)> = (1..=60)
         .map(|i| (i, "CLOSED", 0, format!("2026-10-13 12:{:02}:00", i % 60)))
         .collect();
-    let rows: Vec<(i64, &str, i64, &str)> = rows
-        .iter()
-        .map(|(a, b, c, d)| (*a, *b, *c, d.as_str()))
-        .collect();
-    orders(dir.path(), "orders_1.csv", &rows);
+    orders(dir.path(), "orders_1.csv", &borrowed(&rows));
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(6), "{}", text(&o));
-    let first: HashSet<String> = rec.all()[0].orders().into_iter().map(|o| o.0).collect();
+    let first: HashSet<String> = rec.log()[0]
+        .orders
+        .clone()
+        .into_iter()
+        .map(|o| o.0)
+        .collect();
     assert_eq!(first.len(), 50);
     // The operator lowers the limits; the CRM is back.
-    pipeline(
-        dir.path(),
-        &rec.url(),
-        None,
-        "  batch_size: 10\n  max_per_run: 10\n",
-    );
-    rec.set(Arc::new(|_, _| Answer::status(200)));
+    let mut p = pipeline(&rec.url());
+    p.sink = p.sink.batch_size(10);
+    p.sink.max_per_run = Some(10);
+    p.write(dir.path());
+    rec.heal();
     rec.clear();
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(summary(&o)["delivery"]["acknowledged"], 10, "{}", text(&o));
-    let sent: Vec<(String, i64)> = rec.all().iter().flat_map(|r| r.orders()).collect();
+    let sent: Vec<(String, i64)> = rec.log().iter().flat_map(|r| r.orders.clone()).collect();
     assert!(
         sent.iter().all(|(k, _)| first.contains(k)),
         "the in-flight batch goes first: {sent:?}"
@@ -427,7 +372,7 @@ async fn in_flight_batch_larger_than_the_room_is_split_not_stalled() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     }
     let mut counts: HashMap<String, usize> = HashMap::new();
-    for (k, _) in rec.all().iter().flat_map(|r| r.orders()) {
+    for (k, _) in rec.log().iter().flat_map(|r| r.orders.clone()) {
         *counts.entry(k).or_default() += 1;
     }
     assert_eq!(counts.len(), 60, "nothing lost");
@@ -435,16 +380,16 @@ async fn in_flight_batch_larger_than_the_room_is_split_not_stalled() {
         counts.values().all(|&n| n == 1),
         "nothing twice: {counts:?}"
     );
-    for r in rec.all() {
-        assert!(r.orders().len() <= 10);
+    for r in rec.log() {
+        assert!(r.orders.len() <= 10);
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn first_run_after_import_flag_sends_only_what_changed_after() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), None, "");
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
     // October's orders; the import is for the 13th only.
     orders(
         dir.path(),
@@ -492,20 +437,15 @@ async fn first_run_after_import_flag_sends_only_what_changed_after() {
     );
     let o = run(dir.path(), &[]).await;
     assert_eq!(summary(&o)["delivery"]["acknowledged"], 1, "{}", text(&o));
-    let keys: Vec<String> = rec
-        .all()
-        .iter()
-        .flat_map(|r| r.orders())
-        .map(|o| o.0)
-        .collect();
+    let keys: Vec<String> = rec.delivered().into_iter().map(|o| o.0).collect();
     assert_eq!(keys, vec!["1".to_string()]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn import_flag_on_a_running_pipeline_does_not_hide_files_not_yet_read() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), None, "");
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
     orders(
         dir.path(),
         "orders_1.csv",
@@ -543,12 +483,7 @@ async fn import_flag_on_a_running_pipeline_does_not_hide_files_not_yet_read() {
     assert_eq!(flagged["baseline"], false, "{flagged}");
     rec.clear();
     let o = run(dir.path(), &[]).await;
-    let mut keys: Vec<String> = rec
-        .all()
-        .iter()
-        .flat_map(|r| r.orders())
-        .map(|o| o.0)
-        .collect();
+    let mut keys: Vec<String> = rec.delivered().into_iter().map(|o| o.0).collect();
     keys.sort();
     assert_eq!(keys, vec!["2".to_string(), "3".to_string()], "{}", text(&o));
 }
@@ -556,37 +491,29 @@ async fn import_flag_on_a_running_pipeline_does_not_hide_files_not_yet_read() {
 #[tokio::test(flavor = "multi_thread")]
 async fn force_never_runs_beside_a_live_run() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::start(Arc::new(|_, _| Answer {
-        status: 200,
-        headers: Vec::new(),
-        delay: Duration::from_millis(1500),
-    }))
-    .await;
-    pipeline(dir.path(), &rec.url(), None, "");
+    let rec = Receiver::builder()
+        .latency(Duration::from_millis(1500))
+        .start()
+        .await;
+    pipeline(&rec.url()).write(dir.path());
     let rows: Vec<(i64, &str, i64, String)> = (1..=100)
         .map(|i| (i, "CLOSED", 0, "2026-10-13 12:00:00".to_string()))
         .collect();
-    let rows: Vec<(i64, &str, i64, &str)> = rows
-        .iter()
-        .map(|(a, b, c, d)| (*a, *b, *c, d.as_str()))
-        .collect();
-    orders(dir.path(), "orders_1.csv", &rows);
+    orders(dir.path(), "orders_1.csv", &borrowed(&rows));
     let first = {
         let d = dir.path().to_path_buf();
         tokio::spawn(async move { run(&d, &[]).await })
     };
-    let mut waited = 0;
-    while rec.all().is_empty() {
-        assert!(waited < 200, "first run never sent");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        waited += 1;
-    }
+    wait_until("the first run's first request", POLL, WAIT, || {
+        !rec.is_empty()
+    })
+    .await;
     let forced = run(dir.path(), &["--force"]).await;
     assert_eq!(forced.status.code(), Some(4), "{}", text(&forced));
     let first = first.await.unwrap();
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let mut counts: HashMap<String, usize> = HashMap::new();
-    for (k, _) in rec.all().iter().flat_map(|r| r.orders()) {
+    for (k, _) in rec.log().iter().flat_map(|r| r.orders.clone()) {
         *counts.entry(k).or_default() += 1;
     }
     assert_eq!(counts.len(), 100);
@@ -599,8 +526,8 @@ async fn force_never_runs_beside_a_live_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn force_goes_on_only_when_the_recorded_holder_is_dead() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::ok().await;
-    pipeline(dir.path(), &rec.url(), None, "");
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
     orders(
         dir.path(),
         "orders_1.csv",
@@ -647,7 +574,7 @@ async fn force_goes_on_only_when_the_recorded_holder_is_dead() {
         "a plain run waits its turn: {}",
         text(&o)
     );
-    assert!(rec.all().is_empty());
+    assert!(rec.log().is_empty());
     let o = run(dir.path(), &["--force"]).await;
     holder.kill().unwrap();
     holder.wait().unwrap();
