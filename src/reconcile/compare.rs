@@ -119,12 +119,13 @@ pub(super) fn part(
     // the right side goes before the comparison.
     let started = std::time::Instant::now();
     let keys = plan.columns.key_names();
-    let paired_df = paired_rows(&g, plan.columns.groups(&keys), pairs, kl, kr).map_err(|source| {
-        ReconcileError::Polars {
-            context: "pairing rows by key".into(),
-            source,
-        }
-    })?;
+    let paired_df =
+        paired_rows(&g, plan.columns.groups(&keys), pairs, kl, kr).map_err(|source| {
+            ReconcileError::Polars {
+                context: "pairing rows by key".into(),
+                source,
+            }
+        })?;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         rows = paired_df.height(),
@@ -210,10 +211,7 @@ fn check_keys(g: &DataFrame, plan: &Plan<'_>) -> Result<(KeyQuality, KeyQuality)
         null.clone().alias(NULL_KEY),
     ]);
     let flagged = collect(
-        g.clone()
-            .lazy()
-            .filter(null.or(dup))
-            .select(flagged_cols),
+        g.clone().lazy().filter(null.or(dup)).select(flagged_cols),
         "checking keys",
     )?;
     key_quality(&flagged, names, plan.fields.len())
@@ -467,8 +465,12 @@ fn stat_exprs(names: &Columns, paired: impl Fn() -> Expr) -> Vec<Expr> {
             count(paired()).alias(names.stat(Stat::Compared, i)),
             count(ne.clone().eq(lit(false))).alias(names.stat(Stat::Equal, i)),
             count(ne).alias(names.stat(Stat::Unequal, i)),
-            count(paired().and(l.clone().is_null()).and(r.clone().is_not_null()))
-                .alias(names.stat(Stat::NullOnlyLeft, i)),
+            count(
+                paired()
+                    .and(l.clone().is_null())
+                    .and(r.clone().is_not_null()),
+            )
+            .alias(names.stat(Stat::NullOnlyLeft, i)),
             count(paired().and(l.is_not_null()).and(r.is_null()))
                 .alias(names.stat(Stat::NullOnlyRight, i)),
             d.clone().max().alias(names.stat(Stat::DiffMax, i)),

@@ -186,7 +186,9 @@ pub fn split_side(
         return Ok(split);
     }
     // Else two passes.
-    split_twice(prefix, &stage.by, &build, key, k, dir, label, context, started)
+    split_twice(
+        prefix, &stage.by, &build, key, k, dir, label, context, started,
+    )
 }
 
 /// Two passes: the rows before the aggregate by its `by` columns, then each

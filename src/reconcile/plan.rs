@@ -8,7 +8,9 @@ use super::options::RunOptions;
 use super::partition::Input;
 use super::rules::{FieldPlan, key_text, normalize, renders_from_normalised, resolve_field};
 use super::scan::Fetched;
-use crate::pipeline::{ByteSize, DuplicatePolicy, FieldComparison, MAX_PARTITIONS, ReconcilePipeline};
+use crate::pipeline::{
+    ByteSize, DuplicatePolicy, FieldComparison, MAX_PARTITIONS, ReconcilePipeline,
+};
 
 /// The inputs of a comparison ([`super::check::compare`]), independent of files.
 #[derive(Debug, Clone)]
@@ -130,20 +132,21 @@ impl<'a> Plan<'a> {
             .lf
             .collect_schema()
             .map_err(schema_err(&spec.right_name))?;
-        let need = |schema: &Schema, side: &str, column: &str| -> Result<DataType, ReconcileError> {
-            schema
-                .get(column)
-                .cloned()
-                .ok_or_else(|| ReconcileError::MissingColumn {
-                    file: format!("{side} (after transforms)"),
-                    column: column.to_string(),
-                    present: schema
-                        .iter_names()
-                        .map(|n| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })
-        };
+        let need =
+            |schema: &Schema, side: &str, column: &str| -> Result<DataType, ReconcileError> {
+                schema
+                    .get(column)
+                    .cloned()
+                    .ok_or_else(|| ReconcileError::MissingColumn {
+                        file: format!("{side} (after transforms)"),
+                        column: column.to_string(),
+                        present: schema
+                            .iter_names()
+                            .map(|n| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+            };
         for c in &spec.left_key {
             need(&ls, &spec.left_name, c)?;
         }

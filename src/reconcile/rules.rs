@@ -3,7 +3,9 @@
 use polars::prelude::*;
 
 use super::columns::{Columns, IN_LEFT, IN_RIGHT, Side};
-use super::values::{decimal_places, format_decimal, numbers_equal, parse_decimal, to_epoch_ms, to_scaled};
+use super::values::{
+    decimal_places, format_decimal, numbers_equal, parse_decimal, to_epoch_ms, to_scaled,
+};
 use crate::pipeline::FieldComparison;
 
 /// Decimal places used for numbers whose scale the schema does not tell
@@ -124,7 +126,13 @@ pub fn resolve_field(f: &FieldComparison, left: &DataType, right: &DataType) -> 
 /// rule's scale, instants as UTC epoch milliseconds, text as (trimmed,
 /// lower-cased) text. The common input types use Polars' own kernels; the
 /// rest (numeric text, floats, other time units) our exact conversions.
-pub(super) fn normalize(column: &str, dt: &DataType, rule: &Rule, offset: i32, context: String) -> Expr {
+pub(super) fn normalize(
+    column: &str,
+    dt: &DataType,
+    rule: &Rule,
+    offset: i32,
+    context: String,
+) -> Expr {
     let e = col(column);
     match (rule, dt) {
         (Rule::Number { scale, .. }, DataType::Decimal(p, s))

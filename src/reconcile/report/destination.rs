@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use super::files::{FILES, write_files};
 use super::private::{create_private_dir, private_tempdir, write_private};
 use super::summary::Summary;
+use crate::pipeline::Pipeline;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::model::Comparison;
 use crate::reconcile::options::RunOptions;
-use crate::pipeline::Pipeline;
 use crate::sources::location::Location;
 
 /// The marker file of a report folder or prefix.

@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use crate::reconcile::error::ReconcileError;
-use crate::reconcile::model::Comparison;
 use super::html;
 use super::private::write_private;
 use super::summary::Summary;
 use super::tables::{discrepancy_table, mismatch_table, write_csv, write_parquet};
+use crate::reconcile::error::ReconcileError;
+use crate::reconcile::model::Comparison;
 
 /// The report files in the order they are published: data first,
 /// `summary.json` last, so its presence means the report is complete.

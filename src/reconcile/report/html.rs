@@ -31,12 +31,11 @@ fn row(out: &mut String, cells: &[String], header: bool) {
     let tag = if header { "th" } else { "td" };
     out.push_str("<tr>");
     for c in cells {
-        let class =
-            if !header && csv_safe(c) == c.as_str() && c.parse::<f64>().is_ok() {
-                " class=\"n\""
-            } else {
-                ""
-            };
+        let class = if !header && csv_safe(c) == c.as_str() && c.parse::<f64>().is_ok() {
+            " class=\"n\""
+        } else {
+            ""
+        };
         let _ = write!(out, "<{tag}{class}>{}</{tag}>", escape(c));
     }
     out.push_str("</tr>\n");

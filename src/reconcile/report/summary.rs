@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::reconcile::model::{Category, ColumnStats, Comparison, ControlTotal, Discrepancy, SideRows};
+use crate::pipeline::{FailIf, FieldComparison, ReconcilePipeline};
+use crate::reconcile::model::{
+    Category, ColumnStats, Comparison, ControlTotal, Discrepancy, SideRows,
+};
 use crate::reconcile::rules::Rule;
 use crate::reconcile::scan::InputFile;
-use crate::pipeline::{FailIf, FieldComparison, ReconcilePipeline};
 
 /// Counts per category.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]

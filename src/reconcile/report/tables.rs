@@ -5,9 +5,9 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use super::private::create_private;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::model::{Category, Comparison};
-use super::private::create_private;
 
 /// A table of text cells (nulls as `None`).
 pub(super) struct Table {

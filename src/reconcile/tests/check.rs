@@ -455,7 +455,8 @@ fn keys_in_order_pair_as_the_hash_grouping_does() {
     composite.right_key = vec!["id".into(), "z".into()];
 
     // The step-wise pairing is used, and leaves some rows to hashing.
-    let keys = |ids: &[Option<String>]| StringChunked::from_iter_options("k".into(), ids.iter().cloned());
+    let keys =
+        |ids: &[Option<String>]| StringChunked::from_iter_options("k".into(), ids.iter().cloned());
     let (_, rest_l, rest_r) =
         in_key_order(&keys(&left_id), &keys(&right_id)).expect("keys mostly in order");
     assert!(!rest_l.is_empty() && !rest_r.is_empty());
