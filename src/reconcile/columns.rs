@@ -1,7 +1,8 @@
 //! The internal column names of a comparison, defined once: the narrow frames, the key groups, the pairs and the statistics are named through [`Columns`] wherever they are built or read.
 //!
-//! Every name starts with `__` (the statistics' and totals' names live in
-//! one-row frames of their own), so none can meet a user's column.
+//! The columns of the narrow frames, the key groups and the pairs start
+//! with `__`, so none can meet a user's column; the statistics and the
+//! control totals are one-row frames of their own.
 
 use polars::prelude::{Expr, PlSmallStr, col};
 

@@ -1,4 +1,4 @@
-//! What a check does, decided once: how many partitions (as told, or as the memory limit calls for, with each side's cut for partitions found once), the compared fields resolved against both sides' columns, and how each side is narrowed to its key and compared columns.
+//! What a check does, decided once: how many partitions (as told, or as the memory limit calls for; a side whose steps cannot run per partition refuses more than one), the compared fields resolved against both sides' columns, and how each side is narrowed to its key and compared columns.
 
 use polars::prelude::*;
 
