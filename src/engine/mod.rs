@@ -8,4 +8,6 @@
 pub mod bridge;
 pub mod gather;
 pub mod mapped;
+pub mod pairing;
+pub mod projection;
 pub(crate) mod runs;

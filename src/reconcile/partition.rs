@@ -21,7 +21,10 @@ use polars_io::SerReader;
 use polars_io::SerWriter;
 use polars_io::ipc::{BatchedWriter, IpcReader, IpcWriter};
 
-use super::ReconcileError;
+use super::error::ReconcileError;
+use super::exec::collect;
+use super::rules::key_text;
+use crate::engine::projection::needed_columns;
 use crate::pipeline::Transform;
 use crate::transforms;
 
@@ -74,6 +77,37 @@ impl Split {
         match self.pending {
             None => format!("{} rows", self.rows),
             Some(_) => format!("{} rows before the aggregate", self.rows),
+        }
+    }
+
+    /// The narrow frame of partition `p`: its file, after the pending steps
+    /// and `narrow` when the file holds rows before an aggregate (whose key
+    /// text columns `key` are dropped first).
+    pub fn narrow_frame(
+        &self,
+        p: usize,
+        narrow: &dyn Fn(LazyFrame) -> LazyFrame,
+        key: &[String],
+    ) -> Result<DataFrame, ReconcileError> {
+        let path = &self.files[p];
+        let context = format!("reading partition {}", path.display());
+        let df = read(path).map_err(|source| ReconcileError::Polars {
+            context: context.clone(),
+            source,
+        })?;
+        match &self.pending {
+            None => Ok(df),
+            Some(rest) => {
+                let rows = df.drop_many(key.iter().map(String::as_str));
+                collect(
+                    narrow(transforms::apply_with(
+                        rows.lazy(),
+                        rest,
+                        transforms::RowOrder::Any,
+                    )?),
+                    &context,
+                )
+            }
         }
     }
 }
@@ -137,7 +171,7 @@ pub fn split_side(
                 .zip(key)
                 .map(|(c, k)| {
                     let dt = schema.get(c.as_str()).cloned().unwrap_or(DataType::Null);
-                    super::compare::key_text(c, &dt).alias(k.as_str())
+                    key_text(c, &dt).alias(k.as_str())
                 })
                 .collect::<Vec<_>>(),
         );
@@ -151,8 +185,33 @@ pub fn split_side(
         );
         return Ok(split);
     }
-    // Else two passes. First the rows by the aggregate's `by` columns.
-    let pre = split_by(prefix, &stage.by, k, dir, &format!("{label}-rows")).map_err(polars_err)?;
+    // Else two passes.
+    split_twice(
+        prefix, &stage.by, &build, key, k, dir, label, context, started,
+    )
+}
+
+/// Two passes: the rows before the aggregate by its `by` columns, then each
+/// such file, after the aggregate and the remaining steps (`build`), by its
+/// key.
+#[allow(clippy::too_many_arguments)]
+fn split_twice(
+    prefix: LazyFrame,
+    by: &[String],
+    build: &dyn Fn(LazyFrame) -> PolarsResult<LazyFrame>,
+    key: &[String],
+    k: usize,
+    dir: &Path,
+    label: &str,
+    context: &str,
+    started: std::time::Instant,
+) -> Result<Split, ReconcileError> {
+    let polars_err = |source| ReconcileError::Polars {
+        context: context.to_string(),
+        source,
+    };
+    // First the rows by the aggregate's `by` columns.
+    let pre = split_by(prefix, by, k, dir, &format!("{label}-rows")).map_err(polars_err)?;
     logged(
         &pre,
         context,
@@ -364,32 +423,6 @@ fn mix(h: u64, v: Option<u64>) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The columns of `schema` that the plan `build` makes on top of it reads,
-/// from Polars' optimised plan (projection pushdown); `None` when unknown.
-fn needed_columns(
-    schema: &Schema,
-    build: &dyn Fn(LazyFrame) -> PolarsResult<LazyFrame>,
-) -> Option<Vec<PlSmallStr>> {
-    use polars_plan::plans::IR;
-    let empty = DataFrame::empty_with_schema(schema);
-    let plan = build(empty.lazy()).ok()?.to_alp_optimized().ok()?;
-    let mut stack = vec![plan.lp_top];
-    while let Some(node) = stack.pop() {
-        match plan.lp_arena.get(node) {
-            IR::DataFrameScan {
-                schema,
-                output_schema,
-                ..
-            } => {
-                let s = output_schema.as_ref().unwrap_or(schema);
-                return Some(s.iter_names().cloned().collect());
-            }
-            ir => ir.copy_inputs(&mut stack),
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,20 +454,5 @@ mod tests {
             counts.iter().all(|&c| (1125..=1375).contains(&c)),
             "{counts:?}"
         );
-    }
-
-    #[test]
-    fn needed_columns_follow_the_plan() {
-        let schema = Schema::from_iter([
-            Field::new("a".into(), DataType::String),
-            Field::new("b".into(), DataType::Int64),
-            Field::new("unused".into(), DataType::String),
-        ]);
-        let build = |lf: LazyFrame| -> PolarsResult<LazyFrame> {
-            Ok(lf.group_by([col("a")]).agg([col("b").sum()]))
-        };
-        let mut cols = needed_columns(&schema, &build).unwrap();
-        cols.sort();
-        assert_eq!(cols, vec![PlSmallStr::from("a"), PlSmallStr::from("b")]);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use super::ReconcileError;
+use super::error::ReconcileError;
 use super::values::{to_epoch_ms, to_scaled};
 use crate::engine::mapped::{self, Releaser};
 use crate::pipeline::{ColumnType, Encoding, Format, Pipeline, ReconcileSide, parse_offset};

@@ -173,7 +173,7 @@ mod reconcile_steps {
             .map(|i| match c.get(i).unwrap() {
                 AnyValue::Null => None,
                 AnyValue::Decimal(v, _, s) => {
-                    Some(crate::reconcile::compare::format_decimal(v, s as u32))
+                    Some(crate::reconcile::values::format_decimal(v, s as u32))
                 }
                 AnyValue::String(s) => Some(s.to_string()),
                 other => Some(other.to_string()),

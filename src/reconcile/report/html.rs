@@ -2,8 +2,9 @@
 
 use std::fmt::Write;
 
-use super::compare::{Category, Comparison};
-use super::report::Summary;
+use super::summary::Summary;
+use super::tables::csv_safe;
+use crate::reconcile::model::{Category, Comparison};
 
 /// Escape text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -30,12 +31,11 @@ fn row(out: &mut String, cells: &[String], header: bool) {
     let tag = if header { "th" } else { "td" };
     out.push_str("<tr>");
     for c in cells {
-        let class =
-            if !header && super::report::csv_safe(c) == c.as_str() && c.parse::<f64>().is_ok() {
-                " class=\"n\""
-            } else {
-                ""
-            };
+        let class = if !header && csv_safe(c) == c.as_str() && c.parse::<f64>().is_ok() {
+            " class=\"n\""
+        } else {
+            ""
+        };
         let _ = write!(out, "<{tag}{class}>{}</{tag}>", escape(c));
     }
     out.push_str("</tr>\n");
@@ -44,6 +44,18 @@ fn row(out: &mut String, cells: &[String], header: bool) {
 /// Render the page. Deterministic: same summary, same bytes.
 pub fn render(s: &Summary, cmp: &Comparison) -> String {
     let mut out = String::new();
+    heading(&mut out, s);
+    counts(&mut out, s);
+    compared_columns(&mut out, s);
+    control_totals(&mut out, s);
+    samples(&mut out, s, cmp);
+    inputs(&mut out, s);
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The title, the verdict and the tool.
+fn heading(out: &mut String, s: &Summary) {
     let title = format!("Consistency check: {}", s.pipeline);
     let _ = write!(
         out,
@@ -68,15 +80,18 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
         s.sides.left.rows,
         s.sides.right.rows
     );
+}
 
+/// Counts per category and their thresholds.
+fn counts(out: &mut String, s: &Summary) {
     out.push_str("<h2>Counts</h2>\n<table>\n");
     row(
-        &mut out,
+        out,
         &["category".into(), "count".into(), "threshold".into()],
         true,
     );
     row(
-        &mut out,
+        out,
         &[
             "matched".into(),
             s.counts.matched.to_string(),
@@ -93,7 +108,7 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
         (Category::NullKey, t.null_key),
     ] {
         row(
-            &mut out,
+            out,
             &[
                 c.as_str().into(),
                 s.counts.get(c).to_string(),
@@ -103,10 +118,13 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
         );
     }
     out.push_str("</table>\n");
+}
 
+/// Statistics per compared column.
+fn compared_columns(out: &mut String, s: &Summary) {
     out.push_str("<h2>Compared columns</h2>\n<table>\n");
     row(
-        &mut out,
+        out,
         &[
             "field",
             "right",
@@ -122,7 +140,7 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
     );
     for c in &s.columns {
         row(
-            &mut out,
+            out,
             &[
                 c.field.clone(),
                 c.right.clone(),
@@ -137,17 +155,20 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
         );
     }
     out.push_str("</table>\n");
+}
 
+/// Control totals of the amount fields, when there are any.
+fn control_totals(out: &mut String, s: &Summary) {
     if !s.control_totals.is_empty() {
         out.push_str("<h2>Control totals</h2>\n<table>\n");
         row(
-            &mut out,
+            out,
             &["field", "left", "right", "delta"].map(String::from),
             true,
         );
         for t in &s.control_totals {
             row(
-                &mut out,
+                out,
                 &[
                     t.field.clone(),
                     t.left.clone(),
@@ -159,7 +180,10 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
         }
         out.push_str("</table>\n");
     }
+}
 
+/// The first discrepancy rows of each category.
+fn samples(out: &mut String, s: &Summary, cmp: &Comparison) {
     let mut header: Vec<String> = cmp.key_names.clone();
     header.extend(["side", "count", "fields"].map(String::from));
     for f in &cmp.fields {
@@ -183,7 +207,7 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
             rows.len(),
             s.counts.get(c)
         );
-        row(&mut out, &header, true);
+        row(out, &header, true);
         for r in rows {
             let mut cells: Vec<String> = r
                 .key
@@ -197,20 +221,23 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
                 cells.push(r.left[i].clone().unwrap_or_default());
                 cells.push(r.right[i].clone().unwrap_or_default());
             }
-            row(&mut out, &cells, false);
+            row(out, &cells, false);
         }
         out.push_str("</table>\n");
     }
+}
 
+/// The input files and their fingerprints.
+fn inputs(out: &mut String, s: &Summary) {
     out.push_str("<h2>Inputs</h2>\n<table>\n");
     row(
-        &mut out,
+        out,
         &["side", "path", "size", "blake3"].map(String::from),
         true,
     );
     for f in &s.inputs {
         row(
-            &mut out,
+            out,
             &[
                 f.side.clone(),
                 f.path.clone(),
@@ -220,6 +247,5 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
             false,
         );
     }
-    out.push_str("</table>\n</body></html>\n");
-    out
+    out.push_str("</table>\n");
 }

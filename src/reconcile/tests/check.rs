@@ -1,11 +1,13 @@
-//! Unit tests of the comparison rules (decimals, times, text, nulls), CSV and HTML safety, report markers, and the join on small frames.
+//! The comparison on small frames: categories, counts, tolerances, nulls, duplicated and composite keys, typed and text inputs, and the pairing in key order against the hash grouping.
 
 use polars::prelude::*;
 
-use super::compare::*;
-use super::html::escape;
-use super::report::{csv_field, csv_safe};
+use crate::engine::pairing::in_key_order;
 use crate::pipeline::{DuplicatePolicy, FieldComparison, HumanDuration};
+use crate::reconcile::check::compare;
+use crate::reconcile::model::{Category, Comparison};
+use crate::reconcile::plan::Spec;
+use crate::reconcile::values::{parse_timestamp, to_epoch_ms, to_scaled};
 
 fn field(name: &str) -> FieldComparison {
     FieldComparison {
@@ -18,243 +20,6 @@ fn field(name: &str) -> FieldComparison {
         ignore_case: false,
         null_equals_null: true,
     }
-}
-
-#[test]
-fn decimal_text_is_parsed_exactly() {
-    assert_eq!(parse_decimal("400.00", 2), Ok(40000));
-    assert_eq!(parse_decimal("-1.5", 2), Ok(-150));
-    assert_eq!(parse_decimal("+3", 2), Ok(300));
-    assert_eq!(parse_decimal("0.10", 1), Ok(1));
-    assert!(
-        parse_decimal("0.15", 1).is_err(),
-        "digits beyond the scale are not rounded away"
-    );
-    assert!(parse_decimal("1e3", 2).is_err());
-    assert!(parse_decimal("", 2).is_err());
-    assert!(parse_decimal("-", 2).is_err());
-    assert!(parse_decimal("999999999999999999999999999999999999999", 2).is_err());
-    assert_eq!(format_decimal(-150, 2), "-1.50");
-    assert_eq!(format_decimal(5, 2), "0.05");
-    assert_eq!(format_decimal(-5, 2), "-0.05");
-    assert_eq!(format_decimal(42, 0), "42");
-    assert_eq!(decimal_places("0.010"), 2);
-    assert_eq!(decimal_places("1"), 0);
-}
-
-#[test]
-fn absolute_tolerance_edges_are_inclusive_and_exact() {
-    // Scale 2: 0.01 is one unit.
-    assert!(numbers_equal(40000, 40001, 1, None));
-    assert!(numbers_equal(40001, 40000, 1, None));
-    assert!(!numbers_equal(40000, 40002, 1, None));
-    assert!(numbers_equal(40000, 40000, 0, None));
-    assert!(!numbers_equal(40000, 40001, 0, None));
-    // A float would say 0.1 + 0.2 != 0.3; decimals do not.
-    let a = parse_decimal("0.1", 2).unwrap() + parse_decimal("0.2", 2).unwrap();
-    assert!(numbers_equal(a, parse_decimal("0.3", 2).unwrap(), 0, None));
-    // Extremes do not overflow.
-    assert!(!numbers_equal(i128::MAX, i128::MIN, 1, None));
-}
-
-#[test]
-fn relative_tolerance_uses_the_larger_magnitude() {
-    // 0.001 relative: 1000.00 vs 1001.00 is exactly 0.000999.. of 1001 -> equal.
-    let rel = Some((1, 3));
-    assert!(numbers_equal(100000, 100100, 0, rel));
-    assert!(!numbers_equal(100000, 100200, 0, rel));
-    // Either tolerance is enough.
-    assert!(numbers_equal(100, 102, 2, rel));
-    assert!(!numbers_equal(0, 1, 0, rel));
-    assert!(numbers_equal(-100000, -100100, 0, rel));
-}
-
-#[test]
-fn timestamps_in_every_export_form() {
-    let utc = parse_timestamp("2026-10-13T10:09:27.000Z", 0).unwrap();
-    assert_eq!(parse_timestamp("2026-10-13 10:09:27", 0), Some(utc));
-    assert_eq!(parse_timestamp("2026-10-13T10:09:27+00:00", 0), Some(utc));
-    assert_eq!(parse_timestamp("2026-10-13T11:09:27+01:00", 0), Some(utc));
-    assert_eq!(
-        parse_timestamp("2026-10-13T11:09:27.000+0100", 0),
-        Some(utc)
-    );
-    // A naive time is read in the side's zone.
-    assert_eq!(parse_timestamp("2026-10-13 11:09:27", 3600), Some(utc));
-    assert_eq!(
-        parse_timestamp("2020-10-13T10:09:27.503+00:00", 0),
-        parse_timestamp("2020-10-13 10:09:27.503", 0)
-    );
-    assert_eq!(
-        parse_timestamp("2026-10-13", 0),
-        Some(utc - (10 * 3600 + 9 * 60 + 27) * 1000)
-    );
-    assert_eq!(parse_timestamp("13/10/2026", 0), None);
-}
-
-#[test]
-fn the_fast_timestamp_path_agrees_with_chrono() {
-    // A deterministic walk over dates (leap days, month ends, centuries),
-    // times, fractions and offsets: both parsers must give the same instant.
-    let mut x: u64 = 0x5eed;
-    let mut next = |n: u64| {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (x >> 33) % n
-    };
-    let fracs = ["", ".5", ".05", ".123", ".1234", ".999999999"];
-    let zones = [
-        "", "Z", "+00:00", "+01:00", "-05:30", "+0100", "-1145", "+23:59",
-    ];
-    for _ in 0..20_000 {
-        let y = 1900 + next(250);
-        let m = 1 + next(12);
-        let d = 1 + next(31);
-        let (h, mi, s) = (next(24), next(60), next(60));
-        let sep = if next(2) == 0 { 'T' } else { ' ' };
-        let frac = fracs[next(fracs.len() as u64) as usize];
-        let zone = zones[next(zones.len() as u64) as usize];
-        let t = format!("{y:04}-{m:02}-{d:02}{sep}{h:02}:{mi:02}:{s:02}{frac}{zone}");
-        let offset = [0, 3600, -18000][next(3) as usize];
-        assert_eq!(
-            parse_timestamp(&t, offset),
-            super::compare::chrono_timestamp(&t, offset),
-            "{t} at offset {offset}"
-        );
-    }
-    // Out-of-range parts are refused by both.
-    for t in [
-        "2026-02-30 00:00:00",
-        "2026-13-01 00:00:00",
-        "2026-10-13 24:00:00",
-        "2026-10-13 10:09:27+24:00",
-    ] {
-        assert_eq!(parse_timestamp(t, 0), None, "{t}");
-    }
-    assert_eq!(
-        parse_timestamp("2024-02-29 00:00:00", 0),
-        Some(1_709_164_800_000)
-    );
-}
-
-#[test]
-fn columns_convert_to_units_and_instants() {
-    let s = Series::new("a".into(), &[Some("1.50"), None, Some(" -2 ")]);
-    let v: Vec<_> = to_scaled(&s, 2).unwrap().iter().collect();
-    assert_eq!(v, vec![Some(150), None, Some(-200)]);
-    let s = Series::new("a".into(), &[Some(400i64), None]);
-    let v: Vec<_> = to_scaled(&s, 2).unwrap().iter().collect();
-    assert_eq!(v, vec![Some(40000), None]);
-    let s = Series::new("a".into(), &["abc"]);
-    let e = to_scaled(&s, 2).unwrap_err();
-    assert!(e.contains("\"abc\""), "{e}");
-    let s = Series::new(
-        "t".into(),
-        &["2026-10-13 10:09:27", "2026-10-13T10:09:27.000Z"],
-    );
-    let v: Vec<_> = to_epoch_ms(&s, 0).unwrap().iter().collect();
-    assert_eq!(v[0], v[1]);
-}
-
-#[test]
-fn formula_cells_are_defused_but_numbers_are_not() {
-    assert_eq!(csv_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-    assert_eq!(csv_safe("+1+2"), "'+1+2");
-    assert_eq!(csv_safe("-2+3"), "'-2+3");
-    assert_eq!(csv_safe("@SUM(A1)"), "'@SUM(A1)");
-    assert_eq!(csv_safe("\tx"), "'\tx");
-    assert_eq!(csv_safe("\rx"), "'\rx");
-    assert_eq!(csv_safe("-1.50"), "-1.50");
-    assert_eq!(csv_safe("+3"), "+3");
-    assert_eq!(csv_safe("-"), "'-");
-    assert_eq!(csv_safe("CHF"), "CHF");
-    assert_eq!(csv_field("a,b"), "\"a,b\"");
-    assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-    assert_eq!(csv_field("=1,2"), "\"'=1,2\"");
-    assert_eq!(escape("<b>&'\""), "&lt;b&gt;&amp;&#39;&quot;");
-}
-
-/// The cells a spreadsheet makes of one CSV line split on `sep`: honouring
-/// quotes, or, like a naive import, ignoring them.
-fn spreadsheet_cells(line: &str, sep: char, quotes: bool) -> Vec<String> {
-    if !quotes {
-        return line.split(sep).map(str::to_string).collect();
-    }
-    let mut cells = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        let cell = cells.last_mut().unwrap();
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                cell.push('"');
-            }
-            '"' => quoted = !quoted,
-            c if c == sep && !quoted => cells.push(String::new()),
-            c => cell.push(c),
-        }
-    }
-    cells
-}
-
-#[test]
-fn csv_report_cell_with_semicolon_cannot_become_a_formula() {
-    // fr-CH and de-CH Excel split on `;`, ignoring the commas.
-    assert_eq!(csv_field("a;b"), "\"a;b\"");
-    assert_eq!(csv_field("Zug;=1+2"), "\"Zug;'=1+2\"");
-    assert_eq!(csv_field("=1;@SUM(A1)"), "\"'=1;'@SUM(A1)\"");
-    assert_eq!(csv_field("x\t+cmd"), "\"x\t'+cmd\"");
-    assert_eq!(csv_field("x\n-2+3"), "\"x\n'-2+3\"");
-    assert_eq!(csv_field("x;\t=1"), "\"x;\t'=1\"");
-    // Even a number: a naive split runs the piece on into the next cell.
-    assert_eq!(csv_field("1;-2.50"), "\"1;'-2.50\"");
-    // Numbers and text without breaks are as before.
-    assert_eq!(csv_field("-2.50"), "-2.50");
-    assert_eq!(csv_field("CHF"), "CHF");
-    assert_eq!(csv_safe("a-b"), "a-b");
-    // Whatever a spreadsheet splits on, no cell it makes runs as a formula.
-    let runs = |cell: &str| {
-        // The quotes the CSV added, as a naive split leaves them.
-        let cell = cell.trim_matches('"');
-        cell.starts_with(['=', '+', '-', '@']) && cell.parse::<f64>().is_err()
-    };
-    let cells = [
-        "a;=HYPERLINK(\"http://x\")",
-        "; -1+1;+1;-1",
-        "ok;;@x",
-        "q\";=1",
-        "tab\t=1\r\n@2",
-        "=a;b",
-    ];
-    let line = cells.map(csv_field).join(",");
-    for sep in [',', ';', '\t', '\n', '\r'] {
-        for quotes in [true, false] {
-            for cell in spreadsheet_cells(&line, sep, quotes) {
-                for piece in cell.split(['\n', '\r']) {
-                    assert!(!runs(piece), "{piece:?} from {line:?} split on {sep:?}");
-                }
-            }
-        }
-    }
-}
-
-#[test]
-fn a_marker_naming_paths_outside_its_folder_is_refused() {
-    use super::output::{MARKER, Marker};
-    let current = Marker::current();
-    assert_eq!(Marker::parse(&current.to_bytes()), Ok(current.clone()));
-    assert!(current.lists("summary.json") && !current.lists(MARKER));
-    for bad in ["../notes.txt", "sub/summary.json", "..", "", MARKER, "a\\b"] {
-        let mut m = current.clone();
-        m.files.push(bad.into());
-        assert!(Marker::parse(&m.to_bytes()).is_err(), "{bad:?}");
-    }
-    let mut other = current.clone();
-    other.tool = "other-tool".into();
-    assert!(Marker::parse(&other.to_bytes()).is_err());
-    assert!(Marker::parse(b"not json").is_err());
 }
 
 fn spec(fields: Vec<FieldComparison>) -> Spec {
@@ -619,104 +384,6 @@ fn typed_and_text_inputs_give_the_same_answer() {
     assert_eq!((cmp.matched, cmp.rows.len()), (1, 0), "{:?}", cmp.rows);
 }
 
-/// A byte-by-byte count of line ends outside quoted fields: what
-/// `CountLines::analyze_chunk` computes, for a chunk starting outside a
-/// quoted field ([0]) and inside one ([1]).
-fn count_lines_by_bytes(bytes: &[u8], quoting: bool) -> [(usize, usize, bool); 2] {
-    [false, true].map(|mut inside| {
-        let (mut count, mut last) = (0, 0);
-        for (i, &c) in bytes.iter().enumerate() {
-            if quoting && c == b'"' {
-                inside = !inside;
-            } else if c == b'\n' && !inside {
-                count += 1;
-                last = i;
-            }
-        }
-        (count, last, inside)
-    })
-}
-
-#[test]
-fn csv_line_counter_matches_a_byte_loop() {
-    use polars_io::prelude::_csv_read_internal::CountLines;
-    // Our patched polars-io (vendor/polars-io/PATCHED.md) scans 64-byte
-    // blocks; lengths up to 300 cross up to four block boundaries and leave
-    // every tail length.
-    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    for n in 0..20_000 {
-        let alphabet: &[u8] = if n % 3 == 0 { b"a\n;" } else { b"a\"\n;b" };
-        let bytes: Vec<u8> = (0..n % 300)
-            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-            .collect();
-        for quoting in [true, false] {
-            let counter = CountLines::new(quoting.then_some(b'"'), b'\n', None);
-            let got = counter
-                .analyze_chunk(&bytes)
-                .map(|s| (s.newline_count, s.last_newline_offset, s.end_inside_string));
-            let mut want = count_lines_by_bytes(&bytes, quoting);
-            if !quoting {
-                // Without quoting the second state is never entered.
-                want[1] = (0, 0, true);
-            }
-            assert_eq!(
-                got,
-                want,
-                "quoting {quoting}, input {:?}",
-                String::from_utf8_lossy(&bytes)
-            );
-        }
-    }
-}
-
-#[test]
-fn quoted_line_ends_survive_a_streaming_csv_scan() {
-    // Fields with quoted line ends, separators and quotes, over a file large
-    // enough for the streaming reader to cut it into many batches.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("quoted.csv");
-    let mut text = String::from("id;note;n\n");
-    let rows = 40_000;
-    for i in 0..rows {
-        let note = match i % 4 {
-            0 => format!("\"line one\nline {i}\""),
-            1 => format!("\"a;b \"\"{i}\"\"\""),
-            2 => format!("plain {i}"),
-            _ => String::from("\"\n\n\""),
-        };
-        text.push_str(&format!("{i};{note};{}\n", i * 2));
-    }
-    std::fs::write(&path, &text).unwrap();
-    let df = LazyCsvReader::new(PlRefPath::new(path.to_string_lossy().as_ref()))
-        .with_separator(b';')
-        .finish()
-        .unwrap()
-        .collect_with_engine(Engine::Streaming)
-        .unwrap()
-        .unwrap_single();
-    assert_eq!(df.height(), rows);
-    let id = df.column("id").unwrap().i64().unwrap();
-    let n = df.column("n").unwrap().i64().unwrap();
-    let note = df.column("note").unwrap().str().unwrap();
-    for i in 0..rows {
-        assert_eq!(id.get(i), Some(i as i64));
-        assert_eq!(n.get(i), Some(2 * i as i64), "row {i}");
-        let want = match i % 4 {
-            0 => format!("line one\nline {i}"),
-            1 => format!("a;b \"{i}\""),
-            2 => format!("plain {i}"),
-            _ => String::from("\n\n"),
-        };
-        assert_eq!(note.get(i), Some(want.as_str()), "row {i}");
-    }
-}
-
 /// Keys in order on both sides are paired in step, the rest by hashing
 /// (`in_key_order`): the answer must be the one the hash grouping alone
 /// gives. The same sides are checked by `id` (paired in step) and by
@@ -788,9 +455,10 @@ fn keys_in_order_pair_as_the_hash_grouping_does() {
     composite.right_key = vec!["id".into(), "z".into()];
 
     // The step-wise pairing is used, and leaves some rows to hashing.
-    let keys = |ids: &[Option<String>]| polars::df!("__k0" => ids.to_vec()).unwrap();
-    let (_, rest_l, rest_r) = super::compare::in_key_order(&keys(&left_id), &keys(&right_id), 1)
-        .expect("keys mostly in order");
+    let keys =
+        |ids: &[Option<String>]| StringChunked::from_iter_options("k".into(), ids.iter().cloned());
+    let (_, rest_l, rest_r) =
+        in_key_order(&keys(&left_id), &keys(&right_id)).expect("keys mostly in order");
     assert!(!rest_l.is_empty() && !rest_r.is_empty());
     assert!(
         rest_l.len() + rest_r.len() < 40,
@@ -842,24 +510,5 @@ fn keys_in_order_pair_as_the_hash_grouping_does() {
     assert_eq!(
         format!("{:?}", one.right_rows),
         format!("{:?}", two.right_rows)
-    );
-}
-
-#[test]
-fn summary_locations_show_no_credentials_or_query_secrets() {
-    use super::report::shown_location;
-    assert_eq!(
-        shown_location(
-            "https://user:s3cr3t@exports.example.com/s360/orders.csv?X-Amz-Signature=abc123&v=2"
-        ),
-        "https://exports.example.com/s360/orders.csv?X-Amz-Signature=***&v=***"
-    );
-    assert_eq!(
-        shown_location("s3://bucket/exports/orders_*.csv"),
-        "s3://bucket/exports/orders_*.csv"
-    );
-    assert_eq!(
-        shown_location("../testdata/s360/orders_2026-10-13.csv"),
-        "../testdata/s360/orders_2026-10-13.csv"
     );
 }

@@ -11,10 +11,13 @@ use object_store::path::Path as StorePath;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::compare::Comparison;
-use super::report::{self, Summary};
-use super::{ReconcileError, RunOptions};
+use super::files::{FILES, write_files};
+use super::private::{create_private_dir, private_tempdir, write_private};
+use super::summary::Summary;
 use crate::pipeline::Pipeline;
+use crate::reconcile::error::ReconcileError;
+use crate::reconcile::model::Comparison;
+use crate::reconcile::options::RunOptions;
 use crate::sources::location::Location;
 
 /// The marker file of a report folder or prefix.
@@ -35,12 +38,12 @@ pub struct Marker {
 }
 
 impl Marker {
-    /// The marker of a report this version writes: [`report::FILES`].
+    /// The marker of a report this version writes: [`FILES`].
     pub fn current() -> Self {
         Self {
             tool: "s360-sync".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            files: report::FILES.map(String::from).to_vec(),
+            files: FILES.map(String::from).to_vec(),
         }
     }
 
@@ -215,7 +218,7 @@ fn inspect(out: &Path) -> Result<Existing, ReconcileError> {
     let Some((_, marker_is_file)) = entries.iter().find(|(n, _)| n == MARKER) else {
         let looks_like_a_report = entries
             .iter()
-            .all(|(n, file)| *file && report::FILES.iter().any(|f| n == f))
+            .all(|(n, file)| *file && FILES.iter().any(|f| n == f))
             && entries.iter().any(|(n, _)| n == SUMMARY);
         return Err(if looks_like_a_report {
             refuse(
@@ -261,33 +264,6 @@ fn inspect(out: &Path) -> Result<Existing, ReconcileError> {
     Ok(Existing::Report(marker))
 }
 
-/// Create a folder, readable by its owner only on unix (reports hold
-/// customers' data); with `parents`, also the missing folders above it.
-fn create_private_dir(path: &Path, parents: bool) -> Result<(), ReconcileError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(parents);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path).map_err(|source| ReconcileError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// A new private folder (see [`create_private_dir`]) in `dir`, removed when dropped.
-fn private_tempdir(dir: &Path) -> Result<tempfile::TempDir, ReconcileError> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".reconcile-");
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
-    builder
-        .tempdir_in(dir)
-        .map_err(|source| ReconcileError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })
-}
-
 /// A private staging folder for reports to upload.
 pub fn staging() -> Result<tempfile::TempDir, ReconcileError> {
     private_tempdir(&std::env::temp_dir())
@@ -318,8 +294,8 @@ pub fn write_local(out: &Path, cmp: &Comparison, summary: &Summary) -> Result<()
     let new = stage.path().join("report");
     create_private_dir(&new, false)?;
     let current = Marker::current();
-    report::write_files(&new, cmp, summary)?;
-    report::write_private(&new.join(MARKER), &current.to_bytes())?;
+    write_files(&new, cmp, summary)?;
+    write_private(&new.join(MARKER), &current.to_bytes())?;
 
     // From here on the stage may hold the earlier report, so it is never
     // removed as a whole: only file by file, as markers name them.

@@ -1,0 +1,12 @@
+//! The reports of a check: `summary.json` ([`summary`]), the discrepancy and field mismatch tables as Parquet and spreadsheet-safe CSV ([`tables`]), `summary.html` ([`html`]), all written into one folder ([`files`]) and published to a local folder or an object store all-or-nothing ([`destination`]).
+
+pub mod destination;
+pub mod files;
+pub mod html;
+pub mod private;
+pub mod summary;
+pub mod tables;
+
+pub use destination::Target;
+pub use files::{FILES, write_files};
+pub use summary::{Counts, Summary, summarize};
