@@ -258,3 +258,6 @@ pub async fn run(
     drop(lock);
     summary
 }
+
+#[cfg(test)]
+mod tests;

@@ -424,3 +424,6 @@ pub fn progress_reporter(label: &str) -> Progress {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
