@@ -18,11 +18,14 @@ enum Answer {
     Refuse,
 }
 
+/// One batch a sink was given: each order's key and version, and the batch id.
+type Call = (Vec<(String, i64)>, String);
+
 /// A real [`Sink`] that keeps the contract and records every call: the
 /// keys, versions and batch id of each batch it was given.
 struct RecordingSink {
     answer: Answer,
-    calls: Mutex<Vec<(Vec<(String, i64)>, String)>>,
+    calls: Mutex<Vec<Call>>,
 }
 
 impl RecordingSink {
