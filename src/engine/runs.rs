@@ -26,8 +26,10 @@ use polars_arrow::array::Array;
 use polars_arrow::array::BooleanArray;
 use polars_arrow::bitmap::{Bitmap, MutableBitmap};
 
+use crate::pipeline::AggFn;
+
 /// One `aggregate` step's aggregations: output column, function, input column.
-pub(crate) type Aggregations = Vec<(String, String, String)>;
+pub(crate) type Aggregations = Vec<(String, AggFn, String)>;
 
 /// Internal columns of `aggregate`: each group's first and last row number.
 pub(crate) const FIRST_ROW: &str = "__s360_first_row";
@@ -55,7 +57,7 @@ pub(crate) fn settled(
     let [name] = by else {
         return Ok(None);
     };
-    if rows == 0 || !specs.iter().all(|(_, f, c)| mergeable(df, f, c)) {
+    if rows == 0 || !specs.iter().all(|(_, f, c)| mergeable(df, *f, c)) {
         return Ok(None);
     }
     let key = df.column(name)?.as_materialized_series();
@@ -112,13 +114,13 @@ pub(crate) fn settled(
     let mut columns = vec![key.filter(&mask)?.rechunk().into_column()];
     for (out, func, column) in specs {
         let values = df.column(column)?;
-        let reduced = match func.as_str() {
-            "first" | "last" => continue,
-            "count" => counts(values, &first, &last),
-            "sum" => reduce(values, &first, &last, Reduce::Sum)?,
-            "min" => reduce(values, &first, &last, Reduce::Min)?,
-            "max" => reduce(values, &first, &last, Reduce::Max)?,
-            other => unreachable!("`{other}` is not mergeable"),
+        let reduced = match func {
+            AggFn::First | AggFn::Last => continue,
+            AggFn::Count => counts(values, &first, &last),
+            AggFn::Sum => reduce(values, &first, &last, Reduce::Sum)?,
+            AggFn::Min => reduce(values, &first, &last, Reduce::Min)?,
+            AggFn::Max => reduce(values, &first, &last, Reduce::Max)?,
+            AggFn::Mean => unreachable!("`mean` is not mergeable"),
         };
         columns.push(reduced.with_name(out.as_str().into()));
     }
@@ -144,14 +146,14 @@ pub(crate) fn settled(
 }
 
 /// Whether `func` over `column` can be done run by run, exactly.
-fn mergeable(df: &DataFrame, func: &str, column: &str) -> bool {
+fn mergeable(df: &DataFrame, func: AggFn, column: &str) -> bool {
     let Ok(c) = df.column(column) else {
         return false;
     };
     match func {
-        "first" | "last" | "count" => true,
-        "sum" | "min" | "max" => c.dtype().is_integer() || c.dtype().is_decimal(),
-        _ => false,
+        AggFn::First | AggFn::Last | AggFn::Count => true,
+        AggFn::Sum | AggFn::Min | AggFn::Max => c.dtype().is_integer() || c.dtype().is_decimal(),
+        AggFn::Mean => false,
     }
 }
 

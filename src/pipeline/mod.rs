@@ -5,10 +5,16 @@
 //! `file:line:column` and field path.
 
 pub mod config;
+pub mod defaults;
 pub mod duration;
+pub mod redact;
+pub mod sink;
 pub mod size;
+pub mod source;
+pub mod sql;
+pub mod transform;
 mod validate;
-pub use validate::{MAX_PARTITIONS, is_loopback, parse_aggregation, parse_offset};
+pub use validate::{MAX_PARTITIONS, parse_offset};
 pub mod yaml;
 
 use std::fmt;
@@ -18,7 +24,10 @@ use serde_json::Value;
 
 pub use config::*;
 pub use duration::HumanDuration;
+pub use sink::*;
 pub use size::ByteSize;
+pub use source::*;
+pub use transform::*;
 use yaml::{Pos, Positions};
 
 /// One problem in a pipeline file.

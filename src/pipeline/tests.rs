@@ -41,12 +41,12 @@ fn minimal_sync_pipeline_gets_defaults() {
     let PipelineSpec::Sync(p) = check(SYNC).unwrap() else {
         panic!("not sync")
     };
-    assert_eq!(p.sink.url, "https://crm.example.com/hooks/s360");
-    assert_eq!(p.sink.batch_size, 25);
-    assert_eq!(p.sink.max_per_run, 500);
+    assert_eq!(p.sink.webhook.url, "https://crm.example.com/hooks/s360");
+    assert_eq!(p.sink.policy.batch_size, 25);
+    assert_eq!(p.sink.policy.max_per_run, 500);
     assert_eq!(p.schedule.interval.get().as_secs(), 15 * 60);
     assert_eq!(p.source.csv.delimiter, ';');
-    assert_eq!(p.sink.format, PayloadFormat::Envelope);
+    assert_eq!(p.sink.webhook.format, PayloadFormat::Envelope);
 }
 
 #[test]
@@ -256,4 +256,100 @@ fn schema_describes_both_kinds() {
     assert!(schema.contains("batch_size"));
     assert!(schema.contains("\"reconcile\""));
     assert!(schema.contains("Orders per request"));
+}
+
+#[test]
+fn the_sink_section_is_read_into_webhook_and_run_policy_and_written_back_as_one_mapping() {
+    let text = format!(
+        "{SYNC}  format: s360\n  max_per_run: 40\n  concurrency: 3\n  rate_limit: 2.5\n  deadline: 5m\n  timeout: 7s\n  retry: {{ max_attempts: 2 }}\n"
+    );
+    let PipelineSpec::Sync(p) = check(&text).unwrap() else {
+        panic!("a sync pipeline")
+    };
+    let (w, policy) = (&p.sink.webhook, &p.sink.policy);
+    assert_eq!(w.format, PayloadFormat::S360);
+    assert_eq!(w.timeout, HumanDuration::secs(7));
+    assert_eq!(w.retry.max_attempts, 2);
+    assert_eq!((policy.batch_size, policy.max_per_run), (25, 40));
+    assert_eq!((policy.concurrency, policy.rate_limit), (3, Some(2.5)));
+    assert_eq!(policy.deadline, HumanDuration::mins(5));
+    // Written back, the section is the mapping the user wrote, policy
+    // keys beside the webhook's.
+    let back = serde_json::to_value(&p.sink).unwrap();
+    for key in [
+        "url",
+        "format",
+        "batch_size",
+        "max_per_run",
+        "deadline",
+        "concurrency",
+        "rate_limit",
+        "timeout",
+        "retry",
+    ] {
+        assert!(back.get(key).is_some(), "{key} in {back}");
+    }
+    assert!(
+        back.get("policy").is_none() && back.get("webhook").is_none(),
+        "{back}"
+    );
+}
+
+#[test]
+fn the_schema_shows_the_sink_and_aggregations_as_written() {
+    let schema = json_schema();
+    let sink = &schema["$defs"]["WebhookSinkConfig"];
+    let props = sink["properties"].as_object().unwrap();
+    for key in [
+        "url",
+        "format",
+        "batch_size",
+        "max_per_run",
+        "deadline",
+        "concurrency",
+        "rate_limit",
+        "signing",
+        "auth",
+        "headers",
+        "allow_http",
+        "timeout",
+        "connect_timeout",
+        "retry",
+    ] {
+        assert!(props.contains_key(key), "{key} in the sink's schema");
+    }
+    assert_eq!(props.len(), 14);
+    assert_eq!(sink["additionalProperties"], serde_json::json!(false));
+    let text = schema.to_string();
+    assert!(
+        !text.contains("SinkFile") && !text.contains("RunPolicy"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""aggregations":{"additionalProperties":{"type":"string"}"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn aggregations_are_read_once_into_a_function_and_a_column() {
+    for (text, want) in [
+        ("sum(amount)", Some((AggFn::Sum, "amount"))),
+        (" first ( label ) ", Some((AggFn::First, "label"))),
+        ("count(x)", Some((AggFn::Count, "x"))),
+        ("mean(x)", Some((AggFn::Mean, "x"))),
+        ("median(x)", None),
+        ("SUM(x)", None),
+        ("sum()", None),
+        ("sum(x", None),
+        ("x", None),
+    ] {
+        let a = Aggregation::parse(text);
+        assert_eq!(a.get(), want, "{text:?}");
+        assert_eq!(a.text(), text);
+    }
+    for (name, f) in AggFn::ALL {
+        assert_eq!(AggFn::from_name(name), Some(f));
+        assert_eq!(f.name(), name);
+    }
 }

@@ -2,6 +2,12 @@
 
 use super::Problem;
 use super::config::*;
+use super::defaults;
+use super::redact::redact_url;
+use super::sink::{AuthConfig, SinkConfig, is_loopback};
+use super::source::{CsvOptions, Format, Key, SourceConfig};
+use super::sql::{check_sql_expr, check_sql_query};
+use super::transform::{Transform, partition_point};
 use super::yaml::{Pos, Positions};
 
 struct Checker<'a> {
@@ -144,7 +150,7 @@ pub(super) fn validate(
                 c.range("partitions", n as u64, 1, MAX_PARTITIONS as u64);
                 if n > 1 {
                     for (side, s) in [("left", &r.left), ("right", &r.right)] {
-                        if let Err((i, why)) = crate::transforms::partition_point(&s.transforms) {
+                        if let Err((i, why)) = partition_point(&s.transforms) {
                             c.report(&format!("{side}.transforms[{i}]"), why);
                         }
                     }
@@ -228,7 +234,7 @@ fn url(c: &mut Checker<'_>, path: &str, loc: &str) {
         );
     }
     if url::Url::parse(loc.replace(['*', '?'], "x").as_str()).is_err() {
-        let shown = crate::sinks::webhook::redact_url(loc);
+        let shown = redact_url(loc);
         c.report(path, format!("{shown:?} is not a valid URL"));
     }
 }
@@ -337,14 +343,14 @@ fn transforms(c: &mut Checker<'_>, path: &str, steps: &[Transform]) {
                 }
                 if expr.trim().is_empty() {
                     c.report(&format!("{p}.expr"), "must not be empty");
-                } else if let Err(reason) = crate::transforms::check_sql_expr(expr) {
+                } else if let Err(reason) = check_sql_expr(expr) {
                     c.report(&format!("{p}.expr"), reason);
                 }
             }
             Transform::Filter { expr } => {
                 if expr.trim().is_empty() {
                     c.report(&format!("{p}.expr"), "must not be empty");
-                } else if let Err(reason) = crate::transforms::check_sql_expr(expr) {
+                } else if let Err(reason) = check_sql_expr(expr) {
                     c.report(&format!("{p}.expr"), reason);
                 }
             }
@@ -357,7 +363,7 @@ fn transforms(c: &mut Checker<'_>, path: &str, steps: &[Transform]) {
                 let q = query.trim_start().to_ascii_lowercase();
                 if !(q.starts_with("select") || q.starts_with("with")) {
                     c.report(&format!("{p}.query"), "must be a SELECT over `source`");
-                } else if let Err(reason) = crate::transforms::check_sql_query(query) {
+                } else if let Err(reason) = check_sql_query(query) {
                     c.report(&format!("{p}.query"), reason);
                 }
             }
@@ -397,10 +403,10 @@ fn transforms(c: &mut Checker<'_>, path: &str, steps: &[Transform]) {
                     c.report(&format!("{p}.by"), "names no column");
                 }
                 for (out, spec) in aggregations {
-                    if parse_aggregation(spec).is_none() {
+                    if spec.get().is_none() {
                         c.report(
                             &format!("{p}.aggregations.{out}"),
-                            format!("{spec:?}: write FUNCTION(column) with sum, min, max, first, last, count or mean"),
+                            format!("{:?}: write FUNCTION(column) with sum, min, max, first, last, count or mean", spec.text()),
                         );
                     }
                 }
@@ -409,23 +415,12 @@ fn transforms(c: &mut Checker<'_>, path: &str, steps: &[Transform]) {
     }
 }
 
-/// Split `sum(col)` into `("sum", "col")`.
-pub fn parse_aggregation(spec: &str) -> Option<(&str, &str)> {
-    let (func, rest) = spec.trim().split_once('(')?;
-    let col = rest.strip_suffix(')')?.trim();
-    let func = func.trim();
-    let known = ["sum", "min", "max", "first", "last", "count", "mean"];
-    (known.contains(&func) && !col.is_empty()).then_some((func, col))
-}
-
-fn sink(c: &mut Checker<'_>, s: &WebhookSinkConfig) {
+fn sink(c: &mut Checker<'_>, sink: &SinkConfig) {
+    let (s, policy) = (&sink.webhook, &sink.policy);
     match url::Url::parse(&s.url) {
         Err(e) => c.report(
             "sink.url",
-            format!(
-                "{:?} is not a valid URL: {e}",
-                crate::sinks::webhook::redact_url(&s.url)
-            ),
+            format!("{:?} is not a valid URL: {e}", redact_url(&s.url)),
         ),
         Ok(u) => match u.scheme() {
             "https" => {}
@@ -445,18 +440,18 @@ fn sink(c: &mut Checker<'_>, s: &WebhookSinkConfig) {
     }
     c.range(
         "sink.batch_size",
-        s.batch_size.into(),
+        policy.batch_size.into(),
         1,
         defaults::BATCH_SIZE.into(),
     );
     c.range(
         "sink.max_per_run",
-        s.max_per_run.into(),
+        policy.max_per_run.into(),
         1,
         defaults::MAX_PER_RUN.into(),
     );
-    c.range("sink.concurrency", s.concurrency.into(), 1, 32);
-    if let Some(r) = s.rate_limit
+    c.range("sink.concurrency", policy.concurrency.into(), 1, 32);
+    if let Some(r) = policy.rate_limit
         && (r.is_nan() || r <= 0.0)
     {
         c.report(
@@ -467,7 +462,7 @@ fn sink(c: &mut Checker<'_>, s: &WebhookSinkConfig) {
     for (path, d) in [
         ("sink.timeout", s.timeout),
         ("sink.connect_timeout", s.connect_timeout),
-        ("sink.deadline", s.deadline),
+        ("sink.deadline", policy.deadline),
     ] {
         if d.get().is_zero() {
             c.report(path, "must be longer than 0");
@@ -518,16 +513,6 @@ fn env_name(c: &mut Checker<'_>, path: &str, name: &str) {
             path,
             format!("{name:?} must be the NAME of an environment variable (letters, digits, `_`)"),
         );
-    }
-}
-
-/// Whether a URL's host is a loopback address or `localhost`.
-pub fn is_loopback(u: &url::Url) -> bool {
-    match u.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::SyncError;
-use crate::sinks::webhook::{OutgoingOrder, StopReason, WebhookSink, webhook_id};
+use super::{SyncError, deadline_after};
+use crate::pipeline::RunPolicy;
+use crate::sinks::{OutgoingOrder, Sink, StopReason, batch_id};
 use crate::state::{OutboxEntry, StateStore};
 
 /// How a drain runs.
@@ -21,6 +22,31 @@ pub struct DrainOptions {
     pub concurrency: usize,
     /// No new attempt starts after this instant.
     pub deadline: Instant,
+}
+
+impl DrainOptions {
+    /// A scheduled run under `policy`: at most `max_per_run` orders, one
+    /// request in flight, until `deadline` from now.
+    pub fn scheduled(policy: &RunPolicy) -> Self {
+        Self {
+            cap: Some(u64::from(policy.max_per_run)),
+            batch_size: policy.batch_size as usize,
+            concurrency: 1,
+            deadline: deadline_after(policy.deadline.get()),
+        }
+    }
+
+    /// An `import run` under `policy`: no cap, `concurrency` requests in
+    /// flight (the policy's unless given), bounded by its retries rather
+    /// than by the scheduled deadline.
+    pub fn import(policy: &RunPolicy, concurrency: Option<usize>) -> Self {
+        Self {
+            cap: None,
+            batch_size: policy.batch_size as usize,
+            concurrency: concurrency.unwrap_or(policy.concurrency as usize),
+            deadline: deadline_after(std::time::Duration::from_secs(365 * 86_400)),
+        }
+    }
 }
 
 /// What a drain did.
@@ -73,9 +99,9 @@ fn blocking<T: Send + 'static>(
 
 /// Send queued orders until the outbox is empty, the cap is reached, the
 /// deadline passes, `cancel` turns true, or the CRM refuses.
-pub async fn drain(
+pub async fn drain<S: Sink>(
     store: Arc<Mutex<StateStore>>,
-    sink: Arc<WebhookSink>,
+    sink: Arc<S>,
     options: DrainOptions,
     cancel: tokio::sync::watch::Receiver<bool>,
     progress: Option<Progress>,
@@ -121,9 +147,9 @@ pub async fn drain(
     Ok(stats)
 }
 
-async fn worker(
+async fn worker<S: Sink>(
     store: Arc<Mutex<StateStore>>,
-    sink: Arc<WebhookSink>,
+    sink: Arc<S>,
     shared: Arc<tokio::sync::Mutex<Shared>>,
     options: DrainOptions,
     cancel: tokio::sync::watch::Receiver<bool>,
@@ -175,7 +201,7 @@ async fn worker(
             let id = batch[0]
                 .batch_id
                 .clone()
-                .unwrap_or_else(|| webhook_id(&orders));
+                .unwrap_or_else(|| batch_id(&orders));
             let seqs: Vec<i64> = batch.iter().map(|e| e.seq).collect();
             let mark_id = id.clone();
             blocking(&store, move |s| s.mark_in_flight(&seqs, &mark_id)).await?;
@@ -239,7 +265,7 @@ pub fn take_batch(
         let (head, tail) = batch.split_at(room);
         for part in [head, tail] {
             let seqs: Vec<i64> = part.iter().map(|e| e.seq).collect();
-            s.rebatch(&seqs, &webhook_id(&outgoing(part)))?;
+            s.rebatch(&seqs, &batch_id(&outgoing(part)))?;
         }
     }
 }

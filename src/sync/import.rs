@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::detect::{LINES, ORDERS, Row, file_record, fingerprint, rows_of};
 use super::drain::{DrainOptions, Progress};
-use super::{RunSummary, SyncError, deadline_after, env, finish, millis, open_store, state_path};
+use super::{RunSummary, SyncError, env, finish, millis, open_store, state_path};
 use crate::extract::Extractor;
 use crate::pipeline::Pipeline;
 use crate::sinks::webhook::WebhookSink;
@@ -226,8 +226,9 @@ pub async fn run(
     let spec = p.as_sync()?.clone();
     let started = std::time::Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339();
-    let mut sink = WebhookSink::new(&spec.sink, &env)?.with_cancel(cancel.clone());
-    if let Some(rate) = options.rate_limit.or(spec.sink.rate_limit) {
+    let policy = &spec.sink.policy;
+    let mut sink = WebhookSink::new(&spec.sink.webhook, &env)?.with_cancel(cancel.clone());
+    if let Some(rate) = options.rate_limit.or(policy.rate_limit) {
         sink = sink.with_rate_limit(rate);
     }
     let sink = Arc::new(sink);
@@ -238,15 +239,7 @@ pub async fn run(
     let delivery = super::drain::drain(
         store.clone(),
         sink,
-        DrainOptions {
-            cap: None,
-            batch_size: spec.sink.batch_size as usize,
-            concurrency: options
-                .concurrency
-                .unwrap_or(spec.sink.concurrency as usize),
-            // An import is bounded by its retries, not by the scheduled deadline.
-            deadline: deadline_after(std::time::Duration::from_secs(365 * 86_400)),
-        },
+        DrainOptions::import(policy, options.concurrency),
         cancel,
         options.progress,
     )
@@ -265,3 +258,6 @@ pub async fn run(
     drop(lock);
     summary
 }
+
+#[cfg(test)]
+mod tests;

@@ -225,7 +225,7 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
     let started_at = chrono::Utc::now().to_rfc3339();
     // Set the sink and sources up first: a missing secret or a bad location
     // fails before anything, even the lock file, is written.
-    let sink = Arc::new(WebhookSink::new(&spec.sink, &env)?);
+    let sink = Arc::new(WebhookSink::new(&spec.sink.webhook, &env)?);
     let ex = Extractor::new(p, &spec)?;
     let path = state_path(p, &spec);
     let lock = if options.force {
@@ -245,8 +245,9 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
         commit: false,
     };
     let handle = tokio::runtime::Handle::current();
-    let batch_size = spec.sink.batch_size as usize;
-    let max_per_run = spec.sink.max_per_run as u64;
+    let drain_options = DrainOptions::scheduled(&spec.sink.policy);
+    let batch_size = drain_options.batch_size;
+    let max_per_run = u64::from(spec.sink.policy.max_per_run);
 
     if options.dry_run {
         let (detection, dry) = tokio::task::spawn_blocking(move || {
@@ -262,7 +263,7 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
         let first_keys = dry.iter().take(10).map(|e| e.key.clone()).collect();
         let payload_bytes = dry
             .chunks(batch_size.max(1))
-            .map(|c| build_body(spec.sink.format, &drain::outgoing(c)).len())
+            .map(|c| build_body(spec.sink.webhook.format, &drain::outgoing(c)).len())
             .collect::<Vec<_>>();
         return Ok(RunSummary {
             pipeline: spec.name.clone(),
@@ -295,19 +296,7 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
 
     let store = Arc::new(Mutex::new(store));
     let (_tx, cancel) = tokio::sync::watch::channel(false);
-    let delivery = drain::drain(
-        store.clone(),
-        sink,
-        DrainOptions {
-            cap: Some(max_per_run),
-            batch_size,
-            concurrency: 1,
-            deadline: deadline_after(spec.sink.deadline.get()),
-        },
-        cancel,
-        None,
-    )
-    .await?;
+    let delivery = drain::drain(store.clone(), sink, drain_options, cancel, None).await?;
     finish(
         store,
         "run",
@@ -377,3 +366,6 @@ pub async fn status(p: &Pipeline) -> Result<Option<crate::state::Status>, SyncEr
     .await
     .map_err(|e| SyncError::Join(e.to_string()))?
 }
+
+#[cfg(test)]
+mod tests;

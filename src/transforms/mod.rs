@@ -1,15 +1,14 @@
 //! Declarative transform steps, applied in Polars to a lazy frame (sync batches cross over through [`bridge`]).
 
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 
 use polars::prelude::*;
 use polars::sql::SQLContext;
-use sqlparser::ast::{Statement, TableFactor, Visit, Visitor};
-use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::{Parser, ParserOptions};
 
-use crate::pipeline::{ColumnType, LetterCase, Transform, parse_aggregation};
+use crate::pipeline::sql;
+use crate::pipeline::{AggFn, Aggregation, ColumnType, LetterCase, Transform};
+/// Kept at this path for the consistency check; defined with the step types.
+pub use crate::pipeline::{Cut, partition_point};
 
 /// A step could not be built or run.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +24,7 @@ pub enum TransformError {
         source: PolarsError,
     },
     /// A step's SQL reads something other than its input (a table function
-    /// such as `read_csv('/etc/passwd')`); see [`check_sql_query`].
+    /// such as `read_csv('/etc/passwd')`); see [`sql::check_sql_query`].
     #[error("transforms[{index}] ({kind}): {reason}")]
     Forbidden {
         /// Position in the `transforms` list.
@@ -34,6 +33,19 @@ pub enum TransformError {
         kind: &'static str,
         /// What was found.
         reason: String,
+    },
+    /// An `aggregate` step's aggregation is not `FUNCTION(column)` with a
+    /// known function; validation refuses such a file first.
+    #[error(
+        "transforms[{index}] (aggregate): aggregations.{output}: {text:?}: write FUNCTION(column) with sum, min, max, first, last, count or mean"
+    )]
+    Aggregation {
+        /// Position in the `transforms` list.
+        index: usize,
+        /// The output column.
+        output: String,
+        /// The aggregation as written.
+        text: String,
     },
     /// Running the steps failed (a cast that does not fit, a missing column).
     #[error("applying transforms: {0}")]
@@ -72,138 +84,16 @@ fn kind(t: &Transform) -> &'static str {
     }
 }
 
-/// A parser set up as Polars' SQL interface sets its own up, so that the
-/// checks below see the statements Polars would run.
-fn sql_parser() -> Parser<'static> {
-    Parser::new(&GenericDialect).with_options(ParserOptions {
-        trailing_commas: true,
-        ..Default::default()
-    })
-}
-
-/// Refuses an `sql` step's query unless it is one `SELECT` (or `WITH`)
-/// whose every `FROM` and `JOIN` names a table (`source`, a `WITH` name) or
-/// a subquery. A table function (`read_csv('/etc/passwd')`, `read_parquet`,
-/// `read_ipc`, `read_json`, `read_ndjson`, in any case or quoting), and any
-/// other function, `TABLE(...)` or `UNNEST` in `FROM`, is refused: Polars
-/// would read any file of this machine with it. Pure: the text is parsed,
-/// never run. The error says what was found, for the step's field.
-pub fn check_sql_query(query: &str) -> Result<(), String> {
-    let statements = parse_statements(query).map_err(|e| format!("is not valid SQL: {e}"))?;
-    if let Some(reason) = table_function_in(&statements) {
-        return Err(reason);
-    }
-    match statements.as_slice() {
-        [Statement::Query(_)] => Ok(()),
-        [_] => Err("must be a SELECT over `source`".into()),
-        _ => Err(format!(
-            "must be exactly one SELECT statement, found {}",
-            statements.len()
-        )),
-    }
-}
-
-/// [`check_sql_query`] for the SQL expression of a `derive` or `filter`
-/// step: a subquery inside it may not use a table function either.
-pub fn check_sql_expr(expr: &str) -> Result<(), String> {
-    let item =
-        parse_select_item(expr).map_err(|e| format!("is not a valid SQL expression: {e}"))?;
-    table_function_in(&item).map_or(Ok(()), Err)
-}
-
-fn parse_statements(query: &str) -> Result<Vec<Statement>, sqlparser::parser::ParserError> {
-    sql_parser()
-        .try_with_sql(query)
-        .and_then(|mut p| p.parse_statements())
-}
-
-/// How Polars reads the expression of `derive` and `filter`: as one select item.
-fn parse_select_item(
-    expr: &str,
-) -> Result<sqlparser::ast::SelectItem, sqlparser::parser::ParserError> {
-    sql_parser()
-        .try_with_sql(expr)
-        .and_then(|mut p| p.parse_select_item())
-}
-
-/// Why `ast` reads something other than tables and subqueries, if it does.
-fn table_function_in<T: Visit + ?Sized>(ast: &T) -> Option<String> {
-    match ast.visit(&mut OnlyTables) {
-        ControlFlow::Break(reason) => Some(reason),
-        ControlFlow::Continue(()) => None,
-    }
-}
-
 /// The table-function refusal of a step, for steps built without
 /// validation; text that does not parse is left to Polars to report.
 fn forbidden_in(step: &Transform) -> Option<String> {
     match step {
-        Transform::Sql { query } => parse_statements(query)
-            .ok()
-            .and_then(|s| table_function_in(&s)),
-        Transform::Derive { expr, .. } | Transform::Filter { expr } => parse_select_item(expr)
-            .ok()
-            .and_then(|i| table_function_in(&i)),
-        _ => None,
-    }
-}
-
-/// Stops at the first `FROM` item that is neither a named table nor a subquery.
-struct OnlyTables;
-
-impl Visitor for OnlyTables {
-    type Break = String;
-
-    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<String> {
-        match factor {
-            TableFactor::Table {
-                name, args: None, ..
-            } if !name.0.is_empty() => ControlFlow::Continue(()),
-            TableFactor::Derived { .. } | TableFactor::NestedJoin { .. } => {
-                ControlFlow::Continue(())
-            }
-            TableFactor::Table { name, .. } | TableFactor::Function { name, .. } => {
-                ControlFlow::Break(format!(
-                    "`{name}(...)` in FROM is a table function, which can read any file of this machine: an SQL step reads only `source` (its input), its WITH names and subqueries"
-                ))
-            }
-            _ => ControlFlow::Break(
-                "only tables (`source`, WITH names) and subqueries may appear in FROM: table functions, TABLE(...), UNNEST and the like are not allowed, they can read any file of this machine".into(),
-            ),
+        Transform::Sql { query } => sql::table_function_in_query(query),
+        Transform::Derive { expr, .. } | Transform::Filter { expr } => {
+            sql::table_function_in_expr(expr)
         }
-    }
-}
-
-/// A side's `aggregate` step: its index and `by` columns.
-pub type Cut<'a> = (usize, &'a [String]);
-
-/// Where a side's steps can be cut for a partitioned check: the index and
-/// `by` columns of its one `aggregate` step, if any. Steps before it run in one streaming
-/// pass over all rows; the aggregate and the steps after it run once per
-/// partition of the aggregate's `by` columns, so they must not look across
-/// groups: a second `aggregate` or an `sql` step after the first is refused
-/// with its index and the reason.
-pub fn partition_point(steps: &[Transform]) -> Result<Option<Cut<'_>>, (usize, String)> {
-    let Some((at, by)) = steps.iter().enumerate().find_map(|(i, s)| match s {
-        Transform::Aggregate { by, .. } => Some((i, by.as_slice())),
         _ => None,
-    }) else {
-        return Ok(None);
-    };
-    for (i, step) in steps.iter().enumerate().skip(at + 1) {
-        let what = match step {
-            Transform::Aggregate { .. } => "a second `aggregate`",
-            Transform::Sql { .. } => "an `sql` step after `aggregate`",
-            _ => continue,
-        };
-        return Err((
-            i,
-            format!(
-                "{what} cannot run per partition: in a partitioned check the aggregate and the steps after it run once per partition of its `by` columns; merge it into the first aggregate, or set `partitions: 1`"
-            ),
-        ));
     }
-    Ok(Some((at, by)))
 }
 
 /// Whether the rows coming out of the steps must keep their order.
@@ -298,7 +188,7 @@ pub fn apply_with(
             Transform::Aggregate { by, aggregations } => {
                 // Later steps may depend on the order (an `sql` with LIMIT).
                 let ordered = order == RowOrder::Kept || index + 1 < steps.len();
-                aggregate(lf, by, aggregations, ordered)
+                aggregate(lf, by, typed_aggregations(index, aggregations)?, ordered)
             }
         };
     }
@@ -313,17 +203,37 @@ const ROW: &str = "__s360_row";
 /// The Polars reduction of an aggregation; `first` and `last` are
 /// `Expr::first` and `Expr::last` here, gathered by row number in
 /// [`aggregate`].
-fn reduction(func: &str, column: &str) -> Expr {
+fn reduction(func: AggFn, column: &str) -> Expr {
     let e = col(column);
     match func {
-        "sum" => e.sum(),
-        "min" => e.min(),
-        "max" => e.max(),
-        "first" => e.first(),
-        "last" => e.last(),
-        "count" => e.count(),
-        _ => e.mean(),
+        AggFn::Sum => e.sum(),
+        AggFn::Min => e.min(),
+        AggFn::Max => e.max(),
+        AggFn::First => e.first(),
+        AggFn::Last => e.last(),
+        AggFn::Count => e.count(),
+        AggFn::Mean => e.mean(),
     }
+}
+
+/// The typed aggregations of an `aggregate` step, or the first that is not
+/// `FUNCTION(column)` with a known function (validation reports those with
+/// their position; a step built without validation stops here).
+fn typed_aggregations(
+    index: usize,
+    aggregations: &BTreeMap<String, Aggregation>,
+) -> Result<Aggregations, TransformError> {
+    aggregations
+        .iter()
+        .map(|(out, spec)| match spec.get() {
+            Some((func, column)) => Ok((out.clone(), func, column.to_string())),
+            None => Err(TransformError::Aggregation {
+                index,
+                output: out.clone(),
+                text: spec.text().to_string(),
+            }),
+        })
+        .collect()
 }
 
 /// `aggregate`: one row per group of `by`, in the order of each group's
@@ -337,19 +247,7 @@ fn reduction(func: &str, column: &str) -> Expr {
 /// 9M order lines (4.5M orders, 4 `first` columns) this took the
 /// aggregation from 2.8 s and 2.4 GB to 1.6 s and 1.8 GB (`bench/RESULTS.md`).
 /// The cost: the step's input columns are held in memory while it runs.
-fn aggregate(
-    lf: LazyFrame,
-    by: &[String],
-    aggregations: &BTreeMap<String, String>,
-    ordered: bool,
-) -> LazyFrame {
-    let specs: Aggregations = aggregations
-        .iter()
-        .filter_map(|(out, spec)| {
-            let (func, column) = parse_aggregation(spec)?;
-            Some((out.clone(), func.to_string(), column.to_string()))
-        })
-        .collect();
+fn aggregate(lf: LazyFrame, by: &[String], specs: Aggregations, ordered: bool) -> LazyFrame {
     let mut needed: Vec<&str> = by.iter().map(String::as_str).collect();
     for (_, _, column) in &specs {
         if !needed.contains(&column.as_str()) {
@@ -360,7 +258,7 @@ fn aggregate(
     let keys: Vec<Expr> = by.iter().map(|c| col(c.as_str())).collect();
     let polars_aggs: Vec<Expr> = specs
         .iter()
-        .map(|(out, func, column)| reduction(func, column).alias(out.as_str()))
+        .map(|(out, func, column)| reduction(*func, column).alias(out.as_str()))
         .collect();
     // The output schema is the one Polars' own group-by would have.
     let schema = {
@@ -392,7 +290,6 @@ fn aggregate_frame(
     specs: &Aggregations,
     ordered: bool,
 ) -> PolarsResult<DataFrame> {
-    let gathered = |func: &str| func == "first" || func == "last";
     // The output types of Polars' own group-by, which the result keeps.
     let expected = DataFrame::empty_with_schema(df.schema())
         .lazy()
@@ -400,14 +297,14 @@ fn aggregate_frame(
         .agg(
             specs
                 .iter()
-                .map(|(out, func, column)| reduction(func, column).alias(out.as_str()))
+                .map(|(out, func, column)| reduction(*func, column).alias(out.as_str()))
                 .collect::<Vec<_>>(),
         )
         .collect_schema()?;
     // Only the columns of `first` and `last` outlive the group-by.
     let mut kept: Vec<&str> = Vec::new();
     for (_, func, column) in specs {
-        if gathered(func) && !kept.contains(&column.as_str()) {
+        if func.is_gathered() && !kept.contains(&column.as_str()) {
             kept.push(column);
         }
     }
@@ -416,8 +313,8 @@ fn aggregate_frame(
     let group_by = |input: DataFrame| -> PolarsResult<DataFrame> {
         let mut aggs: Vec<Expr> = specs
             .iter()
-            .filter(|(_, func, _)| !gathered(func))
-            .map(|(out, func, column)| reduction(func, column).alias(out.as_str()))
+            .filter(|(_, func, _)| !func.is_gathered())
+            .map(|(out, func, column)| reduction(*func, column).alias(out.as_str()))
             .collect();
         aggs.push(col(ROW).min().alias(FIRST_ROW));
         aggs.push(col(ROW).max().alias(LAST_ROW));
@@ -434,7 +331,7 @@ fn aggregate_frame(
                     .chain(
                         specs
                             .iter()
-                            .filter(|(_, func, _)| !gathered(func))
+                            .filter(|(_, func, _)| !func.is_gathered())
                             .map(|(out, _, _)| out.as_str()),
                     ),
             )
@@ -488,25 +385,25 @@ fn aggregate_frame(
         groups.column(LAST_ROW)?.idx()?,
     );
     // Each row kind's columns gathered together.
-    let gather = |kind: &str, rows: &IdxCa| -> PolarsResult<DataFrame> {
+    let gather = |kind: AggFn, rows: &IdxCa| -> PolarsResult<DataFrame> {
         let mut names: Vec<&str> = Vec::new();
         for (_, func, column) in specs {
-            if func == kind && !names.contains(&column.as_str()) {
+            if *func == kind && !names.contains(&column.as_str()) {
                 names.push(column);
             }
         }
         crate::engine::gather::gather_rows(&values.select(names)?, rows)
     };
-    let (firsts, lasts) = (gather("first", first)?, gather("last", last)?);
+    let (firsts, lasts) = (gather(AggFn::First, first)?, gather(AggFn::Last, last)?);
     let mut columns = Vec::with_capacity(by.len() + specs.len());
     for c in by {
         columns.push(groups.column(c)?.clone());
     }
     for (out, func, column) in specs {
-        let c = match func.as_str() {
-            "first" => firsts.column(column)?.clone(),
-            "last" => lasts.column(column)?.clone(),
-            _ => groups
+        let c = match func {
+            AggFn::First => firsts.column(column)?.clone(),
+            AggFn::Last => lasts.column(column)?.clone(),
+            AggFn::Sum | AggFn::Min | AggFn::Max | AggFn::Count | AggFn::Mean => groups
                 .column(out)?
                 .strict_cast(expected.try_get(out.as_str())?)?,
         };

@@ -1,12 +1,11 @@
-//! Webhook sink: delivers one batch of orders to the CRM and reports, per order, what happened.
+//! Webhook sink: delivers one batch of orders to the CRM over HTTP and reports, per order, what happened.
 //!
-//! The contract with the caller (the run driver):
-//! - every order passed to [`WebhookSink::deliver`] comes back in exactly one
-//!   of `acked`, `dead` or `pending` of the [`BatchOutcome`];
-//! - `acked` orders were answered 2xx (whatever the body says: 2xx is the
-//!   contract), `dead` orders were refused by the CRM as bad records (each
-//!   alone in its request), `pending` orders were not delivered and stay
-//!   queued for a later run;
+//! It keeps the contract of [`Sink`] (every order in exactly one of
+//! `acked`, `dead`, `pending`; the batch's idempotency key as `webhook-id`;
+//! cancellation), and adds what is particular to a webhook:
+//! - `acked` means answered 2xx (whatever the body says: 2xx is the
+//!   contract); `dead` means refused as a bad record (400, 413, 422 or
+//!   another 4xx), each alone in its request, found by splitting the batch;
 //! - a batch of two or more whose every order the CRM refused, each on its
 //!   own and with the same 4xx, from a sink whose requests the CRM has not
 //!   acknowledged once, is a configuration problem (a wrong `format`, a
@@ -37,103 +36,17 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
+pub use crate::pipeline::redact::redact_url;
+use crate::pipeline::redact::url_secrets;
 use crate::pipeline::{AuthConfig, PayloadFormat, WebhookSinkConfig, is_loopback};
+use crate::sinks::Sink;
+pub use crate::sinks::{BatchOutcome, DeadLetter, OutgoingOrder, StopReason};
 
 use redact::Secrets;
-pub use redact::redact_url;
 use request::SigningKey;
 pub use request::{build_body, sign, webhook_id};
 pub use service::MAX_RETRY_AFTER;
 use service::{RateLimiter, Sent};
-
-/// One order to send. `record` is the order as a JSON object text (already encoded).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingOrder {
-    /// Outbox sequence number; outcomes refer to orders by it.
-    pub seq: i64,
-    /// The order's unique key.
-    pub key: String,
-    /// The order's version, sent along so the CRM can drop stale updates.
-    pub version: i64,
-    /// The order as a JSON object text; written into the body verbatim.
-    pub record: String,
-}
-
-/// What happened to each order of a batch, and why delivery stopped, if it did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BatchOutcome {
-    /// Sequence numbers of orders the CRM acknowledged (2xx).
-    pub acked: Vec<i64>,
-    /// Orders the CRM refused as bad records.
-    pub dead: Vec<DeadLetter>,
-    /// Sequence numbers of orders not delivered; they stay queued.
-    pub pending: Vec<i64>,
-    /// HTTP requests sent (attempts, including retries).
-    pub requests: u32,
-    /// Requests that were re-sends after a transient failure.
-    pub retries: u32,
-    /// Why delivery stopped before every order was acked or dead-lettered.
-    pub stop: Option<StopReason>,
-    /// The sink's cancel signal ([`WebhookSink::with_cancel`]) turned true:
-    /// a retry wait was cut short or a request not sent, and the orders not
-    /// yet answered are `pending` (with `stop` left `None`).
-    pub cancelled: bool,
-}
-
-/// An order the CRM refused as a bad record (400, 413, 422 or another 4xx).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// Outbox sequence number of the order.
-    pub seq: i64,
-    /// HTTP status of the refusal.
-    pub status: Option<u16>,
-    /// Status line and a bounded excerpt of the response body, every
-    /// configured secret in it replaced by `***`; for a 413, the size of the
-    /// order's request.
-    pub reason: String,
-}
-
-/// Why a batch stopped early; the orders not yet acked are `pending`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopReason {
-    /// 401, 403, 404, 410 or a redirect, or a batch of two or more whose
-    /// every order was refused alone with the same 4xx (none accepted): the
-    /// sink's configuration is wrong, retrying cannot help.
-    Refused {
-        /// HTTP status received.
-        status: u16,
-        /// Status line, redirect target if any, and a bounded body excerpt.
-        message: String,
-    },
-    /// The run's deadline passed while retrying, or the next wait
-    /// (`Retry-After`, backoff, rate limit) would have ended after it.
-    Deadline,
-    /// `retry.max_attempts` transient failures in a row.
-    Exhausted {
-        /// The last failure: status and body excerpt, or the transport error.
-        last_error: String,
-    },
-}
-
-impl fmt::Display for StopReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Refused { status, message } => {
-                write!(
-                    f,
-                    "the webhook refused the request (HTTP {status}): {message}"
-                )
-            }
-            Self::Deadline => f.write_str("the run's deadline passed while retrying"),
-            Self::Exhausted { last_error } => {
-                write!(
-                    f,
-                    "gave up after the maximum number of attempts: {last_error}"
-                )
-            }
-        }
-    }
-}
 
 /// Why a webhook sink could not be set up; all of them are configuration problems.
 #[derive(Debug, thiserror::Error)]
@@ -270,7 +183,7 @@ impl WebhookSink {
         let url_display = redact_url(url.as_str());
         // Secrets a response body might echo: the URL's secret-looking parts,
         // configured header values, and the auth and signing secrets below.
-        let mut secrets: Vec<String> = redact::url_secrets(&url);
+        let mut secrets: Vec<String> = url_secrets(&url);
         secrets.extend(cfg.headers.values().cloned());
 
         let secret = |var: &str, what: &'static str| -> Result<String, SinkError> {
@@ -515,6 +428,16 @@ impl WebhookSink {
             );
         }
         out
+    }
+}
+
+impl Sink for WebhookSink {
+    fn deliver(
+        &self,
+        orders: &[OutgoingOrder],
+        deadline: tokio::time::Instant,
+    ) -> impl Future<Output = BatchOutcome> + Send {
+        WebhookSink::deliver(self, orders, deadline)
     }
 }
 

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{SecondsFormat, Utc};
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use super::{OutgoingOrder, SinkError};
 use crate::pipeline::PayloadFormat;
@@ -17,26 +17,9 @@ const SECRET_PREFIX: &str = "whsec_";
 /// Longest response-body excerpt kept in a dead letter or stop message, in characters.
 pub(super) const SNIPPET_CHARS: usize = 512;
 
-/// The `webhook-id` of a batch: `msg_` and the first 32 hex digits of the
-/// SHA-256 over `key:version\n` of each order.
-///
-/// It depends only on the orders, so a retry, and a re-send after a crash,
-/// carry the same id and the CRM can drop the duplicate.
+/// The `webhook-id` of a batch: its idempotency key, [`crate::sinks::batch_id`].
 pub fn webhook_id(orders: &[OutgoingOrder]) -> String {
-    let mut hasher = Sha256::new();
-    for o in orders {
-        hasher.update(o.key.as_bytes());
-        hasher.update(b":");
-        hasher.update(o.version.to_string().as_bytes());
-        hasher.update(b"\n");
-    }
-    let digest = hasher.finalize();
-    let mut id = String::with_capacity(4 + 32);
-    id.push_str("msg_");
-    for byte in &digest[..16] {
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id
+    crate::sinks::batch_id(orders)
 }
 
 /// The `webhook-signature` value for one attempt: `v1,` and the base64
@@ -181,7 +164,7 @@ mod unit {
         // Pinned so that a change of the scheme, which would break
         // de-duplication across an upgrade, is noticed.
         let expected = {
-            let d = Sha256::digest(b"A1:1\nB2:3\n");
+            let d = <Sha256 as sha2::Digest>::digest(b"A1:1\nB2:3\n");
             let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
             format!("msg_{}", &hex[..32])
         };

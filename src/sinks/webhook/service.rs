@@ -7,9 +7,9 @@ use reqwest::header::{HeaderValue, LOCATION, RETRY_AFTER};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::redact::redact_url;
 use super::request::{build_body, snippet, webhook_id};
 use super::{BatchOutcome, OutgoingOrder, RetryPolicy, StopReason, WebhookSink};
+use crate::pipeline::redact::redact_url;
 
 /// Bytes of a response body read at most; the rest is never downloaded.
 pub(super) const MAX_RESPONSE_BYTES: usize = crate::pipeline::defaults::MAX_RESPONSE_BYTES as usize;

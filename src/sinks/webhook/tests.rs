@@ -124,7 +124,9 @@ fn config(url: &str, extra: Value) -> WebhookSinkConfig {
             base.insert(k.clone(), v.clone());
         }
     }
-    serde_json::from_value(cfg).unwrap()
+    serde_json::from_value::<crate::pipeline::SinkConfig>(cfg)
+        .unwrap()
+        .webhook
 }
 
 fn no_env(_: &str) -> Option<String> {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use proptest::prelude::*;
 
 use super::{outgoing, take_batch};
-use crate::sinks::webhook::webhook_id;
+use crate::sinks::batch_id as webhook_id;
 use crate::state::{Change, Reason, StateStore};
 
 /// One step of a pipeline's life.

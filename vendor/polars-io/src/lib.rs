@@ -38,6 +38,16 @@ pub mod utils;
 
 #[cfg(feature = "cloud")]
 pub use cloud::glob as async_glob;
+
+/// s360-sync patch marker. s360-sync refers to this item (`src/engine/mapped.rs`),
+/// so its build fails when this patched copy is not the polars-io in use: after a
+/// Polars upgrade Cargo only warns "patch not used", and the CSV line counter of
+/// `csv/read/parser.rs` (search for `s360-sync patch`) would silently fall back to
+/// the scalar loop. Copying a new release over this folder removes it too; see
+/// `PATCHED.md` for the upgrade path.
+#[doc(hidden)]
+pub const S360_SYNC_PATCHED: &str =
+    "polars-io 0.55.2: CSV line counter on 64-byte blocks on stable Rust";
 pub use options::*;
 pub use path_utils::*;
 pub use shared::*;
