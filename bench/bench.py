@@ -166,7 +166,7 @@ state:
 
 
 def sync_history(work, rows_per_day, port):
-    """Issue 3: a scheduled run's cost with 1 day vs 100 days of history; and
+    """A scheduled run's cost with 1 day vs 100 days of history; and
     detecting the changes of a new delta file among N rows of history, next to
     DuckDB running the equivalent query over the same files."""
     ensure_python("duckdb")
@@ -212,7 +212,7 @@ def sync_history(work, rows_per_day, port):
     for days, (secs, rss, detected, dsecs, drss, dcount) in results.items():
         rows.append([f"{days} day(s), {days * rows_per_day} rows", f"{secs:.2f}", f"{rss:.0f}", detected, f"{dsecs:.2f}", f"{drss:.0f}", dcount, f"{dsecs / secs:.1f}x"])
     table(
-        "sync: scheduled run with a 500-change delta over history (issue 3)",
+        "sync: scheduled run with a 500-change delta over history",
         rows,
         ["history", "s360-sync s", "MiB", "detected", "duckdb s", "MiB", "rows scanned-in-window", "duckdb/s360-sync"],
     )
@@ -221,7 +221,7 @@ def sync_history(work, rows_per_day, port):
 
 
 def import_bench(work, sizes, port):
-    """Issue 4: import throughput and peak RSS at two sizes, and the receiver's
+    """Import throughput and peak RSS at two sizes, and the receiver's
     own ceiling measured with wrk posting the same payload size."""
     ensure_wrk()
     rows = []
@@ -245,7 +245,7 @@ def import_bench(work, sizes, port):
             body = json.dumps({"type": "order.upserted", "timestamp": "2026-01-01T00:00:00Z", "data": {"orders": [{"id": str(o["orderId"]), "version": 1, "order": o} for o in orders]}})
             dry.write_text(body)
             payload_bytes = len(body)
-    table("import run into a loopback receiver (issue 4)", rows, ["orders", "acknowledged", "seconds", "orders/s", "peak MiB", "requests"])
+    table("import run into a loopback receiver", rows, ["orders", "acknowledged", "seconds", "orders/s", "peak MiB", "requests"])
     lua = work / "post.lua"
     lua.write_text(
         'wrk.method = "POST"\n'

@@ -1,4 +1,4 @@
-"""Issue 5 benchmark: s360-sync reconcile vs DuckDB, a plain Polars (Python) script and datacompy.
+"""Consistency-check benchmark: s360-sync reconcile vs DuckDB, a plain Polars (Python) script and datacompy.
 
 Each tool answers the same question on the same files: full outer join of
 S-360 orders (minor units, abandoned orders filtered out) with the CRM's order
@@ -195,7 +195,7 @@ def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen, repea
             ratio_m = f"{m / duck[2]:.2f}" if duck else "-"
             rows_out.append([fmt, name, f"{t:.1f}", spread, f"{m:.0f}", mem_spread, counts, ratio_t, ratio_m])
     table(
-        f"reconcile: {rows} orders per side (issue 5), medians of {repeat} interleaved runs",
+        f"reconcile: {rows} orders per side, medians of {repeat} interleaved runs",
         rows_out,
         ["format", "tool", "seconds", "range", "peak MiB", "range", "(missing crm, missing s360, mismatched)",
          "duckdb time / this", "this RSS / duckdb"],

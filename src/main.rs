@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 /// jemalloc instead of the system allocator: Polars allocates and frees many
 /// short-lived buffers, and glibc's malloc cost the consistency check 10% to
-/// 30% of its time (measured, `bench/RESULTS.md`).
+/// 30% of its time (measured, `docs/ARCHITECTURE.md`).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

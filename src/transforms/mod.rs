@@ -245,7 +245,7 @@ fn typed_aggregations(
 /// number, and the values are gathered from those rows afterwards. Polars'
 /// own `first` on text keeps a heap buffer per group, and on a CRM export of
 /// 9M order lines (4.5M orders, 4 `first` columns) this took the
-/// aggregation from 2.8 s and 2.4 GB to 1.6 s and 1.8 GB (`bench/RESULTS.md`).
+/// aggregation from 2.8 s and 2.4 GB to 1.6 s and 1.8 GB (`docs/ARCHITECTURE.md`).
 /// The cost: the step's input columns are held in memory while it runs.
 fn aggregate(lf: LazyFrame, by: &[String], specs: Aggregations, ordered: bool) -> LazyFrame {
     let mut needed: Vec<&str> = by.iter().map(String::as_str).collect();
