@@ -7,6 +7,7 @@ pub mod cli;
 pub mod engine;
 pub mod exit;
 pub mod extract;
+pub mod formats;
 pub mod pipeline;
 pub mod preview;
 pub mod reconcile;
