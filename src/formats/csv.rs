@@ -9,12 +9,13 @@ use arrow::csv::reader::Format as CsvFormat;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use polars::prelude::{
-    DataType as PolarsType, LazyCsvReader, LazyFileListReader, LazyFrame, NullValues, PlSmallStr,
-    ScanSources, Schema as PolarsSchema,
+    DataType as PolarsType, Expr, Field as PolarsField, IdxSize, Int8Chunked, IntoColumn,
+    LazyCsvReader, LazyFileListReader, LazyFrame, NullValues, PlSmallStr, ScanSources,
+    Schema as PolarsSchema, col,
 };
 
 use super::columns::{arrow_type, decode, parsed_from_text};
-use super::infer::{Guess, INFER_ROWS};
+use super::infer::{Guess, INFER_ROWS, kind_bits};
 use super::{Batches, FileData, ReadOptions, check_columns, check_complete, open, polars_error};
 use crate::pipeline::Encoding;
 use crate::sources::error::SourceError;
@@ -82,7 +83,7 @@ pub fn schema_of(
     data: &FileData,
     options: &ReadOptions,
 ) -> Result<SchemaRef, SourceError> {
-    guessed_schema(name, data, options, &format_of(name, options)?)
+    guessed_schema(name, data, options, &format_of(name, options)?, false)
 }
 
 fn guessed_schema(
@@ -90,6 +91,7 @@ fn guessed_schema(
     data: &FileData,
     options: &ReadOptions,
     format: &CsvFormat,
+    every_cell: bool,
 ) -> Result<SchemaRef, SourceError> {
     let (header, _) = format
         .infer_schema(decoded(name, data, options.csv.encoding)?, Some(0))
@@ -105,12 +107,16 @@ fn guessed_schema(
     let guessed: Vec<usize> = (0..header.fields().len())
         .filter(|&i| options.is_guessed(header.field(i).name()))
         .collect();
-    if !guessed.is_empty() {
-        // Only the guessed columns are built (every cell is still parsed).
-        let reader = arrow::csv::ReaderBuilder::new(as_text.clone())
+    if every_cell || !guessed.is_empty() {
+        let mut builder = arrow::csv::ReaderBuilder::new(as_text.clone())
             .with_format(format.clone())
-            .with_batch_size(options.batch_size)
-            .with_projection(guessed.clone())
+            .with_batch_size(options.batch_size);
+        if !every_cell {
+            // Only the guessed columns are built: the check's own scan
+            // reports malformed cells of the others.
+            builder = builder.with_projection(guessed.clone());
+        }
+        let reader = builder
             .build(decoded(name, data, options.csv.encoding)?)
             .map_err(|e| SourceError::parse(name, e))?;
         let mut rows = 0usize;
@@ -120,13 +126,14 @@ fn guessed_schema(
                 n.saturating_sub(rows).min(batch.num_rows())
             });
             for (j, &i) in guessed.iter().enumerate() {
-                let column = batch.column(j).as_string::<i32>().slice(0, take);
+                let column = batch.column(if every_cell { i } else { j });
+                let column = column.as_string::<i32>().slice(0, take);
                 for value in column.iter().flatten() {
                     guesses[i].add(value);
                 }
             }
             rows += take;
-            if INFER_ROWS.is_some_and(|n| rows >= n) {
+            if !every_cell && INFER_ROWS.is_some_and(|n| rows >= n) {
                 break;
             }
         }
@@ -158,7 +165,10 @@ pub fn read(
 ) -> Result<(SchemaRef, Batches), SourceError> {
     check_complete(name, &data)?;
     let format = format_of(name, options)?;
-    let schema = guessed_schema(name, &data, options, &format)?;
+    // Every cell of every row is read first, even when no column is
+    // guessed, so that a malformed row is reported before any batch is
+    // handed out.
+    let schema = guessed_schema(name, &data, options, &format, true)?;
     let reader = arrow::csv::ReaderBuilder::new(schema.clone())
         .with_format(format)
         .with_batch_size(options.batch_size)
@@ -185,7 +195,7 @@ fn polars_type_of(t: &DataType) -> PolarsType {
 
 /// The check's reader: a lazy Polars scan of the local CSV file `path`
 /// (`sources`: the same bytes, mapped, and transcoded to UTF-8 when the
-/// encoding is not), typed like [`read`]: guessed columns by [`schema_of`]
+/// encoding is not), typed like [`read`]: guessed columns by [`guess_in_polars`]
 /// over `path`, keys and declared columns as text, then declared ones
 /// converted by [`super::columns::conform_frame`].
 pub fn scan(
@@ -225,14 +235,20 @@ pub fn scan(
         &present,
         options.text.iter().chain(options.columns.keys()),
     )?;
-    let guessed = schema_of(name, &data, options)?;
     let mut types = PolarsSchema::default();
     for column in header.iter_names() {
-        let t = match guessed.field_with_name(column) {
-            Ok(f) if options.is_guessed(column) => polars_type_of(f.data_type()),
-            _ => PolarsType::String,
-        };
-        types.with_column(column.clone(), t);
+        types.with_column(column.clone(), PolarsType::String);
+    }
+    let guessed: Vec<PlSmallStr> = header
+        .iter_names()
+        .filter(|c| options.is_guessed(c))
+        .cloned()
+        .collect();
+    if !guessed.is_empty() {
+        let text = reader(Some(Arc::new(types.clone()))).map_err(|e| polars_error(name, e))?;
+        for (column, guess) in guessed.iter().zip(guess_in_polars(text, &guessed)?) {
+            types.with_column(column.clone(), polars_type_of(&guess.data_type()));
+        }
     }
     let lf = reader(Some(Arc::new(types))).map_err(|e| polars_error(name, e))?;
     Ok(super::columns::conform_frame(
@@ -241,6 +257,50 @@ pub fn scan(
         &options.columns,
         options.offset(),
     ))
+}
+
+/// The [`Guess`] of each of `columns` (read as text by `text`) from the
+/// first [`INFER_ROWS`] rows, through Polars' own parallel reader: each
+/// value's [`kind_bits`] in a one-byte column (`Int8`: the build has no `UInt8`), merged here. The same policy
+/// as [`schema_of`], at the cost of one streaming pass rather than a
+/// single-threaded one.
+fn guess_in_polars(text: LazyFrame, columns: &[PlSmallStr]) -> Result<Vec<Guess>, SourceError> {
+    let exprs: Vec<Expr> = columns
+        .iter()
+        .map(|c| {
+            col(c.clone()).map(
+                |c| {
+                    let kinds: Int8Chunked = c
+                        .str()?
+                        .iter()
+                        .map(|v| Some(v.filter(|v| !v.is_empty()).map_or(0, kind_bits) as i8))
+                        .collect();
+                    Ok(kinds.with_name(c.name().clone()).into_column())
+                },
+                |_, f| Ok(PolarsField::new(f.name().clone(), PolarsType::Int8)),
+            )
+        })
+        .collect();
+    let text = match INFER_ROWS {
+        Some(n) => text.limit(n as IdxSize),
+        None => text,
+    };
+    let kinds = text
+        .select(exprs)
+        .collect()
+        .map_err(|e| polars_error("guessing column types", e))?;
+    columns
+        .iter()
+        .map(|c| {
+            let mut guess = Guess::default();
+            let column = kinds
+                .column(c)
+                .and_then(|k| k.i8().cloned())
+                .map_err(|e| polars_error("guessing column types", e))?;
+            guess.merge(column.iter().flatten().fold(0, |all, k| all | k as u8));
+            Ok(guess)
+        })
+        .collect()
 }
 
 /// Decode a non-UTF-8 file into a UTF-8 copy `dir/{n}.csv` that Polars can

@@ -26,18 +26,38 @@ pub struct Guess {
 /// Significant digits an `f64` is sure to give back as written.
 const F64_DIGITS: usize = 15;
 
+/// The kinds of value seen, as bits ([`kind_bits`]), so that a column's
+/// guess can be gathered in parallel and merged ([`Guess::merge`]).
+const BOOLEAN: u8 = 1;
+const INTEGER: u8 = 2;
+const LONG_INTEGER: u8 = 4;
+const FLOAT: u8 = 8;
+const TEXT: u8 = 16;
+
+/// The kind of one (non-null) value as [`Guess::merge`] takes it.
+pub fn kind_bits(s: &str) -> u8 {
+    match classify(s) {
+        Kind::Boolean => BOOLEAN,
+        Kind::Integer { long: false } => INTEGER,
+        Kind::Integer { long: true } => INTEGER | LONG_INTEGER,
+        Kind::Float => FLOAT,
+        Kind::Text => TEXT,
+    }
+}
+
 impl Guess {
     /// Take one (non-null) value into account.
     pub fn add(&mut self, s: &str) {
-        match classify(s) {
-            Kind::Boolean => self.booleans = true,
-            Kind::Integer { long } => {
-                self.integers = true;
-                self.long_integers |= long;
-            }
-            Kind::Float => self.floats = true,
-            Kind::Text => self.text = true,
-        }
+        self.merge(kind_bits(s));
+    }
+
+    /// Take values of the kinds `bits` (from [`kind_bits`], or'ed) into account.
+    pub fn merge(&mut self, bits: u8) {
+        self.booleans |= bits & BOOLEAN != 0;
+        self.integers |= bits & INTEGER != 0;
+        self.long_integers |= bits & LONG_INTEGER != 0;
+        self.floats |= bits & FLOAT != 0;
+        self.text |= bits & TEXT != 0;
     }
 
     /// Booleans and numbers are typed; everything else (dates included)

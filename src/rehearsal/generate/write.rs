@@ -43,7 +43,11 @@ pub(super) enum TableWriter {
 }
 
 impl TableWriter {
-    pub(super) fn new(path: &Path, columns: &[&'static str], format: GenFormat) -> Result<Self, GenError> {
+    pub(super) fn new(
+        path: &Path,
+        columns: &[&'static str],
+        format: GenFormat,
+    ) -> Result<Self, GenError> {
         match format {
             GenFormat::Csv => {
                 let mut w = CsvWriter::new(create(path)?, CsvStyle::data(b';'));
