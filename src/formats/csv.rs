@@ -15,7 +15,7 @@ use polars::prelude::{
 };
 
 use super::columns::{arrow_type, decode, parsed_from_text};
-use super::infer::{Guess, INFER_ROWS, kind_bits};
+use super::infer::{CHECK_INFER_ROWS, Guess, INFER_ROWS};
 use super::{Batches, FileData, ReadOptions, check_columns, check_complete, open, polars_error};
 use crate::pipeline::Encoding;
 use crate::sources::error::SourceError;
@@ -122,7 +122,12 @@ fn guessed_schema(
         let mut rows = 0usize;
         for batch in reader {
             let batch = batch.map_err(|e| csv_error(name, &as_text, options.csv.header, e))?;
-            let take = INFER_ROWS.map_or(batch.num_rows(), |n| {
+            let limit = if every_cell {
+                INFER_ROWS
+            } else {
+                CHECK_INFER_ROWS
+            };
+            let take = limit.map_or(batch.num_rows(), |n| {
                 n.saturating_sub(rows).min(batch.num_rows())
             });
             for (j, &i) in guessed.iter().enumerate() {
@@ -133,7 +138,7 @@ fn guessed_schema(
                 }
             }
             rows += take;
-            if !every_cell && INFER_ROWS.is_some_and(|n| rows >= n) {
+            if !every_cell && limit.is_some_and(|n| rows >= n) {
                 break;
             }
         }
@@ -195,8 +200,8 @@ fn polars_type_of(t: &DataType) -> PolarsType {
 
 /// The check's reader: a lazy Polars scan of the local CSV file `path`
 /// (`sources`: the same bytes, mapped, and transcoded to UTF-8 when the
-/// encoding is not), typed like [`read`]: guessed columns by [`guess_in_polars`]
-/// over `path`, keys and declared columns as text, then declared ones
+/// encoding is not), typed like [`read`]: guessed columns by the same
+/// [`Guess`] over the first [`CHECK_INFER_ROWS`] rows of `path`, keys and declared columns as text, then declared ones
 /// converted by [`super::columns::conform_frame`].
 pub fn scan(
     name: &str,
@@ -235,20 +240,14 @@ pub fn scan(
         &present,
         options.text.iter().chain(options.columns.keys()),
     )?;
+    let guessed = guessed_schema(name, &data, options, &format_of(name, options)?, false)?;
     let mut types = PolarsSchema::default();
     for column in header.iter_names() {
-        types.with_column(column.clone(), PolarsType::String);
-    }
-    let guessed: Vec<PlSmallStr> = header
-        .iter_names()
-        .filter(|c| options.is_guessed(c))
-        .cloned()
-        .collect();
-    if !guessed.is_empty() {
-        let text = reader(Some(Arc::new(types.clone()))).map_err(|e| polars_error(name, e))?;
-        for (column, guess) in guessed.iter().zip(guess_in_polars(text, &guessed)?) {
-            types.with_column(column.clone(), polars_type_of(&guess.data_type()));
-        }
+        let t = match guessed.field_with_name(column) {
+            Ok(f) if options.is_guessed(column) => polars_type_of(f.data_type()),
+            _ => PolarsType::String,
+        };
+        types.with_column(column.clone(), t);
     }
     let lf = reader(Some(Arc::new(types))).map_err(|e| polars_error(name, e))?;
     Ok(super::columns::conform_frame(
@@ -257,50 +256,6 @@ pub fn scan(
         &options.columns,
         options.offset(),
     ))
-}
-
-/// The [`Guess`] of each of `columns` (read as text by `text`) from the
-/// first [`INFER_ROWS`] rows, through Polars' own parallel reader: each
-/// value's [`kind_bits`] in a one-byte column (`Int8`: the build has no `UInt8`), merged here. The same policy
-/// as [`schema_of`], at the cost of one streaming pass rather than a
-/// single-threaded one.
-fn guess_in_polars(text: LazyFrame, columns: &[PlSmallStr]) -> Result<Vec<Guess>, SourceError> {
-    let exprs: Vec<Expr> = columns
-        .iter()
-        .map(|c| {
-            col(c.clone()).map(
-                |c| {
-                    let kinds: Int8Chunked = c
-                        .str()?
-                        .iter()
-                        .map(|v| Some(v.filter(|v| !v.is_empty()).map_or(0, kind_bits) as i8))
-                        .collect();
-                    Ok(kinds.with_name(c.name().clone()).into_column())
-                },
-                |_, f| Ok(PolarsField::new(f.name().clone(), PolarsType::Int8)),
-            )
-        })
-        .collect();
-    let text = match INFER_ROWS {
-        Some(n) => text.limit(n as IdxSize),
-        None => text,
-    };
-    let kinds = text
-        .select(exprs)
-        .collect()
-        .map_err(|e| polars_error("guessing column types", e))?;
-    columns
-        .iter()
-        .map(|c| {
-            let mut guess = Guess::default();
-            let column = kinds
-                .column(c)
-                .and_then(|k| k.i8().cloned())
-                .map_err(|e| polars_error("guessing column types", e))?;
-            guess.merge(column.iter().flatten().fold(0, |all, k| all | k as u8));
-            Ok(guess)
-        })
-        .collect()
 }
 
 /// Decode a non-UTF-8 file into a UTF-8 copy `dir/{n}.csv` that Polars can

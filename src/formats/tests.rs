@@ -165,13 +165,18 @@ fn a_word_after_row_1000_keeps_a_column_text_for_sync_and_check() {
     assert_eq!((kind, values[1_000]), ("text", Some("see attached")));
 }
 
+/// Past the check's window the sync still reads text; the check refuses
+/// the file with the column named, never reads a wrong type silently.
 #[test]
-fn a_word_after_row_10000_keeps_a_column_text_for_sync_and_check() {
+fn a_word_after_row_10000_is_text_for_sync_and_refused_with_its_column_by_check() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "a.csv", &late_word(10_000));
-    let t = agree(&path, &options(Format::Csv, "orderId", &[]));
-    let (kind, values) = column(&t, "note");
+    let o = options(Format::Csv, "orderId", &[]);
+    let sync = table(&synced(&path, &o).unwrap());
+    let (kind, values) = column(&sync, "note");
     assert_eq!((kind, values[10_000]), ("text", Some("see attached")));
+    let e = checked(&path, &o).expect_err("the check cannot read a word as a number");
+    assert!(e.contains("see attached") && e.contains("note"), "{e}");
 }
 
 #[test]
