@@ -9,9 +9,8 @@ use arrow::csv::reader::Format as CsvFormat;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use polars::prelude::{
-    DataType as PolarsType, Expr, Field as PolarsField, IdxSize, Int8Chunked, IntoColumn,
-    LazyCsvReader, LazyFileListReader, LazyFrame, NullValues, PlSmallStr, ScanSources,
-    Schema as PolarsSchema, col,
+    DataType as PolarsType, LazyCsvReader, LazyFileListReader, LazyFrame, NullValues, PlSmallStr,
+    ScanSources, Schema as PolarsSchema,
 };
 
 use super::columns::{arrow_type, decode, parsed_from_text};

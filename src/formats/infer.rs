@@ -33,8 +33,8 @@ pub struct Guess {
 /// Significant digits an `f64` is sure to give back as written.
 const F64_DIGITS: usize = 15;
 
-/// The kinds of value seen, as bits ([`kind_bits`]), so that a column's
-/// guess can be gathered in parallel and merged ([`Guess::merge`]).
+/// The kinds of value seen, as bits ([`kind_bits`]), so that guesses
+/// gathered apart can be merged ([`Guess::merge`]).
 const BOOLEAN: u8 = 1;
 const INTEGER: u8 = 2;
 const LONG_INTEGER: u8 = 4;
