@@ -7,6 +7,7 @@
 pub mod app;
 pub mod engine;
 pub mod extract;
+pub mod formats;
 pub mod pipeline;
 pub mod reconcile;
 pub mod rehearsal;

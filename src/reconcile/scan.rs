@@ -1,20 +1,16 @@
-//! One side of a consistency check as a Polars lazy frame: CSV and Parquet (local, or downloaded from an object store) scanned lazily, NDJSON read through the arrow-rs sources.
+//! One side of a consistency check as a Polars lazy frame: its files listed, downloaded when remote, fingerprinted, read by the check's reader of their format (`crate::formats`), combined, and transformed.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use polars::prelude::*;
 
 use super::error::ReconcileError;
-use super::values::{to_epoch_ms, to_scaled};
 use crate::engine::mapped::{self, Releaser};
-use crate::pipeline::{ColumnType, Encoding, Format, Pipeline, ReconcileSide, parse_offset};
+use crate::formats::{csv, ndjson, parquet};
+use crate::pipeline::{Encoding, Format, Pipeline, ReconcileSide};
 use crate::sources::{FileData, Source, SourceFile};
-use crate::transforms::{self, polars_type};
-
-/// Rows Polars reads to infer the types of undeclared CSV columns.
-const INFER_ROWS: usize = 10_000;
+use crate::transforms;
 
 /// One input file and its fingerprint, as listed in `summary.json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -120,17 +116,15 @@ pub fn fingerprints(
 }
 
 /// Build a side's lazy plan: readers, declared types, transforms.
-/// Blocking (reads CSV headers): run on a blocking thread.
+/// Blocking (reads CSV files to type their columns): run on a blocking thread.
 pub fn build_side(
     name: &str,
     side: &ReconcileSide,
     fetched: &Fetched,
 ) -> Result<ScannedSide, ReconcileError> {
-    let src = &side.source;
-    let offset = parse_offset(&src.timezone).unwrap_or(0);
-    let format = fetched.source.options.format;
-    let key = src.key.as_ref().map(|k| k.columns()).unwrap_or_default();
-    let tmp = if format == Format::Csv && src.csv.encoding != Encoding::Utf8 {
+    let options = &fetched.source.options;
+    let format = options.format;
+    let tmp = if format == Format::Csv && side.source.csv.encoding != Encoding::Utf8 {
         Some(tempfile::tempdir().map_err(|source| ReconcileError::Io {
             path: std::env::temp_dir(),
             source,
@@ -143,28 +137,24 @@ pub fn build_side(
         Format::Csv | Format::Parquet => {
             let mut frames = Vec::with_capacity(fetched.files.len());
             for (file, path) in &fetched.files {
-                // A half-written CSV export is refused, as for sync.
-                if format == Format::Csv {
-                    crate::sources::check_complete(
-                        &file.name,
-                        &crate::sources::FileData::Local(path.clone()),
-                    )?;
-                }
-                let path = match (&tmp, format) {
-                    (Some(dir), Format::Csv) => transcode(path, dir.path(), frames.len())?,
+                let scanned = match (&tmp, format) {
+                    (Some(dir), Format::Csv) => {
+                        // Refused before it is copied, as for sync.
+                        crate::formats::check_complete(&file.name, &FileData::Local(path.clone()))?;
+                        csv::transcode(path, options.csv.encoding, dir.path(), frames.len())?
+                    }
                     _ => path.clone(),
                 };
                 let (sources, map) =
-                    mapped::scan_sources(&path).map_err(|source| ReconcileError::Io {
-                        path: path.clone(),
+                    mapped::scan_sources(&scanned).map_err(|source| ReconcileError::Io {
+                        path: scanned.clone(),
                         source,
                     })?;
                 maps.extend(map);
-                let lf = match format {
-                    Format::Csv => scan_csv(&file.name, sources, side, &key)?,
-                    _ => scan_parquet(&file.name, sources)?,
-                };
-                frames.push(conform(&file.name, lf, side, &key, offset)?);
+                frames.push(match format {
+                    Format::Csv => csv::scan(&file.name, path, sources, options)?,
+                    _ => parquet::scan(&file.name, sources, options)?,
+                });
             }
             concat_frames(frames, name)?
         }
@@ -206,170 +196,15 @@ fn concat_frames(frames: Vec<LazyFrame>, side: &str) -> Result<LazyFrame, Reconc
     })
 }
 
-fn perr(file: &str, source: PolarsError) -> ReconcileError {
-    ReconcileError::Polars {
-        context: file.to_string(),
-        source,
-    }
-}
-
-fn scan_csv(
-    name: &str,
-    sources: ScanSources,
-    side: &ReconcileSide,
-    key: &[String],
-) -> Result<LazyFrame, ReconcileError> {
-    let o = &side.source.csv;
-    let reader = |overrides: Option<SchemaRef>| {
-        let mut r = LazyCsvReader::new_with_sources(sources.clone())
-            .with_separator(o.delimiter as u8)
-            .with_quote_char(Some(o.quote as u8))
-            .with_has_header(o.header)
-            .with_infer_schema_length(Some(INFER_ROWS))
-            .with_glob(false)
-            .with_dtype_overwrite(overrides);
-        if !o.null_values.is_empty() {
-            r = r.with_null_values(Some(NullValues::AllColumns(
-                o.null_values
-                    .iter()
-                    .map(|v| PlSmallStr::from(v.as_str()))
-                    .collect(),
-            )));
-        }
-        r.finish()
-    };
-    // Read the header first, so the overrides name only present columns and
-    // a missing one gets our message rather than Polars'.
-    let mut probe = reader(None).map_err(|e| perr(name, e))?;
-    let schema = probe.collect_schema().map_err(|e| perr(name, e))?;
-    check_columns(name, &schema, side, key)?;
-    // Keys and declared columns are read as text: keys keep leading zeros,
-    // and declared types are parsed by `conform` with messages naming the file.
-    let mut overrides = Schema::default();
-    for c in key.iter().chain(side.source.columns.keys()) {
-        if schema.contains(c) {
-            overrides.with_column(c.as_str().into(), DataType::String);
-        }
-    }
-    reader(Some(Arc::new(overrides))).map_err(|e| perr(name, e))
-}
-
-fn scan_parquet(name: &str, sources: ScanSources) -> Result<LazyFrame, ReconcileError> {
-    let args = ScanArgsParquet {
-        glob: false,
-        // One file at a time, with no partition values in its folder names
-        // (Polars refuses to look for them in a buffer).
-        hive_options: HiveOptions {
-            enabled: Some(false),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    LazyFrame::scan_parquet_sources(sources, args).map_err(|e| perr(name, e))
-}
-
-fn check_columns(
-    file: &str,
-    schema: &Schema,
-    side: &ReconcileSide,
-    key: &[String],
-) -> Result<(), ReconcileError> {
-    for column in key.iter().chain(side.source.columns.keys()) {
-        if !schema.contains(column) {
-            return Err(ReconcileError::MissingColumn {
-                file: file.to_string(),
-                column: column.clone(),
-                present: schema
-                    .iter_names()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Give declared columns their types; values that do not parse fail the run
-/// with the file and column named.
-fn conform(
-    name: &str,
-    mut lf: LazyFrame,
-    side: &ReconcileSide,
-    key: &[String],
-    offset: i32,
-) -> Result<LazyFrame, ReconcileError> {
-    let schema = lf.collect_schema().map_err(|e| perr(name, e))?;
-    check_columns(name, &schema, side, key)?;
-    let file: Arc<str> = Arc::from(name);
-    let exprs: Vec<Expr> = side
-        .source
-        .columns
-        .iter()
-        .map(|(c, t)| conform_expr(c, *t, offset, file.clone()))
-        .collect();
-    Ok(if exprs.is_empty() {
-        lf
-    } else {
-        lf.with_columns(exprs)
-    })
-}
-
-fn conform_expr(column: &str, t: ColumnType, offset: i32, file: Arc<str>) -> Expr {
-    let name = column.to_string();
-    col(column).map(
-        move |c| conform_column(&c, t, offset, &file, &name),
-        move |_, f| Ok(Field::new(f.name().clone(), polars_type(t))),
-    )
-}
-
-/// Convert one column to its declared type (timestamps to UTC milliseconds,
-/// naive ones read in the side's `timezone`).
-pub(crate) fn conform_column(
-    c: &Column,
-    t: ColumnType,
-    offset: i32,
-    file: &str,
-    name: &str,
-) -> PolarsResult<Column> {
-    let s = c.as_materialized_series();
-    let bad = |why: String| polars_err!(ComputeError: "{file}: column `{name}`: {why}");
-    let out: Series = match t {
-        ColumnType::Timestamp => to_epoch_ms(s, offset)
-            .map_err(bad)?
-            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-            .into_series(),
-        ColumnType::Decimal(p, sc) => to_scaled(s, sc as u32)
-            .map_err(bad)?
-            .into_decimal(p as usize, sc as usize)
-            .map_err(|e| bad(e.to_string()))?
-            .into_series(),
-        other => {
-            let target = polars_type(other);
-            if s.dtype() == &target {
-                s.clone()
-            } else {
-                s.strict_cast(&target).map_err(|e| bad(e.to_string()))?
-            }
-        }
-    };
-    Ok(out.with_name(c.name().clone()).into_column())
-}
-
-/// NDJSON goes through the arrow-rs reader (which already applies declared
-/// types and UTC), then crosses into Polars without copying. The side is
-/// held in memory; CSV and Parquet are streamed instead.
+/// NDJSON is read by the arrow-rs reader, batch by batch into Polars.
 fn read_through_arrow(side: &str, fetched: &Fetched) -> Result<LazyFrame, ReconcileError> {
     let mut frames = Vec::new();
     for (file, path) in &fetched.files {
-        for batch in fetched
+        let batches = fetched
             .source
-            .batches(file, FileData::Local(path.clone()))?
-        {
-            let batch = batch?;
-            let df = crate::engine::bridge::to_polars(&batch)
-                .map_err(|e| ReconcileError::Transform(e.into()))?;
-            frames.push(df.lazy());
+            .batches(file, FileData::Local(path.clone()))?;
+        for frame in ndjson::frames(batches) {
+            frames.push(frame?.map_err(|e| ReconcileError::Transform(e.into()))?);
         }
     }
     if frames.is_empty() {
@@ -432,21 +267,4 @@ fn display_path(base_dir: &Path, name: &str) -> String {
         rel.push(c);
     }
     rel.to_string_lossy().into_owned()
-}
-
-/// Decode a Windows-1252 file into a UTF-8 copy that Polars can scan.
-fn transcode(path: &Path, dir: &Path, n: usize) -> Result<PathBuf, ReconcileError> {
-    let out = dir.join(format!("{n}.csv"));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ReconcileError::Io { path, source }
-    };
-    let input = std::fs::File::open(path).map_err(io(path))?;
-    let mut reader = encoding_rs_io::DecodeReaderBytesBuilder::new()
-        .encoding(Some(encoding_rs::WINDOWS_1252))
-        .build(std::io::BufReader::new(input));
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&out).map_err(io(&out))?);
-    std::io::copy(&mut reader, &mut w).map_err(io(path))?;
-    w.flush().map_err(io(&out))?;
-    Ok(out)
 }

@@ -6,54 +6,21 @@
 //! milliseconds lost. Records are read leniently: a field a pipeline renamed
 //! or dropped gives an empty cell, never an error.
 
-use std::borrow::Cow;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::SandboxError;
+use super::record::{lines, sync_id, text};
 use super::store;
+use crate::formats::table::{self, CsvStyle, CsvWriter, TableError};
 use crate::rehearsal::generate::CRM_COLUMNS;
 
 /// One export row: a cell per `CRM_COLUMNS` entry, `None` when the record lacks the field.
 type Row = Vec<Option<String>>;
-
-/// The order lines of a record: `operationDatas`, or else the first array of objects.
-pub(super) fn lines(record: &Value) -> Vec<&Map<String, Value>> {
-    let Some(obj) = record.as_object() else {
-        return Vec::new();
-    };
-    let list = obj
-        .get("operationDatas")
-        .and_then(Value::as_array)
-        .or_else(|| {
-            obj.values()
-                .filter_map(Value::as_array)
-                .find(|a| a.first().is_some_and(Value::is_object))
-        });
-    list.map(|a| a.iter().filter_map(Value::as_object).collect())
-        .unwrap_or_default()
-}
-
-/// The CRM's external id of a line: its `operationId`, or its position when it has none.
-pub(super) fn sync_id(line: &Map<String, Value>, index: usize) -> String {
-    text(line.get("operationId")).unwrap_or_else(|| format!("#{index}"))
-}
-
-/// A scalar as text; `None` for missing and null.
-fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
 
 /// First present field among dotted paths, e.g. `catalogCurrency.currencyCode`.
 fn field<'a>(obj: &'a Map<String, Value>, paths: &[&str]) -> Option<&'a Value> {
@@ -250,15 +217,6 @@ pub fn export(db: &Path, out: &Path) -> Result<usize, SandboxError> {
     Ok(rows.len())
 }
 
-/// Quote a CSV field when it holds a separator, a quote or a line break.
-fn csv_field(s: &str) -> Cow<'_, str> {
-    if s.contains([',', '"', '\n', '\r']) {
-        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
 fn create(path: &Path) -> Result<File, SandboxError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
@@ -277,50 +235,23 @@ fn write_csv(path: &Path, rows: &[Row]) -> Result<(), SandboxError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut w = BufWriter::new(create(path)?);
-    writeln!(w, "{}", CRM_COLUMNS.join(",")).map_err(io)?;
-    for row in rows {
-        let line: Vec<Cow<'_, str>> = row
-            .iter()
-            .map(|c| csv_field(c.as_deref().unwrap_or("")))
-            .collect();
-        writeln!(w, "{}", line.join(",")).map_err(io)?;
-    }
-    w.flush().map_err(io)?;
+    let mut w = CsvWriter::new(BufWriter::new(create(path)?), CsvStyle::data(b','));
+    w.table(CRM_COLUMNS, rows).map_err(io)?;
+    let w = w.finish().map_err(io)?;
     w.get_ref().sync_all().map_err(io)
 }
 
 fn write_parquet(path: &Path, rows: &[Row]) -> Result<(), SandboxError> {
-    let schema = Arc::new(Schema::new(
-        CRM_COLUMNS
-            .iter()
-            .map(|c| Field::new(*c, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ));
-    let columns: Vec<ArrayRef> = (0..CRM_COLUMNS.len())
-        .map(|ci| -> ArrayRef {
-            let mut b = StringBuilder::new();
-            for r in rows {
-                b.append_option(r[ci].as_deref());
-            }
-            Arc::new(b.finish())
-        })
-        .collect();
-    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|source| {
-        SandboxError::Arrow {
+    table::write_text_parquet(create(path)?, CRM_COLUMNS, rows).map_err(|e| match e {
+        TableError::Arrow(source) => SandboxError::Arrow {
             path: path.to_path_buf(),
             source,
-        }
-    })?;
-    let pq = |source| SandboxError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut writer =
-        parquet::arrow::ArrowWriter::try_new(create(path)?, schema, None).map_err(pq)?;
-    writer.write(&batch).map_err(pq)?;
-    writer.close().map_err(pq)?;
-    Ok(())
+        },
+        TableError::Parquet(source) => SandboxError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -357,6 +288,7 @@ mod unit {
 
     #[test]
     fn csv_quotes_only_when_needed() {
+        let csv_field = |s| CsvStyle::data(b',').field(s).into_owned();
         assert_eq!(csv_field("B2C"), "B2C");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");

@@ -8,6 +8,7 @@
 //! would: one row per order line.
 
 mod export;
+mod record;
 mod server;
 mod store;
 #[cfg(test)]

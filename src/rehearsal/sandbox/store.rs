@@ -7,7 +7,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use serde::{Deserialize, Serialize};
 
 use super::SandboxError;
-use super::export::{lines, sync_id};
+use super::record::{lines, sync_id};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS orders (

@@ -19,22 +19,34 @@ impl Drop for S3Server {
 }
 
 impl S3Server {
-    /// One plain HTTP request to the server; its status line.
+    /// One plain HTTP request to the server; its status line. A server
+    /// that has just started may accept a connection and reset it while it
+    /// is still loading: a reset or refused connection is tried again, for
+    /// 20 s at most.
     pub fn request(&self, head: &str, body: &str) -> String {
+        let mut last = None;
+        for _ in 0..100 {
+            match self.try_request(head, body) {
+                Ok(status) => return status,
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("{head} to moto: {last:?}");
+    }
+
+    fn try_request(&self, head: &str, body: &str) -> std::io::Result<String> {
         use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(self.endpoint.trim_start_matches("http://"))
-            .expect("connect to moto");
-        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
-            .unwrap();
+        let mut s = std::net::TcpStream::connect(self.endpoint.trim_start_matches("http://"))?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))?;
         write!(
             s,
             "{head} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
-        )
-        .unwrap();
+        )?;
         let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        reply.lines().next().unwrap_or_default().to_string()
+        s.read_to_string(&mut reply)?;
+        Ok(reply.lines().next().unwrap_or_default().to_string())
     }
 
     /// Create a bucket: a plain S3 `PUT /name`.

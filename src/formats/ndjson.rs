@@ -1,24 +1,16 @@
-//! NDJSON reader: one JSON object per line; types inferred from every line unless declared.
+//! NDJSON: one JSON object per line, types inferred from every line unless declared; read by arrow-rs for both the sync and the check (whose frames cross into Polars without copying).
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Cursor, Read};
+use std::io::BufRead;
 use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use polars::prelude::{IntoLazy, LazyFrame};
 
-use super::{Batches, FileData, ReadOptions, SourceError, arrow_type, check_complete};
-
-fn open(name: &str, data: &FileData) -> Result<Box<dyn BufRead + Send>, SourceError> {
-    let raw: Box<dyn Read + Send> = match data {
-        FileData::Local(path) => Box::new(File::open(path).map_err(|source| SourceError::Io {
-            file: name.to_string(),
-            source,
-        })?),
-        FileData::Bytes(b) => Box::new(Cursor::new(b.clone())),
-    };
-    Ok(Box::new(BufReader::with_capacity(256 * 1024, raw)))
-}
+use super::columns::arrow_type;
+use super::{Batches, FileData, ReadOptions, check_complete, open};
+use crate::engine::bridge::{self, BridgeError};
+use crate::sources::error::SourceError;
 
 /// The schema of every line of the file. A key that first appears late in
 /// the file is still a column (a sample would drop it from every row), and
@@ -65,7 +57,8 @@ fn infer(name: &str, data: &FileData) -> Result<Schema, SourceError> {
     }
 }
 
-pub(super) fn read(
+/// The sync's reader: arrow-json batches, strict.
+pub fn read(
     name: &str,
     data: FileData,
     options: &ReadOptions,
@@ -92,4 +85,13 @@ pub(super) fn read(
         schema,
         Box::new(reader.map(move |b| b.map_err(|e| SourceError::parse(&name, e)))),
     ))
+}
+
+/// The check's reader: the sync's batches (declared types and UTC already
+/// applied), each crossing into Polars without copying. The side is held in
+/// memory; CSV and Parquet are streamed instead.
+pub fn frames(
+    batches: Batches,
+) -> impl Iterator<Item = Result<Result<LazyFrame, BridgeError>, SourceError>> {
+    batches.map(|b| b.map(|b| bridge::to_polars(&b).map(|df| df.lazy())))
 }

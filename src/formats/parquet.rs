@@ -1,13 +1,17 @@
-//! Parquet reader: nested list and struct columns are kept as they are.
+//! Parquet: the sync's arrow-rs batches and the check's Polars scan; nested list and struct columns are kept as they are, declared columns converted alike (see [`super::columns`]).
 
 use std::fs::File;
 
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::{Batches, FileData, ReadOptions, SourceError};
+use polars::prelude::{HiveOptions, LazyFrame, ScanArgsParquet, ScanSources};
 
-pub(super) fn read(
+use super::{Batches, FileData, ReadOptions, check_columns, polars_error};
+use crate::sources::error::SourceError;
+
+/// The sync's reader: arrow-rs batches as the file types them.
+pub fn read(
     name: &str,
     data: FileData,
     options: &ReadOptions,
@@ -49,5 +53,39 @@ pub(super) fn read(
                 message: e.to_string(),
             })
         })),
+    ))
+}
+
+/// The check's reader: a lazy Polars scan of one file's `sources`, with
+/// keys and declared columns checked and declared columns converted.
+pub fn scan(
+    name: &str,
+    sources: ScanSources,
+    options: &ReadOptions,
+) -> Result<LazyFrame, SourceError> {
+    let args = ScanArgsParquet {
+        glob: false,
+        // One file at a time, with no partition values in its folder names
+        // (Polars refuses to look for them in a buffer).
+        hive_options: HiveOptions {
+            enabled: Some(false),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut lf =
+        LazyFrame::scan_parquet_sources(sources, args).map_err(|e| polars_error(name, e))?;
+    let schema = lf.collect_schema().map_err(|e| polars_error(name, e))?;
+    let present: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+    check_columns(
+        name,
+        &present,
+        options.text.iter().chain(options.columns.keys()),
+    )?;
+    Ok(super::columns::conform_frame(
+        name,
+        lf,
+        &options.columns,
+        options.offset(),
     ))
 }

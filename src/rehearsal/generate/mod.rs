@@ -6,17 +6,17 @@
 //! discrepancies that are listed in `manifest.json`, the independent answer
 //! key for tests of the consistency check.
 
+mod write;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::pipeline::Format;
+use write::TableWriter;
 
 /// What `s360-sync gen` writes.
 #[derive(Debug, Clone)]
@@ -390,196 +390,6 @@ fn line_values(o: &Order, l: &Line) -> Vec<String> {
         p.event.to_string(),
         l.audience.into(),
     ]
-}
-
-/// Columns of both S-360 exports that hold integers (for Parquet and NDJSON).
-fn is_int_column(name: &str) -> bool {
-    matches!(
-        name,
-        "orderId"
-            | "contactReference"
-            | "saleAmount"
-            | "operationCount"
-            | "operationId"
-            | "quantity"
-            | "basePrice"
-            | "unitPrice"
-            | "totalAmount"
-            | "productId"
-            | "performanceId"
-            | "eventId"
-    )
-}
-
-/// Writes rows of one table in the chosen format.
-enum TableWriter {
-    Csv(BufWriter<File>),
-    Ndjson(BufWriter<File>, Vec<&'static str>),
-    Parquet {
-        writer: Box<parquet::arrow::ArrowWriter<File>>,
-        columns: Vec<&'static str>,
-        rows: Vec<Vec<String>>,
-        path: PathBuf,
-    },
-}
-
-impl TableWriter {
-    fn new(path: &Path, columns: &[&'static str], format: GenFormat) -> Result<Self, GenError> {
-        match format {
-            GenFormat::Csv => {
-                let mut w = create(path)?;
-                writeln!(w, "{}", columns.join(";")).map_err(|source| GenError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                Ok(Self::Csv(w))
-            }
-            GenFormat::Ndjson => Ok(Self::Ndjson(create(path)?, columns.to_vec())),
-            GenFormat::Parquet => {
-                drop(create(path)?);
-                let file = File::create(path).map_err(|source| GenError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                let writer =
-                    parquet::arrow::ArrowWriter::try_new(file, parquet_schema(columns), None)
-                        .map_err(|e| GenError::Encode {
-                            path: path.to_path_buf(),
-                            message: e.to_string(),
-                        })?;
-                Ok(Self::Parquet {
-                    writer: Box::new(writer),
-                    columns: columns.to_vec(),
-                    rows: Vec::new(),
-                    path: path.to_path_buf(),
-                })
-            }
-        }
-    }
-
-    fn row(&mut self, values: Vec<String>, path: &Path) -> Result<(), GenError> {
-        let io = |source| GenError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        match self {
-            Self::Csv(w) => writeln!(w, "{}", values.join(";")).map_err(io),
-            Self::Ndjson(w, columns) => {
-                let obj: serde_json::Map<String, serde_json::Value> = columns
-                    .iter()
-                    .zip(values)
-                    .map(|(c, v)| {
-                        let value = match (is_int_column(c), v.parse::<i64>()) {
-                            (true, Ok(n)) => serde_json::Value::from(n),
-                            _ => serde_json::Value::from(v),
-                        };
-                        (c.to_string(), value)
-                    })
-                    .collect();
-                writeln!(w, "{}", serde_json::Value::Object(obj)).map_err(io)
-            }
-            Self::Parquet { rows, .. } => {
-                rows.push(values);
-                if rows.len() >= 65_536 {
-                    self.flush_parquet()?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn flush_parquet(&mut self) -> Result<(), GenError> {
-        if let Self::Parquet {
-            writer,
-            columns,
-            rows,
-            path,
-        } = self
-        {
-            if rows.is_empty() {
-                return Ok(());
-            }
-            let schema = parquet_schema(columns);
-            let arrays: Vec<ArrayRef> = columns
-                .iter()
-                .enumerate()
-                .map(|(ci, c)| -> ArrayRef {
-                    if is_int_column(c) {
-                        let mut b = Int64Builder::with_capacity(rows.len());
-                        for r in rows.iter() {
-                            b.append_option(r[ci].parse::<i64>().ok());
-                        }
-                        Arc::new(b.finish())
-                    } else if *c == "creationDateTime" || *c == "lastModDateTime" {
-                        let mut b =
-                            arrow::array::TimestampMillisecondBuilder::with_capacity(rows.len())
-                                .with_timezone("+00:00");
-                        for r in rows.iter() {
-                            let t =
-                                chrono::NaiveDateTime::parse_from_str(&r[ci], "%Y-%m-%d %H:%M:%S")
-                                    .ok()
-                                    .map(|t| t.and_utc().timestamp_millis());
-                            b.append_option(t);
-                        }
-                        Arc::new(b.finish())
-                    } else {
-                        let mut b = StringBuilder::new();
-                        for r in rows.iter() {
-                            b.append_value(&r[ci]);
-                        }
-                        Arc::new(b.finish())
-                    }
-                })
-                .collect();
-            let batch = RecordBatch::try_new(schema, arrays).map_err(|e| GenError::Encode {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            writer.write(&batch).map_err(|e| GenError::Encode {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            rows.clear();
-        }
-        Ok(())
-    }
-
-    fn finish(mut self, path: &Path) -> Result<(), GenError> {
-        self.flush_parquet()?;
-        match self {
-            Self::Csv(mut w) | Self::Ndjson(mut w, _) => w.flush().map_err(|source| GenError::Io {
-                path: path.to_path_buf(),
-                source,
-            }),
-            Self::Parquet { writer, .. } => {
-                writer.close().map(|_| ()).map_err(|e| GenError::Encode {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })
-            }
-        }
-    }
-}
-
-fn parquet_schema(columns: &[&str]) -> Arc<Schema> {
-    Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|c| {
-                let dt = if is_int_column(c) {
-                    DataType::Int64
-                } else if *c == "creationDateTime" || *c == "lastModDateTime" {
-                    DataType::Timestamp(
-                        arrow::datatypes::TimeUnit::Millisecond,
-                        Some("+00:00".into()),
-                    )
-                } else {
-                    DataType::Utf8
-                };
-                Field::new(*c, dt, true)
-            })
-            .collect::<Vec<_>>(),
-    ))
 }
 
 /// Injected differences, by category, as order ids (the answer key).
