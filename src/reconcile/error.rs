@@ -88,6 +88,14 @@ pub enum ReconcileError {
     /// Partitions were asked for, but a side's steps cannot run per partition.
     #[error("partitions: {0}")]
     Partitions(String),
+    /// A report table could not be written.
+    #[error("{}: {source}", path.display())]
+    Table {
+        /// The report file.
+        path: PathBuf,
+        /// Cause.
+        source: crate::formats::table::TableError,
+    },
     /// The blocking worker failed.
     #[error("reconcile worker failed: {0}")]
     Worker(#[from] tokio::task::JoinError),
