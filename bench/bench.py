@@ -3,7 +3,7 @@
 
 Usage (from the repository root):
 
-    python3 bench/bench.py [sync] [import] [reconcile] [--rows N] [--keep DIR] [--dev] [--simd] [--lto] [--repeat K]
+    python3 bench/bench.py [sync] [import] [reconcile] [--rows N] [--keep DIR] [--dev] [--simd] [--lto] [--repeat K] [--baseline BIN]
 
 With no section named, all run. Installs its Python reference tools (duckdb,
 polars, datacompy) with pip and `wrk` with apt-get when missing, builds
@@ -272,6 +272,8 @@ def main():
                     help="reconcile: runs of s360-sync and DuckDB each, interleaved; medians are compared")
     ap.add_argument("--keep", help="work in this folder and keep it")
     ap.add_argument("--no-build", action="store_true", help="use the existing binary")
+    ap.add_argument("--baseline", metavar="BIN",
+                    help="reconcile: also run this s360-sync binary (an earlier build), interleaved, and print its ratios")
     ap.add_argument("--dev", action="store_true", help="benchmark the dev-profile build the tests use")
     ap.add_argument("--simd", action="store_true",
                     help="build with Polars' SIMD code (nightly features, unlocked with RUSTC_BOOTSTRAP=1; own target folder)")
@@ -301,7 +303,8 @@ def main():
         if "reconcile" in sections:
             import reconcile_bench  # noqa: E402  (bench/reconcile_bench.py)
 
-            reconcile_bench.run(BIN, work, args.rows, measure_rss, table, log, ensure_python, gen, args.repeat)
+            reconcile_bench.run(BIN, work, args.rows, measure_rss, table, log, ensure_python, gen, args.repeat,
+                                baseline=args.baseline)
     finally:
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(timeout=10)

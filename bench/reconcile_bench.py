@@ -130,11 +130,13 @@ print(json.dumps({'missing_in_crm': len(c.df1_unq_rows), 'missing_in_s360': len(
 """
 
 
-def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen, repeat=3):
+def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen, repeat=3, baseline=None):
     """`repeat`: s360-sync and DuckDB run this many times each, interleaved
     (ours, ours in 8 parts, DuckDB, then again), and their medians are
     compared: on a shared machine one run of each can differ by a third for
-    the same work. Polars and datacompy, 10x slower, run once."""
+    the same work. Polars and datacompy, 10x slower, run once. `baseline`:
+    another s360-sync binary (an earlier build) run interleaved with this
+    one on the same files, so a change's cost is measured in the same run."""
     ensure_python("duckdb", "polars", "datacompy", "pandas", "pyarrow")
     if os.environ.get("_RJEM_MALLOC_CONF"):
         log(f"note: _RJEM_MALLOC_CONF={os.environ['_RJEM_MALLOC_CONF']} is set: s360-sync's jemalloc follows it")
@@ -160,19 +162,30 @@ def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen, repea
     last_json_line = lambda o: json.loads([x for x in o.splitlines() if x.startswith('{')][-1])  # noqa: E731
 
     rows_out = []
+    base_rows = []
     for fmt, (l, r) in (("csv", (left, right)), ("parquet", (lp, rp))):
         yaml = d / f"bench-{fmt}.yaml"
         yaml.write_text(PIPELINE.format(left=l, right=r))
         ours = lambda *extra: tool(  # noqa: E731
             [bin_path, "reconcile", str(yaml), "--out", str(d / f"out-{fmt}"), "--json", *extra],
             lambda o: json.loads(o)["counts"])
+        base = lambda *extra: tool(  # noqa: E731
+            [baseline, "reconcile", str(yaml), "--out", str(d / f"out-{fmt}-baseline"), "--json", *extra],
+            lambda o: json.loads(o)["counts"])
         python = lambda script: tool([sys.executable, "-c", script, l, r], last_json_line)  # noqa: E731
         # All at once (the default when the exports fit in half the memory),
         # and in 8 partitions by key hash, through files on disk.
         runs = {"s360-sync": [], "s360-sync (8 parts)": [], "duckdb": []}
+        if baseline:
+            runs["baseline"] = []
+            runs["baseline (8 parts)"] = []
         for _ in range(repeat):
             runs["s360-sync"].append(ours())
+            if baseline:
+                runs["baseline"].append(base())
             runs["s360-sync (8 parts)"].append(ours("--partitions", "8"))
+            if baseline:
+                runs["baseline (8 parts)"].append(base("--partitions", "8"))
             runs["duckdb"].append(python(DUCKDB))
         for name, script in (("polars (python)", POLARS), ("datacompy", DATACOMPY)):
             try:
@@ -190,6 +203,14 @@ def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen, repea
                             f"{times[0]:.1f}-{times[-1]:.1f}" if len(rs) > 1 else "-",
                             f"{mems[0]:.0f}-{mems[-1]:.0f}" if len(rs) > 1 else "-"))
         duck = next((x for x in results if x[0] == "duckdb"), None)
+        if baseline:
+            by_name = {x[0]: x for x in results}
+            for mode in ("", " (8 parts)"):
+                this, base_run = by_name[f"s360-sync{mode}"], by_name[f"baseline{mode}"]
+                if this[3] != base_run[3]:
+                    raise RuntimeError(f"{fmt}{mode}: this build and the baseline answered differently")
+                base_rows.append([fmt, f"s360-sync{mode}", f"{base_run[1]:.2f}", f"{this[1]:.2f}",
+                                  f"{base_run[1] / this[1]:.2f}", f"{this[2] / base_run[2]:.2f}"])
         for name, t, m, counts, spread, mem_spread in results:
             ratio_t = f"{duck[1] / t:.2f}" if duck else "-"
             ratio_m = f"{m / duck[2]:.2f}" if duck else "-"
@@ -200,3 +221,9 @@ def run(bin_path, work, rows, measure_rss, table, log, ensure_python, gen, repea
         ["format", "tool", "seconds", "range", "peak MiB", "range", "(missing crm, missing s360, mismatched)",
          "duckdb time / this", "this RSS / duckdb"],
     )
+    if baseline:
+        table(
+            f"reconcile: this build against the baseline {baseline}, medians of {repeat} interleaved runs",
+            base_rows,
+            ["format", "mode", "baseline s", "this s", "baseline time / this", "this RSS / baseline"],
+        )
