@@ -18,7 +18,8 @@ use crate::rehearsal::sandbox::{Faults, SandboxConfig};
 ///
 /// Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid pipeline,
 /// 3 delivery stopped by the CRM (nothing lost), 4 another run holds the lock,
-/// 5 discrepancies found, 6 run incomplete (dead letters or deadline).
+/// 5 discrepancies found, 6 run incomplete (dead letters, orders left queued,
+/// no progress, or lines whose order file is gone).
 #[derive(Debug, Parser)]
 #[command(name = "s360-sync", version, max_term_width = 100)]
 pub struct Cli {

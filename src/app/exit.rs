@@ -18,15 +18,18 @@ pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// Usage error or invalid pipeline file; nothing was done.
 pub const USAGE: u8 = 2;
-/// The CRM refused the configuration (401/403/404/410 or a redirect):
-/// delivery stopped, everything is still queued.
+/// The CRM refused the configuration (401/403/404/410, a redirect, or every
+/// order of a batch refused alone with the same 4xx before anything was
+/// acknowledged): delivery stopped, everything is still queued.
 pub const DELIVERY_STOPPED: u8 = 3;
 /// Another run of the same pipeline holds the lock; this one did nothing.
 pub const LOCKED: u8 = 4;
 /// `reconcile` found discrepancies above the pipeline's `fail_if` thresholds.
 pub const DISCREPANCIES: u8 = 5;
-/// The run ended with work left that needs attention: orders dead-lettered
-/// or still queued when the run's deadline passed.
+/// The run ended with work left that needs attention: orders dead-lettered;
+/// left queued when retries or the deadline ran out or the run was
+/// interrupted; no progress although orders could be sent; or late lines
+/// whose order's export file is gone.
 pub const INCOMPLETE: u8 = 6;
 
 /// A sync, import or repair that could not run.
