@@ -3,7 +3,9 @@
 use std::fs::File;
 
 use arrow::datatypes::SchemaRef;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::errors::ParquetError;
+use parquet::file::reader::ChunkReader;
 
 use polars::prelude::{HiveOptions, LazyFrame, ScanArgsParquet, ScanSources};
 
@@ -16,7 +18,7 @@ pub fn read(
     data: FileData,
     options: &ReadOptions,
 ) -> Result<(SchemaRef, Batches), SourceError> {
-    let err = |e: parquet::errors::ParquetError| SourceError::Parse {
+    let err = |e: ParquetError| SourceError::Parse {
         file: name.to_string(),
         message: format!("not a readable Parquet file: {e}"),
     };
@@ -26,23 +28,9 @@ pub fn read(
                 file: name.to_string(),
                 source,
             })?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(err)?;
-            let schema = builder.schema().clone();
-            let reader = builder
-                .with_batch_size(options.batch_size)
-                .build()
-                .map_err(err)?;
-            (schema, reader)
+            open(file, options.batch_size).map_err(err)?
         }
-        FileData::Bytes(bytes) => {
-            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(err)?;
-            let schema = builder.schema().clone();
-            let reader = builder
-                .with_batch_size(options.batch_size)
-                .build()
-                .map_err(err)?;
-            (schema, reader)
-        }
+        FileData::Bytes(bytes) => open(bytes, options.batch_size).map_err(err)?,
     };
     let name = name.to_string();
     Ok((
@@ -54,6 +42,16 @@ pub fn read(
             })
         })),
     ))
+}
+
+/// The file's schema and a reader of its batches, from a file or bytes.
+fn open<T: ChunkReader + 'static>(
+    input: T,
+    batch_size: usize,
+) -> Result<(SchemaRef, ParquetRecordBatchReader), ParquetError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(input)?;
+    let schema = builder.schema().clone();
+    Ok((schema, builder.with_batch_size(batch_size).build()?))
 }
 
 /// The check's reader: a lazy Polars scan of one file's `sources`, with
