@@ -46,7 +46,7 @@ impl Extractor {
         if let Some(cursor) = &src.cursor {
             src.columns
                 .entry(cursor.clone())
-                .or_insert(crate::pipeline::ColumnType::Timestamp);
+                .or_insert(crate::pipeline::ColumnType::Timestamp.into());
         }
         let src = &src;
         let orders = Source::new(src, &p.resolve(&src.location))?;
@@ -61,10 +61,10 @@ impl Extractor {
                     .as_ref()
                     .and_then(|k| k.columns().into_iter().next());
                 if let Some(t) = order_key.and_then(|k| src.columns.get(&k)) {
-                    l.columns.entry(l.key.clone()).or_insert(*t);
+                    l.columns.entry(l.key.clone()).or_insert_with(|| t.clone());
                 }
                 Some((
-                    Source::for_lines(&l, &p.resolve(&l.location), &src.timezone)?,
+                    Source::for_lines(&l, &p.resolve(&l.location), src)?,
                     l.key.clone(),
                     l.field.clone(),
                 ))

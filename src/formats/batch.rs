@@ -8,7 +8,9 @@ use arrow::error::ArrowError;
 
 use super::columns::arrow_type;
 use super::{MAX_VALUE_BYTES, ReadOptions, UTC};
-use crate::reconcile::values::{parse_decimal, parse_timestamp};
+use crate::reconcile::values::{
+    Spelling, parse_date_as, parse_number, parse_timestamp_as, parse_timestamp_in,
+};
 use crate::sources::error::SourceError;
 
 /// Check required columns, cast declared ones that the format did not type
@@ -25,8 +27,9 @@ pub fn conform(
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     let mut changed = false;
     for (field, array) in schema.fields().iter().zip(batch.columns()) {
-        let target = match options.columns.get(field.name()) {
-            Some(t) => arrow_type(*t, &options.timezone),
+        let spec = options.columns.get(field.name());
+        let target = match spec {
+            Some(spec) => arrow_type(spec.ty),
             None => array.data_type().clone(),
         };
         let target = match target {
@@ -42,14 +45,11 @@ pub fn conform(
             continue;
         }
         changed = true;
-        let cast = cast_checked(
-            file,
-            field.name(),
-            array,
-            &target,
-            &options.timezone,
-            first_row,
-        )?;
+        let spelling = match spec {
+            Some(spec) => options.spelling(spec),
+            None => Spelling::plain(options.zone),
+        };
+        let cast = cast_checked(file, field.name(), array, &target, &spelling, first_row)?;
         check_values(file, field.name(), &cast, first_row)?;
         fields.push(Field::new(field.name(), target, true));
         arrays.push(cast);
@@ -134,27 +134,25 @@ fn cast_checked(
     column: &str,
     array: &ArrayRef,
     target: &DataType,
-    timezone: &str,
+    spelling: &Spelling,
     first_row: usize,
 ) -> Result<ArrayRef, SourceError> {
-    if let Some(parsed) = from_text(file, column, array, target, timezone, first_row) {
+    if let Some(parsed) = from_text(file, column, array, target, spelling, first_row) {
         return parsed;
     }
-    // A naive timestamp is first given the source's offset, then converted.
-    let array = match (array.data_type(), target) {
-        (DataType::Timestamp(unit, None), DataType::Timestamp(_, Some(_))) => {
-            let with_tz = DataType::Timestamp(*unit, Some(timezone.into()));
-            arrow::compute::cast(array, &with_tz).map_err(|e| SourceError::parse(file, e))?
-        }
-        _ => array.clone(),
-    };
+    // A naive timestamp is a wall-clock time in the source's zone.
+    if let (DataType::Timestamp(_, None), DataType::Timestamp(_, Some(_))) =
+        (array.data_type(), target)
+    {
+        return naive_in_zone(file, column, array, spelling, first_row);
+    }
     let options = arrow::compute::CastOptions {
         safe: false,
         ..Default::default()
     };
-    arrow::compute::cast_with_options(&array, target, &options).map_err(|e: ArrowError| {
+    arrow::compute::cast_with_options(array, target, &options).map_err(|e: ArrowError| {
         // Find the first row that does not convert, for the message.
-        let safe = arrow::compute::cast(&array, target).ok();
+        let safe = arrow::compute::cast(array, target).ok();
         let row = safe.and_then(|s| (0..s.len()).find(|&i| s.is_null(i) && !array.is_null(i)));
         let at = row
             .map(|r| format!(" (first bad value in data row {})", first_row + r + 1))
@@ -166,29 +164,61 @@ fn cast_checked(
     })
 }
 
-/// Text into a declared timestamp or decimal by the check's own parsers
-/// (`None` for any other conversion), so that both readers accept the same
-/// forms (`2026-10-13 10:09`, `+3`, `400.`) and neither rounds silently:
-/// empty text is null, and the first value that does not parse fails the
-/// batch with its row.
+/// Naive timestamps (Parquet's without a time zone) as UTC milliseconds,
+/// each placed in the source's zone.
+fn naive_in_zone(
+    file: &str,
+    column: &str,
+    array: &ArrayRef,
+    spelling: &Spelling,
+    first_row: usize,
+) -> Result<ArrayRef, SourceError> {
+    let naive_ms = DataType::Timestamp(TimeUnit::Millisecond, None);
+    let ms = arrow::compute::cast(array, &naive_ms).map_err(|e| SourceError::parse(file, e))?;
+    let ms = arrow::array::AsArray::as_primitive::<arrow::datatypes::TimestampMillisecondType>(&ms);
+    ms.iter()
+        .enumerate()
+        .map(|(row, v)| match v {
+            None => Ok(None),
+            Some(wall) => spelling
+                .zone
+                .to_utc_ms(wall)
+                .map(Some)
+                .map_err(|e| SourceError::Parse {
+                    file: file.to_string(),
+                    message: format!("data row {}, column `{column}`: {e}", first_row + row + 1),
+                }),
+        })
+        .collect::<Result<TimestampMillisecondArray, _>>()
+        .map(|a| Arc::new(a.with_timezone(UTC)) as ArrayRef)
+}
+
+/// Text into a declared timestamp or decimal (or a number or date in a
+/// local spelling) by the check's own parsers (`None` for any other
+/// conversion), so that both readers accept the same forms
+/// (`2026-10-13 10:09`, `+3`, `400.`, `1.234,56`) and neither rounds
+/// silently: empty text is null, and the first value that does not parse
+/// fails the batch with its row.
 fn from_text(
     file: &str,
     column: &str,
     array: &ArrayRef,
     target: &DataType,
-    timezone: &str,
+    spelling: &Spelling,
     first_row: usize,
 ) -> Option<Result<ArrayRef, SourceError>> {
-    if !matches!(
-        target,
-        DataType::Timestamp(TimeUnit::Millisecond, _) | DataType::Decimal128(_, _)
-    ) {
-        return None;
-    }
-    if !matches!(
-        array.data_type(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    ) {
+    let ours = match target {
+        DataType::Timestamp(TimeUnit::Millisecond, _) | DataType::Decimal128(_, _) => true,
+        DataType::Int64 | DataType::Float64 => !spelling.numbers.is_plain(),
+        DataType::Date32 => spelling.format.is_some(),
+        _ => false,
+    };
+    if !ours
+        || !matches!(
+            array.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+    {
         return None;
     }
     let text = match arrow::compute::cast(array, &DataType::Utf8) {
@@ -206,37 +236,74 @@ fn from_text(
     let values = text
         .iter()
         .map(|v| v.map(str::trim).filter(|v| !v.is_empty()));
-    Some(match target {
-        DataType::Decimal128(p, s) => values
+    // Each value through `parse`, with the row of the first that fails.
+    fn each<'a, T>(
+        values: impl Iterator<Item = Option<&'a str>>,
+        parse: impl Fn(&str) -> Result<T, String>,
+        bad: impl Fn(usize, &str, String) -> SourceError,
+    ) -> Result<Vec<Option<T>>, SourceError> {
+        values
             .enumerate()
             .map(|(row, v)| match v {
                 None => Ok(None),
-                Some(v) => parse_decimal(v, *s as u32)
-                    .map_err(|why| bad(row, v, why))
-                    .and_then(|units| {
-                        <arrow::datatypes::Decimal128Type as arrow::datatypes::DecimalType>::validate_decimal_precision(units, *p, *s)
-                            .map(|()| Some(units))
-                            .map_err(|e| bad(row, v, e.to_string()))
-                    }),
+                Some(v) => parse(v).map(Some).map_err(|why| bad(row, v, why)),
             })
-            .collect::<Result<Decimal128Array, _>>()
-            .and_then(|a| {
-                a.with_precision_and_scale(*p, *s)
-                    .map_err(|e| SourceError::parse(file, e))
-            })
-            .map(|a| Arc::new(a) as ArrayRef),
+            .collect()
+    }
+    let numbers = &spelling.numbers;
+    Some(match target {
+        DataType::Decimal128(p, s) => each(
+            values,
+            |v| {
+                let units = parse_number(v, *s as u32, numbers)?;
+                <arrow::datatypes::Decimal128Type as arrow::datatypes::DecimalType>::validate_decimal_precision(units, *p, *s)
+                    .map(|()| units)
+                    .map_err(|e| e.to_string())
+            },
+            bad,
+        )
+        .and_then(|v| {
+            Decimal128Array::from(v)
+                .with_precision_and_scale(*p, *s)
+                .map_err(|e| SourceError::parse(file, e))
+        })
+        .map(|a| Arc::new(a) as ArrayRef),
+        DataType::Int64 => each(
+            values,
+            |v| {
+                let units = parse_number(v, 0, numbers)?;
+                i64::try_from(units).map_err(|_| "too large".to_string())
+            },
+            bad,
+        )
+        .map(|v| Arc::new(arrow::array::Int64Array::from(v)) as ArrayRef),
+        DataType::Float64 => each(
+            values,
+            |v| {
+                numbers
+                    .plain(v)?
+                    .parse::<f64>()
+                    .map_err(|_| "not a number".to_string())
+            },
+            bad,
+        )
+        .map(|v| Arc::new(arrow::array::Float64Array::from(v)) as ArrayRef),
+        DataType::Date32 => {
+            let format = spelling.format.as_deref().unwrap_or_default();
+            each(values, |v| parse_date_as(v, format), bad)
+                .map(|v| Arc::new(arrow::array::Date32Array::from(v)) as ArrayRef)
+        }
         _ => {
-            let offset = crate::pipeline::parse_offset(timezone).unwrap_or(0);
-            values
-                .enumerate()
-                .map(|(row, v)| match v {
-                    None => Ok(None),
-                    Some(v) => parse_timestamp(v, offset)
-                        .map(Some)
-                        .ok_or_else(|| bad(row, v, "not a timestamp".into())),
-                })
-                .collect::<Result<TimestampMillisecondArray, _>>()
-                .map(|a| Arc::new(a.with_timezone(UTC)) as ArrayRef)
+            let zone = &spelling.zone;
+            each(
+                values,
+                |v| match &spelling.format {
+                    Some(f) => parse_timestamp_as(v, f, zone),
+                    None => parse_timestamp_in(v, zone),
+                },
+                bad,
+            )
+            .map(|v| Arc::new(TimestampMillisecondArray::from(v).with_timezone(UTC)) as ArrayRef)
         }
     })
 }

@@ -5,12 +5,15 @@ use std::io::Read;
 use arrow::datatypes::{DataType as ArrowType, TimeUnit as ArrowUnit};
 use polars::prelude::*;
 
-use crate::pipeline::{ColumnType, Encoding};
-use crate::reconcile::values::{to_epoch_ms, to_scaled};
+use super::ReadOptions;
+use crate::pipeline::{ColumnSpec, ColumnType, Encoding};
+use crate::reconcile::values::{
+    Spelling, parse_date_as, parse_number, parse_texts, to_epoch_ms, to_scaled,
+};
 use crate::transforms::polars_type;
 
-/// The Arrow type of a declared column.
-pub fn arrow_type(t: ColumnType, timezone: &str) -> ArrowType {
+/// The Arrow type of a declared column once read (timestamps in UTC).
+pub fn arrow_type(t: ColumnType) -> ArrowType {
     match t {
         ColumnType::String => ArrowType::Utf8,
         ColumnType::Int64 => ArrowType::Int64,
@@ -18,18 +21,32 @@ pub fn arrow_type(t: ColumnType, timezone: &str) -> ArrowType {
         ColumnType::Bool => ArrowType::Boolean,
         ColumnType::Date => ArrowType::Date32,
         ColumnType::Timestamp => {
-            ArrowType::Timestamp(ArrowUnit::Millisecond, Some(timezone.into()))
+            ArrowType::Timestamp(ArrowUnit::Millisecond, Some(super::UTC.into()))
         }
         ColumnType::Decimal(p, s) => ArrowType::Decimal128(p, s),
+    }
+}
+
+/// Whether a declared column's text is in a spelling only
+/// [`crate::reconcile::values`]' parsers read: a date format, or numbers
+/// with a decimal comma or grouped thousands.
+pub fn spelled(spec: &ColumnSpec, options: &ReadOptions) -> bool {
+    match spec.ty {
+        ColumnType::Timestamp | ColumnType::Date => spec.format.is_some(),
+        ColumnType::Int64 | ColumnType::Float64 | ColumnType::Decimal(..) => {
+            !spec.numbers(options.numbers).is_plain()
+        }
+        ColumnType::String | ColumnType::Bool => false,
     }
 }
 
 /// Whether a CSV parser reads a declared column as text, for [`crate::reconcile::values`]'
 /// parsers to convert: timestamps and decimals, whose text forms both
 /// readers must understand alike (`2026-10-13 10:09`, no silent rounding
-/// of `1.005` to two places). Other declared types are parsed directly.
-pub fn parsed_from_text(t: ColumnType) -> bool {
-    matches!(t, ColumnType::Timestamp | ColumnType::Decimal(..))
+/// of `1.005` to two places), and any [`spelled`] column. Other declared
+/// types are parsed directly.
+pub fn parsed_from_text(spec: &ColumnSpec, options: &ReadOptions) -> bool {
+    matches!(spec.ty, ColumnType::Timestamp | ColumnType::Decimal(..)) || spelled(spec, options)
 }
 
 /// Text in `encoding` as UTF-8: a UTF-8 byte order mark is removed (invalid
@@ -93,16 +110,12 @@ impl<R: Read> Read for SkipBom<R> {
 
 /// Give declared columns of a Polars frame their types; values that do not
 /// parse fail the read with the file and column named.
-pub fn conform_frame(
-    file: &str,
-    lf: LazyFrame,
-    columns: &std::collections::BTreeMap<String, ColumnType>,
-    offset: i32,
-) -> LazyFrame {
+pub fn conform_frame(file: &str, lf: LazyFrame, options: &ReadOptions) -> LazyFrame {
     let file: Arc<str> = Arc::from(file);
-    let exprs: Vec<Expr> = columns
+    let exprs: Vec<Expr> = options
+        .columns
         .iter()
-        .map(|(c, t)| conform_expr(c, *t, offset, file.clone()))
+        .map(|(c, spec)| conform_expr(c, spec.ty, options.spelling(spec), file.clone()))
         .collect();
     if exprs.is_empty() {
         lf
@@ -111,35 +124,63 @@ pub fn conform_frame(
     }
 }
 
-fn conform_expr(column: &str, t: ColumnType, offset: i32, file: Arc<str>) -> Expr {
+fn conform_expr(column: &str, t: ColumnType, spelling: Spelling, file: Arc<str>) -> Expr {
     let name = column.to_string();
     col(column).map(
-        move |c| conform_column(&c, t, offset, &file, &name),
+        move |c| conform_column(&c, t, &spelling, &file, &name),
         move |_, f| Ok(Field::new(f.name().clone(), polars_type(t))),
     )
 }
 
 /// Convert one column to its declared type (timestamps to UTC milliseconds,
-/// naive ones read in the side's `timezone`).
+/// naive ones read in the side's `timezone`; text in its spelling).
 pub(crate) fn conform_column(
     c: &Column,
     t: ColumnType,
-    offset: i32,
+    spelling: &Spelling,
     file: &str,
     name: &str,
 ) -> PolarsResult<Column> {
     let s = c.as_materialized_series();
     let bad = |why: String| polars_err!(ComputeError: "{file}: column `{name}`: {why}");
+    let text = s.dtype() == &DataType::String;
     let out: Series = match t {
-        ColumnType::Timestamp => to_epoch_ms(s, offset)
+        ColumnType::Timestamp => to_epoch_ms(s, spelling)
             .map_err(bad)?
             .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
             .into_series(),
-        ColumnType::Decimal(p, sc) => to_scaled(s, sc as u32)
+        ColumnType::Decimal(p, sc) => to_scaled(s, sc as u32, &spelling.numbers)
             .map_err(bad)?
             .into_decimal(p as usize, sc as usize)
             .map_err(|e| bad(e.to_string()))?
             .into_series(),
+        ColumnType::Int64 if text && !spelling.numbers.is_plain() => {
+            parse_texts::<Int64Type>(s.str()?, |v| {
+                parse_number(v, 0, &spelling.numbers)
+                    .and_then(|u| i64::try_from(u).map_err(|_| format!("{v:?} is too large")))
+            })
+            .map_err(bad)?
+            .into_series()
+        }
+        ColumnType::Float64 if text && !spelling.numbers.is_plain() => {
+            parse_texts::<Float64Type>(s.str()?, |v| {
+                let plain = spelling.numbers.plain(v)?;
+                plain
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| format!("{v:?} is not a number"))
+            })
+            .map_err(bad)?
+            .into_series()
+        }
+        ColumnType::Date if text && spelling.format.is_some() => {
+            let format = spelling.format.as_deref().unwrap_or_default();
+            parse_texts::<Int32Type>(s.str()?, |v| parse_date_as(v, format))
+                .map_err(bad)?
+                .into_date()
+                .into_series()
+        }
         other => {
             let target = polars_type(other);
             if s.dtype() == &target {

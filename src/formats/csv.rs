@@ -148,9 +148,16 @@ fn guessed_schema(
         .zip(&guesses)
         .map(|(f, guess)| {
             let dt = match options.columns.get(f.name()) {
-                Some(t) if parsed_from_text(*t) => DataType::Utf8,
-                Some(t) => arrow_type(*t, &options.timezone),
+                Some(spec) if parsed_from_text(spec, options) => DataType::Utf8,
+                Some(spec) => arrow_type(spec.ty),
                 None if !options.is_guessed(f.name()) => DataType::Utf8,
+                // Numbers are guessed in the plain spelling only: in a
+                // source that writes `1.234` for a thousand, an undeclared
+                // column of them stays text rather than become 1.234.
+                None if !options.numbers.is_plain() => match guess.data_type() {
+                    DataType::Int64 | DataType::Float64 => DataType::Utf8,
+                    other => other,
+                },
                 None => guess.data_type(),
             };
             Field::new(f.name(), dt, true)
@@ -241,20 +248,81 @@ pub fn scan(
     )?;
     let guessed = guessed_schema(name, &data, options, &format_of(name, options)?, false)?;
     let mut types = PolarsSchema::default();
+    // Numbers guessed from the first rows are read as text and converted
+    // by [`guessed_number`], which refuses a later value the sync's guess
+    // over every row would have kept as text (`00777`, `+5`).
+    let mut numbers = Vec::new();
     for column in header.iter_names() {
         let t = match guessed.field_with_name(column) {
             Ok(f) if options.is_guessed(column) => polars_type_of(f.data_type()),
             _ => PolarsType::String,
         };
+        let t = match t {
+            PolarsType::Int64 | PolarsType::Float64 => {
+                numbers.push(guessed_number(name, column.as_str(), t));
+                PolarsType::String
+            }
+            t => t,
+        };
         types.with_column(column.clone(), t);
     }
-    let lf = reader(Some(Arc::new(types))).map_err(|e| polars_error(name, e))?;
-    Ok(super::columns::conform_frame(
-        name,
-        lf,
-        &options.columns,
-        options.offset(),
-    ))
+    let mut lf = reader(Some(Arc::new(types))).map_err(|e| polars_error(name, e))?;
+    if !numbers.is_empty() {
+        lf = lf.with_columns(numbers);
+    }
+    Ok(super::columns::conform_frame(name, lf, options))
+}
+
+/// A column guessed as `int64` or `float64` from the first
+/// [`CHECK_INFER_ROWS`] rows, converted from its text with the same
+/// [`super::infer::kind_bits`] as the guess: a later value of another kind
+/// fails the check with the file, column and value named, instead of
+/// being read as a number it does not say (`00777` as 777).
+fn guessed_number(file: &str, column: &str, t: PolarsType) -> polars::prelude::Expr {
+    use super::infer::{FLOAT, INTEGER, LONG_INTEGER, kind_bits};
+    use polars::prelude::*;
+    let file: Arc<str> = Arc::from(file);
+    let name = column.to_string();
+    let out = t.clone();
+    col(column).map(
+        move |c| {
+            let s = c.as_materialized_series();
+            let ca = s.str()?;
+            let refuse = |v: &str| {
+                polars_err!(ComputeError:
+                    "{file}: column `{name}`: {v:?} is not {}, which the column's first {} rows were typed as; declare the column's type in `columns` (`string` keeps it as written)",
+                    if t == DataType::Int64 { "an int64" } else { "a float64" },
+                    CHECK_INFER_ROWS.unwrap_or(0))
+            };
+            let out: Series = if t == DataType::Int64 {
+                let mut v = Vec::with_capacity(ca.len());
+                for x in ca.iter() {
+                    v.push(match x {
+                        None => None,
+                        Some(x) if kind_bits(x) & !LONG_INTEGER == INTEGER => {
+                            Some(x.parse::<i64>().map_err(|_| refuse(x))?)
+                        }
+                        Some(x) => return Err(refuse(x)),
+                    });
+                }
+                Int64Chunked::from_iter_options(c.name().clone(), v.into_iter()).into_series()
+            } else {
+                let mut v = Vec::with_capacity(ca.len());
+                for x in ca.iter() {
+                    v.push(match x {
+                        None => None,
+                        Some(x) if matches!(kind_bits(x), INTEGER | FLOAT) => {
+                            Some(x.parse::<f64>().map_err(|_| refuse(x))?)
+                        }
+                        Some(x) => return Err(refuse(x)),
+                    });
+                }
+                Float64Chunked::from_iter_options(c.name().clone(), v.into_iter()).into_series()
+            };
+            Ok(out.into_column())
+        },
+        move |_, f| Ok(Field::new(f.name().clone(), out.clone())),
+    )
 }
 
 /// Decode a non-UTF-8 file into a UTF-8 copy `dir/{n}.csv` that Polars can

@@ -35,11 +35,11 @@ const F64_DIGITS: usize = 15;
 
 /// The kinds of value seen, as bits ([`kind_bits`]), so that guesses
 /// gathered apart can be merged ([`Guess::merge`]).
-const BOOLEAN: u8 = 1;
-const INTEGER: u8 = 2;
-const LONG_INTEGER: u8 = 4;
-const FLOAT: u8 = 8;
-const TEXT: u8 = 16;
+pub const BOOLEAN: u8 = 1;
+pub const INTEGER: u8 = 2;
+pub const LONG_INTEGER: u8 = 4;
+pub const FLOAT: u8 = 8;
+pub const TEXT: u8 = 16;
 
 /// The kind of one (non-null) value as [`Guess::merge`] takes it.
 pub fn kind_bits(s: &str) -> u8 {

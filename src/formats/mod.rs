@@ -27,7 +27,8 @@ use std::path::PathBuf;
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 
-use crate::pipeline::{ColumnType, CsvOptions, Format};
+use crate::pipeline::{ColumnSpec, CsvOptions, Format, NumberFormat, Zone};
+use crate::reconcile::values::Spelling;
 use crate::sources::error::SourceError;
 
 /// Time zone of every timestamp after reading.
@@ -57,10 +58,12 @@ pub struct ReadOptions {
     pub format: Format,
     /// CSV options.
     pub csv: CsvOptions,
-    /// Declared column types.
-    pub columns: BTreeMap<String, ColumnType>,
-    /// Offset of timestamps written without one.
-    pub timezone: String,
+    /// Declared column types, with their spelling.
+    pub columns: BTreeMap<String, ColumnSpec>,
+    /// Where timestamps written without an offset are.
+    pub zone: Zone,
+    /// How the source writes numbers.
+    pub numbers: NumberFormat,
     /// Columns that must be present.
     pub required: Vec<String>,
     /// Key columns: read as text unless declared, because a CSV column whose
@@ -76,10 +79,13 @@ impl ReadOptions {
         !self.columns.contains_key(column) && !self.text.iter().any(|t| t == column)
     }
 
-    /// Seconds east of UTC of naive timestamps (the timezone is checked when
-    /// the source is built).
-    pub fn offset(&self) -> i32 {
-        crate::pipeline::parse_offset(&self.timezone).unwrap_or(0)
+    /// How the values of declared column `spec` are written.
+    pub fn spelling(&self, spec: &ColumnSpec) -> Spelling {
+        Spelling {
+            zone: self.zone,
+            numbers: spec.numbers(self.numbers),
+            format: spec.format.clone(),
+        }
     }
 }
 

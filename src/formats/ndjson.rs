@@ -3,13 +3,14 @@
 use std::io::BufRead;
 use std::sync::Arc;
 
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use polars::prelude::{IntoLazy, LazyFrame};
 
-use super::columns::arrow_type;
+use super::columns::{arrow_type, spelled};
 use super::{Batches, FileData, ReadOptions, check_complete, open};
 use crate::engine::bridge::{self, BridgeError};
+use crate::pipeline::{ColumnSpec, ColumnType};
 use crate::sources::error::SourceError;
 
 /// The schema of every line of the file. A key that first appears late in
@@ -57,6 +58,22 @@ fn infer(name: &str, data: &FileData) -> Result<Schema, SourceError> {
     }
 }
 
+/// The type arrow-json reads a declared column as: its own, with naive
+/// timestamps at a fixed offset; text for [`super::batch::conform`] to
+/// convert when only our parsers read it (a named zone, a date format, a
+/// local number spelling).
+fn read_type(spec: &ColumnSpec, options: &ReadOptions) -> DataType {
+    match (spec.ty, options.zone.fixed_offset()) {
+        _ if spelled(spec, options) => DataType::Utf8,
+        (ColumnType::Timestamp, Some(_)) => DataType::Timestamp(
+            arrow::datatypes::TimeUnit::Millisecond,
+            Some(options.zone.to_string().into()),
+        ),
+        (ColumnType::Timestamp, None) => DataType::Utf8,
+        (t, _) => arrow_type(t),
+    }
+}
+
 /// The sync's reader: arrow-json batches, strict.
 pub fn read(
     name: &str,
@@ -69,7 +86,7 @@ pub fn read(
         .fields()
         .iter()
         .map(|f| match options.columns.get(f.name()) {
-            Some(t) => Field::new(f.name(), arrow_type(*t, &options.timezone), true),
+            Some(spec) => Field::new(f.name(), read_type(spec, options), true),
             None => f.as_ref().clone().with_nullable(true),
         })
         .collect();

@@ -80,10 +80,5 @@ pub fn scan(
         &present,
         options.text.iter().chain(options.columns.keys()),
     )?;
-    Ok(super::columns::conform_frame(
-        name,
-        lf,
-        &options.columns,
-        options.offset(),
-    ))
+    Ok(super::columns::conform_frame(name, lf, options))
 }

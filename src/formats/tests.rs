@@ -16,9 +16,10 @@ fn options(format: Format, key: &str, columns: &[(&str, ColumnType)]) -> ReadOpt
         csv: CsvOptions::default(),
         columns: columns
             .iter()
-            .map(|(c, t)| (c.to_string(), *t))
+            .map(|(c, t)| (c.to_string(), (*t).into()))
             .collect::<BTreeMap<_, _>>(),
-        timezone: "+01:00".into(),
+        zone: crate::pipeline::Zone::fixed(3600),
+        numbers: Default::default(),
         required: vec![key.to_string()],
         text: vec![key.to_string()],
         batch_size: 1024,

@@ -10,6 +10,7 @@ use super::duration::HumanDuration;
 use super::sink::SinkConfig;
 use super::size::ByteSize;
 use super::source::SourceConfig;
+use super::spelling::UnicodeForm;
 use super::transform::Transform;
 
 /// The only pipeline file version this build reads.
@@ -198,9 +199,15 @@ pub struct FieldComparison {
     /// Trim text before comparing.
     #[serde(default)]
     pub trim: bool,
-    /// Compare text without regard to letter case.
+    /// Compare text without regard to letter case (Unicode case folding:
+    /// `STRASSE` and `Straße` are the same).
     #[serde(default)]
     pub ignore_case: bool,
+    /// Compare text after Unicode normalisation: `nfc` makes a `ü` typed
+    /// as one character and as `u` with a combining diaeresis the same;
+    /// `nfkc` also folds compatibility forms (`ﬁ` and `fi`, full-width digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<UnicodeForm>,
     /// Whether null on both sides counts as equal (default true).
     #[serde(default = "default_true")]
     pub null_equals_null: bool,

@@ -11,10 +11,15 @@ pub mod redact;
 pub mod sink;
 pub mod size;
 pub mod source;
+pub mod spelling;
 pub mod sql;
 pub mod transform;
 mod validate;
-pub use validate::{MAX_PARTITIONS, parse_offset};
+pub use spelling::{
+    ColumnSpec, DstChoice, DstPolicy, NumberFormat, UnicodeForm, Zone, ZoneError, fold_case,
+    parse_offset,
+};
+pub use validate::MAX_PARTITIONS;
 pub mod yaml;
 
 use std::fmt;

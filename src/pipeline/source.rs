@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::defaults::{self, yes as default_true};
 use super::duration::HumanDuration;
+use super::spelling::{ColumnSpec, DstPolicy, NumberFormat, Zone};
 
 /// File format of a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -67,12 +68,26 @@ pub struct SourceConfig {
     #[serde(default)]
     pub csv: CsvOptions,
     /// Declared column types (`string`, `int64`, `float64`, `bool`, `date`,
-    /// `timestamp`, `decimal(P,S)`); other columns are inferred.
+    /// `timestamp`, `decimal(P,S)`), or a map with the type and its
+    /// spelling: `{ type: timestamp, format: "%d.%m.%Y %H:%M" }`,
+    /// `{ type: decimal(18,2), decimal: ",", group: "." }`. Other columns
+    /// are inferred (numbers only in the plain spelling).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub columns: BTreeMap<String, ColumnType>,
-    /// Time zone of timestamps written without an offset, as `+HH:MM`.
+    pub columns: BTreeMap<String, ColumnSpec>,
+    /// Time zone of timestamps written without an offset: an IANA name
+    /// (`Europe/Zurich`, whose offset follows summer time) or a fixed
+    /// offset (`+01:00`, `Z`).
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// What local times that a daylight-saving change repeats or skips are
+    /// read as, in a named `timezone` (default: `before` for both).
+    #[serde(default)]
+    pub dst: DstPolicy,
+    /// How the export writes numbers of its declared number columns (and
+    /// of text compared as numbers): decimal separator and thousands
+    /// grouping, e.g. `{ decimal: ",", group: "." }` for `1.234,56`.
+    #[serde(default)]
+    pub numbers: NumberFormat,
     /// Key column(s) that identify one record. Required for sync and reconcile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Key>,
@@ -91,6 +106,14 @@ fn default_timezone() -> String {
     "+00:00".to_string()
 }
 
+impl SourceConfig {
+    /// The zone of local times; `+00:00` when `timezone` does not parse
+    /// (validation refuses such a file first).
+    pub fn zone(&self) -> Zone {
+        Zone::parse(&self.timezone, self.dst).unwrap_or(Zone::UTC)
+    }
+}
+
 /// A lines export joined to its orders: every order gets a list of its lines.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -103,9 +126,10 @@ pub struct LinesConfig {
     /// Options for CSV files.
     #[serde(default)]
     pub csv: CsvOptions,
-    /// Declared column types, as for the orders source.
+    /// Declared column types, as for the orders source (the lines are read
+    /// in the orders' `timezone`, `dst` and `numbers`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub columns: BTreeMap<String, ColumnType>,
+    pub columns: BTreeMap<String, ColumnSpec>,
     /// Column of the lines that holds the order key.
     pub key: String,
     /// Name of the list column added to each order.

@@ -5,7 +5,8 @@ use super::config::*;
 use super::defaults;
 use super::redact::redact_url;
 use super::sink::{AuthConfig, SinkConfig, is_loopback};
-use super::source::{CsvOptions, Format, Key, SourceConfig};
+use super::source::{ColumnType, CsvOptions, Format, Key, SourceConfig};
+use super::spelling::{ColumnSpec, NumberFormat, Zone};
 use super::sql::{check_sql_expr, check_sql_query};
 use super::transform::{Transform, partition_point};
 use super::yaml::{Pos, Positions};
@@ -136,10 +137,12 @@ pub(super) fn validate(
                         "a field is compared either as a number or as a time, not both",
                     );
                 }
-                if (numeric || f.time_tolerance.is_some()) && (f.trim || f.ignore_case) {
+                if (numeric || f.time_tolerance.is_some())
+                    && (f.trim || f.ignore_case || f.normalize.is_some())
+                {
                     c.report(
                         &format!("{base}.trim"),
-                        "`trim` and `ignore_case` apply to text comparisons only",
+                        "`trim`, `ignore_case` and `normalize` apply to text comparisons only",
                     );
                 }
             }
@@ -260,15 +263,13 @@ fn csv(c: &mut Checker<'_>, path: &str, o: &CsvOptions) {
 fn source(c: &mut Checker<'_>, path: &str, s: &SourceConfig) {
     location(c, &format!("{path}.location"), &s.location, s.format);
     csv(c, &format!("{path}.csv"), &s.csv);
-    if parse_offset(&s.timezone).is_none() {
-        c.report(
-            &format!("{path}.timezone"),
-            format!(
-                "{:?}: write an offset such as `+00:00` or `+01:00`",
-                s.timezone
-            ),
-        );
+    if let Err(why) = Zone::parse(&s.timezone, s.dst) {
+        c.report(&format!("{path}.timezone"), why);
     }
+    if let Some(why) = s.numbers.problem() {
+        c.report(&format!("{path}.numbers"), why);
+    }
+    columns(c, &format!("{path}.columns"), &s.columns, s.numbers);
     if let Some(cursor) = &s.cursor
         && cursor.is_empty()
     {
@@ -287,29 +288,71 @@ fn source(c: &mut Checker<'_>, path: &str, s: &SourceConfig) {
         if lines.field.is_empty() {
             c.report(&format!("{lp}.as"), "must name the list column");
         }
+        columns(c, &format!("{lp}.columns"), &lines.columns, s.numbers);
     }
 }
 
-/// Parse a fixed UTC offset such as `+01:00`, `-05:30` or `Z`, in seconds.
-pub fn parse_offset(s: &str) -> Option<i32> {
-    if s == "Z" || s == "UTC" {
-        return Some(0);
+/// Declared columns: a format only on a timestamp or date, and one chrono
+/// reads; separators only on a number, and a usable pair.
+fn columns(
+    c: &mut Checker<'_>,
+    path: &str,
+    columns: &std::collections::BTreeMap<String, ColumnSpec>,
+    numbers: NumberFormat,
+) {
+    for (name, spec) in columns {
+        let at = format!("{path}.{name}");
+        if let Some(format) = &spec.format {
+            if !matches!(spec.ty, ColumnType::Timestamp | ColumnType::Date) {
+                c.report(
+                    &format!("{at}.format"),
+                    "a format is for `timestamp` and `date` columns",
+                );
+            } else if let Some(why) = strftime_problem(format, spec.ty) {
+                c.report(&format!("{at}.format"), format!("{format:?}: {why}"));
+            }
+        }
+        if spec.decimal.is_some() || spec.group.is_some() {
+            if !matches!(
+                spec.ty,
+                ColumnType::Int64 | ColumnType::Float64 | ColumnType::Decimal(..)
+            ) {
+                c.report(
+                    &at,
+                    "`decimal` and `group` are for `int64`, `float64` and `decimal(P,S)` columns",
+                );
+            } else if let Some(why) = spec.numbers(numbers).problem() {
+                c.report(&at, why);
+            }
+        }
     }
-    let (sign, rest) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
-        b'-' => (-1, &s[1..]),
-        _ => return None,
+}
+
+/// Why chrono cannot read values with `format`, if it cannot: an unknown
+/// `%` directive, or no date in it.
+fn strftime_problem(format: &str, ty: ColumnType) -> Option<String> {
+    use chrono::format::{Fixed, Item, Numeric, StrftimeItems};
+    let items: Vec<Item<'_>> = StrftimeItems::new(format).collect();
+    if items.iter().any(|i| matches!(i, Item::Error)) {
+        return Some("not a strftime format chrono reads (see `%d.%m.%Y %H:%M`)".into());
+    }
+    let has = |n: Numeric| {
+        items
+            .iter()
+            .any(|i| matches!(i, Item::Numeric(m, _) if *m == n))
     };
-    let (h, m) = rest.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
-        return None;
+    let year = has(Numeric::Year) || has(Numeric::YearMod100);
+    let month = has(Numeric::Month)
+        || items
+            .iter()
+            .any(|i| matches!(i, Item::Fixed(Fixed::ShortMonthName | Fixed::LongMonthName)));
+    if !(year && month && has(Numeric::Day)) {
+        return Some("needs a year, a month and a day (`%Y`, `%m`, `%d`)".into());
     }
-    let h: i32 = h.parse().ok()?;
-    let m: i32 = m.parse().ok()?;
-    if h > 14 || m > 59 {
-        return None;
+    if ty == ColumnType::Date && (has(Numeric::Hour) || has(Numeric::Hour12)) {
+        return Some("a `date` column has no time of day; declare it `timestamp`".into());
     }
-    Some(sign * (h * 3600 + m * 60))
+    None
 }
 
 fn is_non_negative_decimal(s: &str) -> bool {

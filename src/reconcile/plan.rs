@@ -8,6 +8,7 @@ use super::options::RunOptions;
 use super::partition::Input;
 use super::rules::{FieldPlan, key_text, normalize, renders_from_normalised, resolve_field};
 use super::scan::Fetched;
+use super::values::Spelling;
 use crate::pipeline::{
     ByteSize, DuplicatePolicy, FieldComparison, MAX_PARTITIONS, ReconcilePipeline,
 };
@@ -23,10 +24,11 @@ pub struct Spec {
     pub fields: Vec<FieldComparison>,
     /// What duplicates do.
     pub duplicates: DuplicatePolicy,
-    /// Offset (seconds) of naive timestamps on the left.
-    pub left_offset: i32,
-    /// Offset (seconds) of naive timestamps on the right.
-    pub right_offset: i32,
+    /// How the left side writes values: zone of naive timestamps, and the
+    /// number format of text compared as numbers.
+    pub left_spelling: Spelling,
+    /// See `left_spelling`.
+    pub right_spelling: Spelling,
     /// Names used in messages for each side (its location).
     pub left_name: String,
     /// See `left_name`.
@@ -179,13 +181,13 @@ impl<'a> Plan<'a> {
             Side::Left => (
                 &self.left_schema,
                 &self.spec.left_key,
-                self.spec.left_offset,
+                &self.spec.left_spelling,
                 &self.spec.left_name,
             ),
             Side::Right => (
                 &self.right_schema,
                 &self.spec.right_key,
-                self.spec.right_offset,
+                &self.spec.right_spelling,
                 &self.spec.right_name,
             ),
         };

@@ -4,9 +4,9 @@ use polars::prelude::*;
 
 use super::columns::{Columns, IN_LEFT, IN_RIGHT, Side};
 use super::values::{
-    decimal_places, format_decimal, numbers_equal, parse_decimal, to_epoch_ms, to_scaled,
+    Spelling, decimal_places, format_decimal, numbers_equal, parse_decimal, to_epoch_ms, to_scaled,
 };
-use crate::pipeline::FieldComparison;
+use crate::pipeline::{FieldComparison, UnicodeForm, fold_case};
 
 /// Decimal places used for numbers whose scale the schema does not tell
 /// (floats, numeric text).
@@ -34,12 +34,15 @@ pub enum Rule {
         /// Largest difference still equal, in milliseconds.
         tolerance_ms: i64,
     },
-    /// Text, optionally trimmed and case-folded.
+    /// Text, optionally trimmed, normalised and case-folded.
     Text {
         /// Trim before comparing.
         trim: bool,
-        /// Compare without letter case.
+        /// Compare without letter case (Unicode case folding).
         ignore_case: bool,
+        /// Unicode normalisation before comparing.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        normalize: Option<UnicodeForm>,
     },
 }
 
@@ -108,6 +111,7 @@ pub fn resolve_field(f: &FieldComparison, left: &DataType, right: &DataType) -> 
         Rule::Text {
             trim: f.trim,
             ignore_case: f.ignore_case,
+            normalize: f.normalize,
         }
     };
     let decimal = |dt: &DataType| matches!(dt, DataType::Decimal(_, _));
@@ -130,7 +134,7 @@ pub(super) fn normalize(
     column: &str,
     dt: &DataType,
     rule: &Rule,
-    offset: i32,
+    spelling: &Spelling,
     context: String,
 ) -> Expr {
     let e = col(column);
@@ -151,15 +155,23 @@ pub(super) fn normalize(
                 up => units * lit(10i128.pow(*up)),
             }
         }
-        (Rule::Time { .. }, DataType::Datetime(TimeUnit::Milliseconds, tz)) => {
+        (Rule::Time { .. }, DataType::Datetime(TimeUnit::Milliseconds, tz))
+            if tz.is_some() || spelling.zone.fixed_offset().is_some() =>
+        {
             let ms = e.to_physical();
-            if tz.is_none() && offset != 0 {
-                ms - lit(i64::from(offset) * 1000)
-            } else {
-                ms
+            match spelling.zone.fixed_offset() {
+                Some(offset) if tz.is_none() && offset != 0 => ms - lit(i64::from(offset) * 1000),
+                _ => ms,
             }
         }
-        (Rule::Text { trim, ignore_case }, dt) => {
+        (
+            Rule::Text {
+                trim,
+                ignore_case,
+                normalize,
+            },
+            dt,
+        ) => {
             let mut t = if dt == &DataType::String {
                 e
             } else {
@@ -168,19 +180,41 @@ pub(super) fn normalize(
             if *trim {
                 t = t.str().strip_chars(lit(NULL));
             }
+            if let Some(form) = *normalize {
+                t = map_text(t, move |v| form.apply(v));
+            }
             if *ignore_case {
-                t = t.str().to_lowercase();
+                t = map_text(t, fold_case);
             }
             t
         }
-        _ => normalize_exact(e, rule, offset, context),
+        _ => normalize_exact(e, rule, spelling.clone(), context),
     }
+}
+
+/// Text values through `f` (normalisation, case folding), nulls kept;
+/// values `f` leaves as they are are not copied.
+fn map_text(
+    e: Expr,
+    f: impl Fn(&str) -> std::borrow::Cow<'_, str> + Send + Sync + Copy + 'static,
+) -> Expr {
+    e.map(
+        move |c| {
+            let ca = c.as_materialized_series().str()?.clone();
+            let out: StringChunked = ca
+                .iter()
+                .map(|v| v.map(|v| f(v).into_owned()))
+                .collect();
+            Ok(out.with_name(c.name().clone()).into_series().into_column())
+        },
+        |_, field| Ok(Field::new(field.name().clone(), DataType::String)),
+    )
 }
 
 /// Our exact conversions of numbers and instants, for the input types
 /// Polars' kernels do not cover. Text never gets here: `normalize` handles
 /// every text rule with Polars' string kernels.
-fn normalize_exact(e: Expr, rule: &Rule, offset: i32, context: String) -> Expr {
+fn normalize_exact(e: Expr, rule: &Rule, spelling: Spelling, context: String) -> Expr {
     let scale = match rule {
         Rule::Number { scale, .. } => Some(*scale),
         _ => None,
@@ -195,8 +229,10 @@ fn normalize_exact(e: Expr, rule: &Rule, offset: i32, context: String) -> Expr {
             let s = c.as_materialized_series();
             let bad = |why: String| polars_err!(ComputeError: "{context}: {why}");
             let out = match scale {
-                Some(scale) => to_scaled(s, scale).map_err(bad)?.into_series(),
-                None => to_epoch_ms(s, offset).map_err(bad)?.into_series(),
+                Some(scale) => to_scaled(s, scale, &spelling.numbers)
+                    .map_err(bad)?
+                    .into_series(),
+                None => to_epoch_ms(s, &spelling).map_err(bad)?.into_series(),
             };
             Ok(out.with_name(c.name().clone()).into_column())
         },
@@ -229,6 +265,7 @@ pub(super) fn renders_from_normalised(dt: &DataType, rule: &Rule) -> bool {
             Rule::Text {
                 trim: false,
                 ignore_case: false,
+                normalize: None,
             },
             DataType::String,
         ) => true,

@@ -10,7 +10,8 @@ use super::progress;
 use super::report::destination::{self, Target};
 use super::report::{Summary, summarize, write_files};
 use super::scan;
-use crate::pipeline::{Pipeline, parse_offset};
+use crate::pipeline::{Pipeline, SourceConfig};
+use crate::reconcile::values::Spelling;
 
 /// A finished check.
 #[derive(Debug, Clone)]
@@ -96,8 +97,8 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
             right_key: key(&spec.right),
             fields: spec.compare.clone(),
             duplicates: spec.duplicates,
-            left_offset: parse_offset(&spec.left.source.timezone).unwrap_or(0),
-            right_offset: parse_offset(&spec.right.source.timezone).unwrap_or(0),
+            left_spelling: spelling(&spec.left.source),
+            right_spelling: spelling(&spec.right.source),
             left_name: relative(&base_dir, &left_name),
             right_name: relative(&base_dir, &right_name),
             partitions,
@@ -157,4 +158,13 @@ fn relative(base: &Path, location: &str) -> String {
         .strip_prefix(base)
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| location.to_string())
+}
+
+/// How a side writes values the comparison reads from text: its zone and
+/// number format.
+fn spelling(source: &SourceConfig) -> Spelling {
+    Spelling {
+        numbers: source.numbers,
+        ..Spelling::plain(source.zone())
+    }
 }

@@ -4,6 +4,42 @@
 
 use polars::prelude::*;
 
+use crate::pipeline::{NumberFormat, Zone};
+
+/// How one side writes the values of a column: the zone of its local
+/// times, its number format, and the column's own date format, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spelling {
+    /// Where timestamps written without an offset are.
+    pub zone: Zone,
+    /// Decimal and grouping separators.
+    pub numbers: NumberFormat,
+    /// strftime-style format of a timestamp or date column.
+    pub format: Option<String>,
+}
+
+impl Spelling {
+    /// Plain numbers and ISO timestamps, local times in `zone`.
+    pub fn plain(zone: Zone) -> Self {
+        Self {
+            zone,
+            numbers: NumberFormat::default(),
+            format: None,
+        }
+    }
+}
+
+/// [`parse_decimal`] of a number written in `numbers`' spelling.
+pub fn parse_number(text: &str, scale: u32, numbers: &NumberFormat) -> Result<i128, String> {
+    parse_decimal(&numbers.plain(text)?, scale).map_err(|e| {
+        if numbers.is_plain() {
+            e
+        } else {
+            format!("{text:?} ({e})")
+        }
+    })
+}
+
 /// Parse decimal text (`-1.50`, `+3`, `400.`) into units of `scale` places.
 /// Digits beyond `scale` must be zeros: nothing is rounded silently.
 pub fn parse_decimal(text: &str, scale: u32) -> Result<i128, String> {
@@ -64,7 +100,7 @@ pub fn decimal_places(text: &str) -> u32 {
 
 /// Bring a numeric column (integers, decimals, floats, numeric text) to
 /// `i128` units of `scale` places, exactly (floats are rounded to `scale`).
-pub fn to_scaled(s: &Series, scale: u32) -> Result<Int128Chunked, String> {
+pub fn to_scaled(s: &Series, scale: u32, numbers: &NumberFormat) -> Result<Int128Chunked, String> {
     let name = s.name().clone();
     let factor = |from: u32| -> Result<i128, String> {
         if from > scale {
@@ -99,7 +135,7 @@ pub fn to_scaled(s: &Series, scale: u32) -> Result<Int128Chunked, String> {
             }))?
         }
         DataType::String => parse_texts::<Int128Type>(s.str().map_err(|e| e.to_string())?, |t| {
-            parse_decimal(t, scale)
+            parse_number(t, scale, numbers)
         })?,
         DataType::Null => Int128Chunked::full_null(name.clone(), s.len()),
         other => return Err(format!("is {other}, not a number")),
@@ -109,7 +145,7 @@ pub fn to_scaled(s: &Series, scale: u32) -> Result<Int128Chunked, String> {
 
 /// Parse text values straight into a column (no intermediate vector);
 /// empty text is null, and the first value that does not parse fails it all.
-fn parse_texts<T>(
+pub(crate) fn parse_texts<T>(
     ca: &StringChunked,
     parse: impl Fn(&str) -> Result<T::Native, String>,
 ) -> Result<ChunkedArray<T>, String>
@@ -152,20 +188,74 @@ fn checked(it: impl Iterator<Item = Option<Option<i128>>>) -> Result<Int128Chunk
     ))
 }
 
+/// A timestamp's text read either as an instant (it had an offset) or as a
+/// wall-clock time still to be placed in a zone; both in epoch milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    Utc(i64),
+    Wall(i64),
+}
+
+impl Read {
+    fn in_zone(self, zone: &Zone) -> Result<i64, String> {
+        match self {
+            Self::Utc(ms) => Ok(ms),
+            Self::Wall(ms) => zone.to_utc_ms(ms).map_err(|e| e.0),
+        }
+    }
+}
+
 /// Parse a timestamp as S-360 and CRMs write them; naive ones are at `offset`
 /// seconds east of UTC. Returns UTC epoch milliseconds.
 pub fn parse_timestamp(text: &str, offset: i32) -> Option<i64> {
+    parse_timestamp_in(text, &Zone::fixed(offset)).ok()
+}
+
+/// Parse a timestamp as S-360 and CRMs write them, naive ones in `zone`;
+/// UTC epoch milliseconds, or why not.
+pub fn parse_timestamp_in(text: &str, zone: &Zone) -> Result<i64, String> {
     let t = text.trim();
-    if let Some(ms) = fast_timestamp(t.as_bytes(), offset) {
-        return Some(ms);
+    let read = fast_timestamp(t.as_bytes()).or_else(|| chrono_read(t));
+    match read {
+        Some(r) => r.in_zone(zone).map_err(|e| format!("{text:?}: {e}")),
+        None => Err(format!("{text:?} is not a timestamp")),
     }
-    chrono_timestamp(t, offset)
+}
+
+/// Parse a timestamp written in `format` (strftime-style, `%d.%m.%Y %H:%M`);
+/// naive ones in `zone`, a format with `%z` or `%:z` gives its own offset,
+/// and a format without a time of day gives midnight.
+pub fn parse_timestamp_as(text: &str, format: &str, zone: &Zone) -> Result<i64, String> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    let t = text.trim();
+    let read = if let Ok(d) = DateTime::parse_from_str(t, format) {
+        Some(Read::Utc(d.timestamp_millis()))
+    } else if let Ok(n) = NaiveDateTime::parse_from_str(t, format) {
+        Some(Read::Wall(n.and_utc().timestamp_millis()))
+    } else {
+        NaiveDate::parse_from_str(t, format)
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|n| Read::Wall(n.and_utc().timestamp_millis()))
+    };
+    match read {
+        Some(r) => r.in_zone(zone).map_err(|e| format!("{text:?}: {e}")),
+        None => Err(format!("{text:?} does not fit the format {format:?}")),
+    }
+}
+
+/// Parse a date written in `format`: days since 1970-01-01.
+pub fn parse_date_as(text: &str, format: &str) -> Result<i32, String> {
+    let t = text.trim();
+    chrono::NaiveDate::parse_from_str(t, format)
+        .map(|d| (d - chrono::NaiveDate::default()).num_days() as i32)
+        .map_err(|_| format!("{text:?} does not fit the format {format:?}"))
 }
 
 /// The forms exports nearly always use, without allocating:
 /// `YYYY-MM-DD[T ]HH:MM:SS[.f+][Z|±HH:MM|±HHMM]`. `None` sends the text to
 /// the general parser, which gives the same answer for these forms (tested).
-fn fast_timestamp(b: &[u8], offset: i32) -> Option<i64> {
+fn fast_timestamp(b: &[u8]) -> Option<Read> {
     fn num(b: &[u8]) -> Option<u32> {
         b.iter().try_fold(0u32, |acc, &c| {
             c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
@@ -203,8 +293,8 @@ fn fast_timestamp(b: &[u8], offset: i32) -> Option<i64> {
         rest = &frac[n..];
     }
     let shift = match rest {
-        [] => i64::from(offset),
-        [b'Z'] => 0,
+        [] => None,
+        [b'Z'] => Some(0),
         [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2]
         | [sign @ (b'+' | b'-'), oh1, oh2, om1, om2] => {
             let (oh, om) = (num(&[*oh1, *oh2])?, num(&[*om1, *om2])?);
@@ -212,13 +302,16 @@ fn fast_timestamp(b: &[u8], offset: i32) -> Option<i64> {
                 return None;
             }
             let secs = i64::from(oh * 3600 + om * 60);
-            if *sign == b'-' { -secs } else { secs }
+            Some(if *sign == b'-' { -secs } else { secs })
         }
         _ => return None,
     };
     let days = days_from_civil(i64::from(y), mo, d);
-    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + s) - shift;
-    Some(secs * 1000 + ms)
+    let wall = (days * 86_400 + i64::from(h * 3600 + mi * 60 + s)) * 1000 + ms;
+    Some(match shift {
+        None => Read::Wall(wall),
+        Some(secs) => Read::Utc(wall - secs * 1000),
+    })
 }
 
 fn days_in_month(y: u32, m: u32) -> u32 {
@@ -242,7 +335,12 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// Every form chrono knows; see [`parse_timestamp`].
+#[cfg(test)]
 pub(crate) fn chrono_timestamp(t: &str, offset: i32) -> Option<i64> {
+    chrono_read(t)?.in_zone(&Zone::fixed(offset)).ok()
+}
+
+fn chrono_read(t: &str) -> Option<Read> {
     use chrono::{DateTime, NaiveDate, NaiveDateTime};
     let iso = if t.len() > 10 && t.as_bytes()[10] == b' ' {
         format!("{}T{}", &t[..10], &t[11..])
@@ -250,11 +348,11 @@ pub(crate) fn chrono_timestamp(t: &str, offset: i32) -> Option<i64> {
         t.to_string()
     };
     if let Ok(d) = DateTime::parse_from_rfc3339(&iso) {
-        return Some(d.timestamp_millis());
+        return Some(Read::Utc(d.timestamp_millis()));
     }
     for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"] {
         if let Ok(d) = DateTime::parse_from_str(&iso, f) {
-            return Some(d.timestamp_millis());
+            return Some(Read::Utc(d.timestamp_millis()));
         }
     }
     let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
@@ -265,44 +363,66 @@ pub(crate) fn chrono_timestamp(t: &str, offset: i32) -> Option<i64> {
                 .ok()
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
         })?;
-    Some(naive.and_utc().timestamp_millis() - i64::from(offset) * 1000)
+    Some(Read::Wall(naive.and_utc().timestamp_millis()))
 }
 
 /// Bring a temporal column (datetime, date, timestamp text) to UTC epoch
-/// milliseconds; naive values are at `offset` seconds east of UTC.
-pub fn to_epoch_ms(s: &Series, offset: i32) -> Result<Int64Chunked, String> {
+/// milliseconds; naive values are in `spelling.zone`, text in its `format`
+/// when it has one.
+pub fn to_epoch_ms(s: &Series, spelling: &Spelling) -> Result<Int64Chunked, String> {
     let name = s.name().clone();
-    let shift = i64::from(offset) * 1000;
+    let zone = &spelling.zone;
     let out: Int64Chunked = match s.dtype() {
         DataType::Datetime(tu, tz) => {
             let ca = s.datetime().map_err(|e| e.to_string())?.physical();
             let naive = tz.is_none();
-            ca.iter()
-                .map(|v| {
-                    v.map(|v| {
-                        let ms = match tu {
-                            TimeUnit::Nanoseconds => v.div_euclid(1_000_000),
-                            TimeUnit::Microseconds => v.div_euclid(1_000),
-                            TimeUnit::Milliseconds => v,
-                        };
-                        if naive { ms - shift } else { ms }
-                    })
-                })
-                .collect()
+            let to_ms = |v: i64| match tu {
+                TimeUnit::Nanoseconds => v.div_euclid(1_000_000),
+                TimeUnit::Microseconds => v.div_euclid(1_000),
+                TimeUnit::Milliseconds => v,
+            };
+            match (naive, zone.fixed_offset()) {
+                (false, _) => ca.iter().map(|v| v.map(to_ms)).collect(),
+                (true, Some(offset)) => {
+                    let shift = i64::from(offset) * 1000;
+                    ca.iter().map(|v| v.map(|v| to_ms(v) - shift)).collect()
+                }
+                (true, None) => in_zone(ca.iter().map(|v| v.map(to_ms)), zone)?,
+            }
         }
         DataType::Date => {
             let ca = s.date().map_err(|e| e.to_string())?.physical();
-            ca.iter()
-                .map(|v| v.map(|d| i64::from(d) * 86_400_000 - shift))
-                .collect()
+            in_zone(
+                ca.iter().map(|v| v.map(|d| i64::from(d) * 86_400_000)),
+                zone,
+            )?
         }
-        DataType::String => parse_texts::<Int64Type>(s.str().map_err(|e| e.to_string())?, |t| {
-            parse_timestamp(t, offset).ok_or_else(|| format!("{t:?} is not a timestamp"))
-        })?,
+        DataType::String => {
+            let ca = s.str().map_err(|e| e.to_string())?;
+            match &spelling.format {
+                Some(f) => parse_texts::<Int64Type>(ca, |t| parse_timestamp_as(t, f, zone))?,
+                None => parse_texts::<Int64Type>(ca, |t| parse_timestamp_in(t, zone))?,
+            }
+        }
         DataType::Null => Int64Chunked::full_null(name.clone(), s.len()),
         other => return Err(format!("is {other}, not a timestamp")),
     };
     Ok(out.with_name(name))
+}
+
+/// Wall-clock milliseconds placed in `zone`; the first that cannot be fails.
+fn in_zone(values: impl Iterator<Item = Option<i64>>, zone: &Zone) -> Result<Int64Chunked, String> {
+    let mut out = Vec::with_capacity(values.size_hint().0);
+    for v in values {
+        out.push(match v {
+            Some(wall) => Some(zone.to_utc_ms(wall).map_err(|e| e.0)?),
+            None => None,
+        });
+    }
+    Ok(Int64Chunked::from_iter_options(
+        PlSmallStr::EMPTY,
+        out.into_iter(),
+    ))
 }
 
 /// Whether two numbers (units of one scale) are equal under the tolerances:

@@ -22,7 +22,7 @@ use object_store::path::Path as StorePath;
 use tokio::io::AsyncWriteExt;
 
 pub use crate::formats::{Batches, FileData, MAX_VALUE_BYTES, ReadOptions, UTC};
-use crate::pipeline::{Format, LinesConfig, SourceConfig, parse_offset};
+use crate::pipeline::{Format, LinesConfig, SourceConfig, Zone};
 pub use error::SourceError;
 pub use location::Location;
 
@@ -50,6 +50,15 @@ pub struct Source {
     pub options: ReadOptions,
 }
 
+/// The source's zone; a `timezone` that names none is refused here too,
+/// for sources built without validation.
+fn zone_of(cfg: &SourceConfig, location: &str) -> Result<Zone, SourceError> {
+    Zone::parse(&cfg.timezone, cfg.dst).map_err(|message| SourceError::Location {
+        location: redact::without_credentials(location),
+        message: format!("timezone {message}"),
+    })
+}
+
 impl Source {
     /// A source for an orders export; `location` must already be resolved.
     pub fn new(cfg: &SourceConfig, location: &str) -> Result<Self, SourceError> {
@@ -64,7 +73,8 @@ impl Source {
                 format: Format::Csv,
                 csv: cfg.csv.clone(),
                 columns: cfg.columns.clone(),
-                timezone: cfg.timezone.clone(),
+                zone: zone_of(cfg, location)?,
+                numbers: cfg.numbers,
                 required,
                 text: keys,
                 batch_size: 8192,
@@ -76,7 +86,7 @@ impl Source {
     pub fn for_lines(
         cfg: &LinesConfig,
         location: &str,
-        timezone: &str,
+        orders: &SourceConfig,
     ) -> Result<Self, SourceError> {
         Self::build(
             location,
@@ -86,7 +96,8 @@ impl Source {
                 format: Format::Csv,
                 csv: cfg.csv.clone(),
                 columns: cfg.columns.clone(),
-                timezone: timezone.to_string(),
+                zone: zone_of(orders, location)?,
+                numbers: orders.numbers,
                 required: vec![cfg.key.clone()],
                 text: vec![cfg.key.clone()],
                 batch_size: 8192,
@@ -106,12 +117,6 @@ impl Source {
                 location: redact::without_credentials(location),
                 message: "cannot tell the format from the extension; set `format`".into(),
             })?;
-        if parse_offset(&options.timezone).is_none() {
-            return Err(SourceError::Location {
-                location: redact::without_credentials(location),
-                message: format!("bad timezone {:?}", options.timezone),
-            });
-        }
         Ok(Self {
             location: Location::parse(location, storage)?,
             options,

@@ -19,11 +19,13 @@ fn config(location: &str) -> SourceConfig {
             ..CsvOptions::default()
         },
         columns: BTreeMap::from([
-            ("orderId".to_string(), ColumnType::Int64),
-            ("lastModDateTime".to_string(), ColumnType::Timestamp),
-            ("saleAmount".to_string(), ColumnType::Int64),
+            ("orderId".to_string(), ColumnType::Int64.into()),
+            ("lastModDateTime".to_string(), ColumnType::Timestamp.into()),
+            ("saleAmount".to_string(), ColumnType::Int64.into()),
         ]),
         timezone: "+00:00".into(),
+        dst: Default::default(),
+        numbers: Default::default(),
         key: Some(Key::One("orderId".into())),
         cursor: Some("lastModDateTime".into()),
         lines: None,

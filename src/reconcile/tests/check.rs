@@ -3,11 +3,12 @@
 use polars::prelude::*;
 
 use crate::engine::pairing::in_key_order;
+use crate::pipeline::Zone;
 use crate::pipeline::{DuplicatePolicy, FieldComparison, HumanDuration};
 use crate::reconcile::check::compare;
 use crate::reconcile::model::{Category, Comparison};
 use crate::reconcile::plan::Spec;
-use crate::reconcile::values::{parse_timestamp, to_epoch_ms, to_scaled};
+use crate::reconcile::values::{Spelling, parse_timestamp, to_epoch_ms, to_scaled};
 
 fn field(name: &str) -> FieldComparison {
     FieldComparison {
@@ -18,6 +19,7 @@ fn field(name: &str) -> FieldComparison {
         time_tolerance: None,
         trim: false,
         ignore_case: false,
+        normalize: None,
         null_equals_null: true,
     }
 }
@@ -28,8 +30,8 @@ fn spec(fields: Vec<FieldComparison>) -> Spec {
         right_key: vec!["id".into()],
         fields,
         duplicates: DuplicatePolicy::Report,
-        left_offset: 0,
-        right_offset: 0,
+        left_spelling: Spelling::plain(Zone::UTC),
+        right_spelling: Spelling::plain(Zone::UTC),
         left_name: "left".into(),
         right_name: "right".into(),
         partitions: 1,
@@ -257,7 +259,7 @@ fn typed_and_text_inputs_give_the_same_answer() {
             .unwrap()
             .as_materialized_series()
             .clone();
-        let units: Int128Chunked = to_scaled(&amount, 3).unwrap();
+        let units: Int128Chunked = to_scaled(&amount, 3, &Default::default()).unwrap();
         df.with_column(
             units
                 .into_decimal(18, 3)
@@ -268,7 +270,7 @@ fn typed_and_text_inputs_give_the_same_answer() {
         )
         .unwrap();
         let at = df.column("at").unwrap().as_materialized_series().clone();
-        let v: Int64Chunked = to_epoch_ms(&at, 0).unwrap();
+        let v: Int64Chunked = to_epoch_ms(&at, &Spelling::plain(Zone::UTC)).unwrap();
         let tz = (!offset_naive).then_some(TimeZone::UTC);
         df.with_column(
             v.into_datetime(TimeUnit::Milliseconds, tz)
@@ -328,8 +330,8 @@ fn typed_and_text_inputs_give_the_same_answer() {
     .unwrap();
     // Naive instants an hour east of UTC on both sides: the same verdicts.
     let mut east = spec(fields.clone());
-    east.left_offset = 3600;
-    east.right_offset = 3600;
+    east.left_spelling = Spelling::plain(Zone::fixed(3600));
+    east.right_spelling = Spelling::plain(Zone::fixed(3600));
     let naive = compare(typed(left, true).lazy(), typed(right, true).lazy(), &east).unwrap();
     assert_eq!(answer(&text), answer(&utc));
     assert_eq!(answer(&text), answer(&naive));
@@ -374,7 +376,7 @@ fn typed_and_text_inputs_give_the_same_answer() {
             .unwrap()
     };
     let mut s = spec(vec![field("at")]);
-    s.left_offset = 3600;
+    s.left_spelling = Spelling::plain(Zone::fixed(3600));
     let cmp = compare(
         naive_at("2026-10-13 11:00:00", None).lazy(),
         naive_at("2026-10-13 10:00:00", Some(TimeZone::UTC)).lazy(),

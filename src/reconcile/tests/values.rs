@@ -2,8 +2,9 @@
 
 use polars::prelude::*;
 
+use crate::pipeline::{NumberFormat, Zone};
 use crate::reconcile::values::{
-    chrono_timestamp, decimal_places, format_decimal, numbers_equal, parse_decimal,
+    Spelling, chrono_timestamp, decimal_places, format_decimal, numbers_equal, parse_decimal,
     parse_timestamp, to_epoch_ms, to_scaled,
 };
 
@@ -128,18 +129,27 @@ fn the_fast_timestamp_path_agrees_with_chrono() {
 #[test]
 fn columns_convert_to_units_and_instants() {
     let s = Series::new("a".into(), &[Some("1.50"), None, Some(" -2 ")]);
-    let v: Vec<_> = to_scaled(&s, 2).unwrap().iter().collect();
+    let v: Vec<_> = to_scaled(&s, 2, &NumberFormat::default())
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(v, vec![Some(150), None, Some(-200)]);
     let s = Series::new("a".into(), &[Some(400i64), None]);
-    let v: Vec<_> = to_scaled(&s, 2).unwrap().iter().collect();
+    let v: Vec<_> = to_scaled(&s, 2, &NumberFormat::default())
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(v, vec![Some(40000), None]);
     let s = Series::new("a".into(), &["abc"]);
-    let e = to_scaled(&s, 2).unwrap_err();
+    let e = to_scaled(&s, 2, &NumberFormat::default()).unwrap_err();
     assert!(e.contains("\"abc\""), "{e}");
     let s = Series::new(
         "t".into(),
         &["2026-10-13 10:09:27", "2026-10-13T10:09:27.000Z"],
     );
-    let v: Vec<_> = to_epoch_ms(&s, 0).unwrap().iter().collect();
+    let v: Vec<_> = to_epoch_ms(&s, &Spelling::plain(Zone::UTC))
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(v[0], v[1]);
 }
