@@ -273,13 +273,34 @@ pub fn scan(
     Ok(super::columns::conform_frame(name, lf, options))
 }
 
+/// An integer as the guess reads one (`-12`, `0`; not `007`, `+5` or
+/// ` 5`), without allocating; `None` for anything else or beyond `i64`.
+fn plain_i64(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        // Negative accumulation reaches i64::MIN.
+        v = v.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+    }
+    if neg { Some(v) } else { v.checked_neg() }
+}
+
 /// A column guessed as `int64` or `float64` from the first
 /// [`CHECK_INFER_ROWS`] rows, converted from its text with the same
 /// [`super::infer::kind_bits`] as the guess: a later value of another kind
 /// fails the check with the file, column and value named, instead of
 /// being read as a number it does not say (`00777` as 777).
 fn guessed_number(file: &str, column: &str, t: PolarsType) -> polars::prelude::Expr {
-    use super::infer::{FLOAT, INTEGER, LONG_INTEGER, kind_bits};
+    use super::infer::{FLOAT, INTEGER, kind_bits};
     use polars::prelude::*;
     let file: Arc<str> = Arc::from(file);
     let name = column.to_string();
@@ -295,17 +316,22 @@ fn guessed_number(file: &str, column: &str, t: PolarsType) -> polars::prelude::E
                     CHECK_INFER_ROWS.unwrap_or(0))
             };
             let out: Series = if t == DataType::Int64 {
-                let mut v = Vec::with_capacity(ca.len());
-                for x in ca.iter() {
-                    v.push(match x {
-                        None => None,
-                        Some(x) if kind_bits(x) & !LONG_INTEGER == INTEGER => {
-                            Some(x.parse::<i64>().map_err(|_| refuse(x))?)
+                let mut error = None;
+                let out: Int64Chunked = ca
+                    .iter()
+                    .map(|x| {
+                        let x = x?;
+                        let v = plain_i64(x.as_bytes());
+                        if v.is_none() && error.is_none() {
+                            error = Some(refuse(x));
                         }
-                        Some(x) => return Err(refuse(x)),
-                    });
+                        v
+                    })
+                    .collect();
+                if let Some(e) = error {
+                    return Err(e);
                 }
-                Int64Chunked::from_iter_options(c.name().clone(), v.into_iter()).into_series()
+                out.with_name(c.name().clone()).into_series()
             } else {
                 let mut v = Vec::with_capacity(ca.len());
                 for x in ca.iter() {

@@ -129,9 +129,7 @@ fn classify(s: &str) -> Kind {
                     return Kind::Text;
                 }
             }
-            let significant = format!("{whole}{fraction}");
-            let significant = significant.trim_start_matches('0').trim_end_matches('0');
-            if significant.len() > F64_DIGITS {
+            if significant_digits(whole, fraction) > F64_DIGITS {
                 return Kind::Text;
             }
             match s.parse::<f64>() {
@@ -140,6 +138,32 @@ fn classify(s: &str) -> Kind {
             }
         }
     }
+}
+
+/// Digits of `whole` and `fraction` together, without the zeros that lead
+/// or trail them (`0012.3400` has 4), counted without allocating.
+fn significant_digits(whole: &str, fraction: &str) -> usize {
+    let total = whole.len() + fraction.len();
+    let zeros = |s: &str, from_start: bool| {
+        let b = s.as_bytes();
+        if from_start {
+            b.iter().take_while(|&&c| c == b'0').count()
+        } else {
+            b.iter().rev().take_while(|&&c| c == b'0').count()
+        }
+    };
+    let mut leading = zeros(whole, true);
+    if leading == whole.len() {
+        leading += zeros(fraction, true);
+    }
+    if leading >= total {
+        return 0;
+    }
+    let mut trailing = zeros(fraction, false);
+    if trailing == fraction.len() {
+        trailing += zeros(whole, false);
+    }
+    total - leading - trailing
 }
 
 #[cfg(test)]
@@ -152,6 +176,17 @@ mod tests {
             g.add(v);
         }
         g.data_type()
+    }
+
+    #[test]
+    fn significant_digits_leave_out_leading_and_trailing_zeros() {
+        assert_eq!(significant_digits("0012", "3400"), 4);
+        assert_eq!(significant_digits("0", "000120"), 2);
+        assert_eq!(significant_digits("1200", ""), 2);
+        assert_eq!(significant_digits("1200", "0"), 2);
+        assert_eq!(significant_digits("0", "0"), 0);
+        assert_eq!(significant_digits("", "5"), 1);
+        assert_eq!(significant_digits("10", "01"), 4);
     }
 
     #[test]

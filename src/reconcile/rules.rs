@@ -201,10 +201,7 @@ fn map_text(
     e.map(
         move |c| {
             let ca = c.as_materialized_series().str()?.clone();
-            let out: StringChunked = ca
-                .iter()
-                .map(|v| v.map(|v| f(v).into_owned()))
-                .collect();
+            let out: StringChunked = ca.iter().map(|v| v.map(|v| f(v).into_owned())).collect();
             Ok(out.with_name(c.name().clone()).into_series().into_column())
         },
         |_, field| Ok(Field::new(field.name().clone(), DataType::String)),
