@@ -384,3 +384,139 @@ fn parquet_text_declared_as_timestamp_and_decimal_agrees_for_sync_and_check() {
     assert_eq!(column(&t, "naive").1, vec![Some("-3600000"), Some("0")]);
     assert_eq!(column(&t, "amount").1, vec![Some("400.00"), Some("-0.05")]);
 }
+
+/// Options with a named zone, a number format and per-column specs.
+fn spelled(format: Format, columns: &[(&str, crate::pipeline::ColumnSpec)]) -> ReadOptions {
+    let mut o = options(format, "orderId", &[]);
+    o.columns = columns
+        .iter()
+        .map(|(c, s)| (c.to_string(), s.clone()))
+        .collect();
+    o.zone = crate::pipeline::Zone::parse("Europe/Zurich", Default::default()).unwrap();
+    o.numbers = crate::pipeline::NumberFormat {
+        decimal: ',',
+        group: Some('.'),
+    };
+    o
+}
+
+fn spec(ty: ColumnType, format: Option<&str>) -> crate::pipeline::ColumnSpec {
+    crate::pipeline::ColumnSpec {
+        format: format.map(str::to_string),
+        ..crate::pipeline::ColumnSpec::of(ty)
+    }
+}
+
+#[test]
+fn local_spellings_in_csv_read_alike_for_sync_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "a.csv",
+        "orderId;at;local;day;amount;qty;ratio;other\n\
+         1;2026-07-15 10:00:00;15.07.2026 10:00;15.07.2026;1.234,56;1.200;0,5;1.234\n\
+         2;2026-01-15 10:00:00;15.01.2026 10:00;15.01.2026;-0,05;7;12,25;7\n"
+            .as_bytes(),
+    );
+    let mut o = spelled(
+        Format::Csv,
+        &[
+            ("at", spec(ColumnType::Timestamp, None)),
+            ("local", spec(ColumnType::Timestamp, Some("%d.%m.%Y %H:%M"))),
+            ("day", spec(ColumnType::Date, Some("%d.%m.%Y"))),
+            ("amount", spec(ColumnType::Decimal(18, 2), None)),
+            ("qty", spec(ColumnType::Int64, None)),
+            ("ratio", spec(ColumnType::Float64, None)),
+        ],
+    );
+    o.csv.delimiter = ';';
+    let t = agree(&path, &o);
+    // Summer +02:00, winter +01:00.
+    let summer = "1784102400000";
+    let winter = "1768467600000";
+    assert_eq!(column(&t, "at").1, vec![Some(summer), Some(winter)]);
+    assert_eq!(column(&t, "local").1, vec![Some(summer), Some(winter)]);
+    assert_eq!(column(&t, "day").0, "date");
+    assert_eq!(column(&t, "amount").1, vec![Some("1234.56"), Some("-0.05")]);
+    assert_eq!(column(&t, "qty"), ("int", vec![Some("1200"), Some("7")]));
+    assert_eq!(
+        column(&t, "ratio"),
+        ("float", vec![Some("0.5"), Some("12.25")])
+    );
+    // Not declared, in a source whose numbers are grouped with `.`: text,
+    // never the number 1.234.
+    assert_eq!(
+        column(&t, "other"),
+        ("text", vec![Some("1.234"), Some("7")])
+    );
+}
+
+#[test]
+fn naive_parquet_timestamps_are_placed_in_a_named_zone_by_both_readers() {
+    use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.parquet");
+    // 2026-07-15 10:00 and 2026-01-15 10:00 as wall-clock times.
+    let batch = RecordBatch::try_from_iter([
+        (
+            "orderId",
+            Arc::new(StringArray::from(vec!["1", "2"])) as ArrayRef,
+        ),
+        (
+            "naive",
+            Arc::new(TimestampMillisecondArray::from(vec![
+                1_784_109_600_000,
+                1_768_471_200_000,
+            ])) as ArrayRef,
+        ),
+        (
+            "amount",
+            Arc::new(StringArray::from(vec!["1.234,5", "7"])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let mut w =
+        super::table::ParquetTable::new(std::fs::File::create(&path).unwrap(), batch.schema())
+            .unwrap();
+    w.write(&batch).unwrap();
+    w.finish().unwrap();
+    let o = spelled(
+        Format::Parquet,
+        &[
+            ("naive", spec(ColumnType::Timestamp, None)),
+            ("amount", spec(ColumnType::Decimal(10, 2), None)),
+        ],
+    );
+    let t = agree(&path, &o);
+    assert_eq!(
+        column(&t, "naive").1,
+        vec![Some("1784102400000"), Some("1768467600000")]
+    );
+    assert_eq!(column(&t, "amount").1, vec![Some("1234.50"), Some("7.00")]);
+}
+
+#[test]
+fn a_local_time_the_zone_skips_is_refused_by_both_readers_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "a.csv",
+        b"orderId,at\n1,2026-03-29 01:00:00\n2,2026-03-29 02:30:00\n",
+    );
+    let mut o = options(Format::Csv, "orderId", &[("at", ColumnType::Timestamp)]);
+    o.zone = crate::pipeline::Zone::parse(
+        "Europe/Zurich",
+        crate::pipeline::DstPolicy {
+            skipped: crate::pipeline::DstChoice::Error,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let sync = synced(&path, &o).unwrap_err().to_string();
+    assert!(sync.contains("data row 2, column `at`"), "{sync}");
+    assert!(sync.contains("does not exist in Europe/Zurich"), "{sync}");
+    let check = checked(&path, &o).unwrap_err();
+    assert!(check.contains("column `at`"), "{check}");
+    assert!(check.contains("does not exist in Europe/Zurich"), "{check}");
+}
