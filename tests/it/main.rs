@@ -9,6 +9,7 @@ mod import;
 mod reconcile;
 mod sink_safety;
 mod sources;
+mod spellings_transforms;
 mod support;
 mod sync;
 mod trust;
