@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::cli::{Cmd, run};
+use crate::support::cli::{Cmd, run, status};
 use crate::support::exports::Table;
 use crate::support::pipeline::{
     Csv, RowDigits, Sink, Source, Step, SyncPipeline, TextOptions, names, pairs,
@@ -506,11 +506,15 @@ async fn a_sync_order_in_an_unknown_currency_stops_the_run_and_sends_nothing() {
     .row(&[&2, &"CLOSED", &40000, &"ABC", &"2026-10-13 12:01:00"])
     .write(dir.path(), "orders_1.csv");
     let o = run(dir.path(), &[]).await;
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        stderr(&o).contains(r#"unknown currency "ABC" in column currencyCode"#),
+        stderr(&o).contains(r#"transforms[0] (scale): column saleAmount: unknown currency "ABC" in column currencyCode; add it to digits.table"#),
         "{}",
         text(&o)
     );
     assert!(rec.log().is_empty());
+    // Nothing was queued: the state has no cursor and no pending order.
+    let s = status(dir.path(), "sync.yaml").await;
+    assert!(s["cursor"].is_null(), "{s}");
+    assert_eq!(s["backlog"], 0, "{s}");
 }

@@ -180,6 +180,8 @@ fn text_options_are_read_and_a_step_that_does_nothing_is_refused() {
             ..
         }
     ));
+    assert!(parse("{ type: text, columns: [city], strip_leading_zeros: true }").is_ok());
+    assert!(parse("{ type: text, columns: [city], normalize: nfkc }").is_ok());
     let ps = parse("{ type: text, columns: [city], strip_leading_zeros: false }").unwrap_err();
     assert_eq!(ps.len(), 1, "{ps:#?}");
     assert!(
