@@ -136,8 +136,9 @@ pub enum Normalization {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Digits {
-    /// The same for every row, `digits: 2`: positive divides, negative
-    /// multiplies; the result keeps every digit of the input.
+    /// The same for every row, `digits: 2` (-18..=18, not 0): positive
+    /// divides, negative multiplies; the result keeps every digit of the
+    /// input.
     Fixed(i8),
     /// Each row's digits from an integer column, `digits: { column:
     /// fractionDigit }` (0 or more).
