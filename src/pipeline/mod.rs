@@ -16,8 +16,7 @@ pub mod sql;
 pub mod transform;
 mod validate;
 pub use spelling::{
-    ColumnSpec, DstChoice, DstPolicy, NumberFormat, UnicodeForm, Zone, ZoneError, fold_case,
-    parse_offset,
+    ColumnSpec, DstChoice, DstPolicy, NumberFormat, UnicodeForm, Zone, ZoneError, parse_offset,
 };
 pub use validate::MAX_PARTITIONS;
 pub mod yaml;

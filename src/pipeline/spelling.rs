@@ -335,37 +335,6 @@ pub enum UnicodeForm {
     Nfkc,
 }
 
-impl UnicodeForm {
-    /// `text` in this form; borrowed when it already is.
-    pub fn apply<'a>(self, text: &'a str) -> Cow<'a, str> {
-        use unicode_normalization::{IsNormalized, UnicodeNormalization};
-        match self {
-            Self::Nfc => match unicode_normalization::is_nfc_quick(text.chars()) {
-                IsNormalized::Yes => Cow::Borrowed(text),
-                _ => Cow::Owned(text.nfc().collect()),
-            },
-            Self::Nfkc => match unicode_normalization::is_nfkc_quick(text.chars()) {
-                IsNormalized::Yes => Cow::Borrowed(text),
-                _ => Cow::Owned(text.nfkc().collect()),
-            },
-        }
-    }
-}
-
-/// `text` with Unicode full case folding (`Straße` and `STRASSE` both
-/// `strasse`); ASCII text without capitals is borrowed.
-pub fn fold_case(text: &str) -> Cow<'_, str> {
-    if text.is_ascii() {
-        if text.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(text.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(text)
-        }
-    } else {
-        Cow::Owned(caseless::default_case_fold_str(text))
-    }
-}
-
 /// A declared column: its type, and how its values are written when they
 /// are not in the plain spelling. Written as the type alone
 /// (`decimal(18,2)`) or as a map

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::HumanDuration;
 use super::source::ColumnType;
+use super::spelling::UnicodeForm;
 
 /// One declarative step over the records. Steps run in order, in Polars.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -50,21 +51,42 @@ pub enum Transform {
         query: String,
     },
     /// Divide (or multiply) numeric columns by 10^digits, as exact decimals:
-    /// `digits: 2` turns minor units `40000` into `400.00`.
+    /// `digits: 2` turns minor units `40000` into `400.00`. The digits may
+    /// also be each row's own, from a column (`digits: { column:
+    /// fractionDigit }`) or from the ISO 4217 minor units of a currency
+    /// column (`digits: { currency: currencyCode }`: CHF 40000 is 400.00,
+    /// JPY 1500 is 1500, KWD 12345 is 12.345); the result then has the scale
+    /// `max_digits` for every row. Nothing is rounded: a row whose digits
+    /// cannot be had or do not fit stops the step, naming the column and
+    /// the value.
     Scale {
         /// Columns to scale.
         columns: Vec<String>,
-        /// Decimal digits to shift; positive divides, negative multiplies.
-        digits: i8,
+        /// Decimal digits to shift: a number (positive divides, negative
+        /// multiplies), `{ column }` or `{ currency, table }`.
+        digits: Digits,
     },
-    /// Trim whitespace and/or change case of text columns.
+    /// Trim whitespace, normalise Unicode, strip leading zeros and/or change
+    /// case of text columns, in that order.
     Text {
         /// Columns to normalise.
         columns: Vec<String>,
         /// Remove leading and trailing whitespace.
         #[serde(default)]
         trim: bool,
-        /// Change letter case.
+        /// Unicode normalisation: `nfc` (one spelling for text typed with
+        /// composed or combining accents: `Zu\u{308}rich` is `Zürich`) or
+        /// `nfkc` (also compatibility forms: full-width digits, ligatures).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        normalize: Option<UnicodeForm>,
+        /// Remove the leading zeros of text that is all ASCII digits:
+        /// `000123` is `123`, `000` is `0`. Text with anything else in it
+        /// (`-007`, `12a`, ` 007` without `trim`, an empty text) is left as
+        /// it is.
+        #[serde(default)]
+        strip_leading_zeros: bool,
+        /// Change letter case: `lower`, `upper`, or `fold` (full Unicode
+        /// case folding, for comparing: `STRASSE` and `Straße` fold alike).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         case: Option<LetterCase>,
     },
@@ -94,6 +116,124 @@ pub enum LetterCase {
     Lower,
     /// UPPER CASE
     Upper,
+    /// Unicode full case folding (`Straße` and `STRASSE` are both
+    /// `strasse`): for comparing, not for showing.
+    Fold,
+}
+
+/// The digits a `scale` step shifts: one number for every row, or each
+/// row's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Digits {
+    /// The same for every row, `digits: 2` (-18..=18, not 0): positive
+    /// divides, negative multiplies; the result keeps every digit of the
+    /// input.
+    Fixed(i8),
+    /// Each row's digits from an integer column, `digits: { column:
+    /// fractionDigit }` (0 or more).
+    Column {
+        /// The column that holds each row's digits.
+        column: String,
+        /// Scale of the result (0..=18; default 4); a row with more digits
+        /// stops the step.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_digits: Option<i64>,
+    },
+    /// Each row's digits from the ISO 4217 minor units of its currency
+    /// code, `digits: { currency: currencyCode }`: CHF and EUR 2, JPY 0,
+    /// KWD 3. Codes are matched trimmed and in any letter case; an unknown
+    /// code stops the step.
+    Currency {
+        /// The column that holds each row's currency code.
+        currency: String,
+        /// Codes to add or override, `{ XTS: 2 }` (digits 0..=18).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        table: BTreeMap<String, i64>,
+        /// Scale of the result (0..=18); default the most digits a code can
+        /// have: ISO 4217's (4) or the table's, if more.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_digits: Option<i64>,
+    },
+}
+
+impl Digits {
+    /// The column the digits are read from, if they are each row's own.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            Self::Fixed(_) => None,
+            Self::Column { column, .. } => Some(column),
+            Self::Currency { currency, .. } => Some(currency),
+        }
+    }
+}
+
+impl From<i8> for Digits {
+    fn from(n: i8) -> Self {
+        Self::Fixed(n)
+    }
+}
+
+/// `digits:` is a number or a mapping with `column` or `currency`; the
+/// mapping's keys are read one by one, so an unknown key is named.
+impl<'de> Deserialize<'de> for Digits {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+
+        const FORMS: &str = "a number of digits such as 2, { column: NAME } or { currency: NAME, table: { CODE: digits } }";
+        const KEYS: &[&str] = &["column", "currency", "table", "max_digits"];
+
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Digits;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(FORMS)
+            }
+
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Digits, E> {
+                i8::try_from(n)
+                    .map(Digits::Fixed)
+                    .map_err(|_| E::custom(format!("{n} is out of range -18..=18")))
+            }
+
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Digits, E> {
+                self.visit_i64(i64::try_from(n).unwrap_or(i64::MAX))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Digits, A::Error> {
+                let (mut column, mut currency, mut table, mut max_digits) =
+                    (None, None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "column" => column = Some(map.next_value::<String>()?),
+                        "currency" => currency = Some(map.next_value::<String>()?),
+                        "table" => table = Some(map.next_value::<BTreeMap<String, i64>>()?),
+                        "max_digits" => max_digits = Some(map.next_value::<i64>()?),
+                        other => return Err(de::Error::unknown_field(other, KEYS)),
+                    }
+                }
+                match (column, currency) {
+                    (Some(column), None) if table.is_none() => {
+                        Ok(Digits::Column { column, max_digits })
+                    }
+                    (Some(_), None) => Err(de::Error::custom(
+                        "`table` goes with `currency`, not with `column`",
+                    )),
+                    (None, Some(currency)) => Ok(Digits::Currency {
+                        currency,
+                        table: table.unwrap_or_default(),
+                        max_digits,
+                    }),
+                    (Some(_), Some(_)) => Err(de::Error::custom(
+                        "set either `column` or `currency`, not both",
+                    )),
+                    (None, None) => Err(de::Error::custom(format!("write {FORMS}"))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A function of an `aggregate` step.

@@ -8,7 +8,7 @@ use super::sink::{AuthConfig, SinkConfig, is_loopback};
 use super::source::{ColumnType, CsvOptions, Format, Key, SourceConfig};
 use super::spelling::{ColumnSpec, NumberFormat, Zone};
 use super::sql::{check_sql_expr, check_sql_query};
-use super::transform::{Transform, partition_point};
+use super::transform::{Digits, Transform, partition_point};
 use super::yaml::{Pos, Positions};
 
 struct Checker<'a> {
@@ -414,23 +414,23 @@ fn transforms(c: &mut Checker<'_>, path: &str, steps: &[Transform]) {
                 if columns.is_empty() {
                     c.report(&format!("{p}.columns"), "names no column");
                 }
-                if *digits == 0 || digits.unsigned_abs() > 18 {
-                    c.report(
-                        &format!("{p}.digits"),
-                        format!("{digits} must be within -18..=18 and not 0"),
-                    );
-                }
+                scale_digits(c, &format!("{p}.digits"), digits);
             }
             Transform::Text {
                 columns,
                 trim,
+                normalize,
+                strip_leading_zeros,
                 case,
             } => {
                 if columns.is_empty() {
                     c.report(&format!("{p}.columns"), "names no column");
                 }
-                if !trim && case.is_none() {
-                    c.report(&p, "does nothing: set `trim: true` and/or `case`");
+                if !trim && normalize.is_none() && !strip_leading_zeros && case.is_none() {
+                    c.report(
+                        &p,
+                        "does nothing: set `trim: true`, `normalize`, `strip_leading_zeros: true` and/or `case`",
+                    );
                 }
             }
             Transform::Truncate { columns, every } => {
@@ -454,6 +454,51 @@ fn transforms(c: &mut Checker<'_>, path: &str, steps: &[Transform]) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The `digits` of a `scale` step at `path`: a number within -18..=18 and
+/// not 0, or a named column with a `max_digits` and table digits within
+/// 0..=18 and table codes of three letters.
+fn scale_digits(c: &mut Checker<'_>, path: &str, digits: &Digits) {
+    let (column, table, max_digits) = match digits {
+        Digits::Fixed(d) => {
+            if *d == 0 || d.unsigned_abs() > 18 {
+                c.report(path, format!("{d} must be within -18..=18 and not 0"));
+            }
+            return;
+        }
+        Digits::Column { column, max_digits } => (("column", column), None, max_digits),
+        Digits::Currency {
+            currency,
+            table,
+            max_digits,
+        } => (("currency", currency), Some(table), max_digits),
+    };
+    let (key, name) = column;
+    if name.trim().is_empty() {
+        c.report(&format!("{path}.{key}"), "must name a column");
+    }
+    if let Some(m) = max_digits
+        && !(0..=18).contains(m)
+    {
+        c.report(
+            &format!("{path}.max_digits"),
+            format!("{m} is out of range 0..=18"),
+        );
+    }
+    for (code, d) in table.into_iter().flatten() {
+        let p = format!("{path}.table.{code}");
+        let trimmed = code.trim();
+        if trimmed.len() != 3 || !trimmed.bytes().all(|b| b.is_ascii_alphabetic()) {
+            c.report(
+                &p,
+                format!("{code:?} is not a currency code: write three letters such as CHF"),
+            );
+        }
+        if !(0..=18).contains(d) {
+            c.report(&p, format!("{d} is out of range 0..=18"));
         }
     }
 }

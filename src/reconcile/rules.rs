@@ -6,7 +6,8 @@ use super::columns::{Columns, IN_LEFT, IN_RIGHT, Side};
 use super::values::{
     Spelling, decimal_places, format_decimal, numbers_equal, parse_decimal, to_epoch_ms, to_scaled,
 };
-use crate::pipeline::{FieldComparison, UnicodeForm, fold_case};
+use crate::pipeline::{FieldComparison, UnicodeForm};
+use crate::transforms::unicode;
 
 /// Decimal places used for numbers whose scale the schema does not tell
 /// (floats, numeric text).
@@ -181,10 +182,10 @@ pub(super) fn normalize(
                 t = t.str().strip_chars(lit(NULL));
             }
             if let Some(form) = *normalize {
-                t = map_text(t, move |v| form.apply(v));
+                t = map_text(t, move |v| unicode::normalize(v, form));
             }
             if *ignore_case {
-                t = map_text(t, fold_case);
+                t = map_text(t, unicode::fold);
             }
             t
         }

@@ -6,9 +6,17 @@ use polars::prelude::*;
 use polars::sql::SQLContext;
 
 use crate::pipeline::sql;
-use crate::pipeline::{AggFn, Aggregation, ColumnType, LetterCase, Transform};
+use crate::pipeline::{AggFn, Aggregation, ColumnType, Transform};
+
+mod scale;
+mod text;
+pub mod unicode;
+
 /// Kept at this path for the consistency check; defined with the step types.
 pub use crate::pipeline::{Cut, partition_point};
+use scale::scale_expr;
+pub use scale::{CurrencyTable, DEFAULT_COLUMN_DIGITS, MAX_ROW_DIGITS, NoDigits};
+use text::{TextRule, text_expr};
 
 /// A step could not be built or run.
 #[derive(Debug, thiserror::Error)]
@@ -163,19 +171,29 @@ pub fn apply_with(
             Transform::Scale { columns, digits } => lf.with_columns(
                 columns
                     .iter()
-                    .map(|c| scale_expr(c, *digits))
+                    .map(|c| scale_expr(index, c, digits))
                     .collect::<Vec<_>>(),
             ),
             Transform::Text {
                 columns,
                 trim,
+                normalize,
+                strip_leading_zeros,
                 case,
-            } => lf.with_columns(
-                columns
-                    .iter()
-                    .map(|c| text_expr(c, *trim, *case))
-                    .collect::<Vec<_>>(),
-            ),
+            } => {
+                let rule = TextRule {
+                    trim: *trim,
+                    normalize: *normalize,
+                    strip_leading_zeros: *strip_leading_zeros,
+                    case: *case,
+                };
+                lf.with_columns(
+                    columns
+                        .iter()
+                        .map(|c| text_expr(c, rule))
+                        .collect::<Vec<_>>(),
+                )
+            }
             Transform::Truncate { columns, every } => {
                 let every_ms = every.get().as_millis().min(i64::MAX as u128) as i64;
                 lf.with_columns(
@@ -418,99 +436,6 @@ fn cast_expr(e: Expr, t: ColumnType) -> Expr {
         ColumnType::Timestamp => e.strict_cast(polars_type(t)),
         _ => e.strict_cast(polars_type(t)),
     }
-}
-
-/// Shift the decimal point by `digits` exactly: integers, decimals and
-/// numeric text become decimals with a new scale, never passing through floats.
-fn scale_expr(name: &str, digits: i8) -> Expr {
-    col(name).map(
-        move |c| scale_column(c, digits),
-        move |_, f| {
-            let (_, scale) = scales(f.dtype(), digits);
-            Ok(Field::new(f.name().clone(), DataType::Decimal(38, scale)))
-        },
-    )
-}
-
-/// Scale digits of text read as decimals by `scale`.
-const TEXT_SCALE: usize = 9;
-
-/// (scale of the input's units, scale of the output).
-fn scales(dtype: &DataType, digits: i8) -> (usize, usize) {
-    let from = match dtype {
-        DataType::Decimal(_, s) => *s,
-        DataType::String => TEXT_SCALE,
-        _ => 0,
-    };
-    (from, (from as i64 + digits as i64).max(0) as usize)
-}
-
-fn scale_column(c: Column, digits: i8) -> PolarsResult<Column> {
-    let s = c.as_materialized_series();
-    // The unscaled integer units: a decimal's physical i128, not its value.
-    let units: Int128Chunked = match s.dtype() {
-        DataType::Decimal(_, _) => s.decimal()?.physical().clone(),
-        dt if dt.is_integer() => s.cast(&DataType::Int128)?.i128()?.clone(),
-        DataType::String => s
-            .strict_cast(&DataType::Decimal(38, TEXT_SCALE))?
-            .decimal()?
-            .physical()
-            .clone(),
-        other => {
-            polars_bail!(InvalidOperation: "scale needs an integer, decimal or numeric text column, `{}` is {other}", s.name())
-        }
-    };
-    let (from, to) = scales(s.dtype(), digits);
-    let shift = from as i64 + digits as i64;
-    let units = if shift < 0 {
-        // Multiplying past scale 0: multiply the units instead.
-        let factor = 10i128.pow((-shift) as u32);
-        let mut overflow = false;
-        let out: Int128Chunked = units
-            .iter()
-            .map(|v| {
-                v.and_then(|v| {
-                    let r = v.checked_mul(factor);
-                    overflow |= r.is_none();
-                    r
-                })
-            })
-            .collect();
-        polars_ensure!(!overflow, ComputeError: "scale: `{}` overflows when multiplied by 10^{}", s.name(), -digits);
-        out
-    } else {
-        units
-    };
-    Ok(units
-        .into_decimal(38, to)?
-        .into_series()
-        .with_name(s.name().clone())
-        .into_column())
-}
-
-/// Trim and/or change the case of a text column (other types are cast to text).
-fn text_expr(name: &str, trim: bool, case: Option<LetterCase>) -> Expr {
-    col(name).map(
-        move |c| {
-            let s = c.as_materialized_series().cast(&DataType::String)?;
-            let out: StringChunked = s
-                .str()?
-                .iter()
-                .map(|v| {
-                    v.map(|v| {
-                        let v = if trim { v.trim() } else { v };
-                        match case {
-                            Some(LetterCase::Lower) => v.to_lowercase(),
-                            Some(LetterCase::Upper) => v.to_uppercase(),
-                            None => v.to_string(),
-                        }
-                    })
-                })
-                .collect();
-            Ok(out.with_name(c.name().clone()).into_column())
-        },
-        |_, f| Ok(Field::new(f.name().clone(), DataType::String)),
-    )
 }
 
 /// Floor timestamps to a multiple of `every_ms` since the epoch (in UTC, so

@@ -160,7 +160,7 @@ mod reconcile_steps {
 
     use super::super::*;
     use super::{differing, group_by_stable};
-    use crate::pipeline::HumanDuration;
+    use crate::pipeline::{Digits, HumanDuration, LetterCase};
     use polars::prelude::DataType;
 
     fn run(df: DataFrame, steps: &[Transform]) -> DataFrame {
@@ -188,7 +188,7 @@ mod reconcile_steps {
             df,
             &[Transform::Scale {
                 columns: vec!["amount".into()],
-                digits: 2,
+                digits: Digits::Fixed(2),
             }],
         );
         assert_eq!(
@@ -217,7 +217,7 @@ mod reconcile_steps {
                 },
                 Transform::Scale {
                     columns: vec!["a".into()],
-                    digits: -2,
+                    digits: Digits::Fixed(-2),
                 },
             ],
         );
@@ -229,7 +229,7 @@ mod reconcile_steps {
             df,
             &[Transform::Scale {
                 columns: vec!["a".into()],
-                digits: 1,
+                digits: Digits::Fixed(1),
             }],
         );
         assert_eq!(
@@ -245,7 +245,7 @@ mod reconcile_steps {
             df.lazy(),
             &[Transform::Scale {
                 columns: vec!["a".into()],
-                digits: 2,
+                digits: Digits::Fixed(2),
             }],
         )
         .unwrap()
@@ -261,6 +261,8 @@ mod reconcile_steps {
             &[Transform::Text {
                 columns: vec!["c".into()],
                 trim: true,
+                normalize: None,
+                strip_leading_zeros: false,
                 case: Some(LetterCase::Upper),
             }],
         );
@@ -743,3 +745,6 @@ fn an_unknown_aggregation_built_without_validation_is_an_error_not_a_silent_mean
         "transforms[0] (aggregate): aggregations.middle: \"median(amount)\": write FUNCTION(column) with sum, min, max, first, last, count or mean"
     );
 }
+
+mod scale;
+mod text;

@@ -10,6 +10,7 @@ mod reconcile;
 mod sink_safety;
 mod sources;
 mod spellings;
+mod spellings_transforms;
 mod support;
 mod sync;
 mod trust;

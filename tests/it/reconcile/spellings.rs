@@ -168,7 +168,13 @@ fn each_spelling_setting_is_what_keeps_its_orders_matched() {
         ),
         (
             "two digits for every currency",
-            Box::new(|t| replaced(t, "digits: { currency: currencyCode, max_digits: 3 }", "digits: 2")),
+            Box::new(|t| {
+                replaced(
+                    t,
+                    "digits: { currency: currencyCode, max_digits: 3 }",
+                    "digits: 2",
+                )
+            }),
             vec![("1003", "amount"), ("1004", "amount")],
         ),
     ];

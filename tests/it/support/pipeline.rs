@@ -232,6 +232,91 @@ pub enum Step {
     Aggregate(Vec<String>, Vec<(String, String)>),
     /// `{ type: text, columns, trim: true }`.
     Trim(Vec<String>),
+    /// `{ type: scale, columns, digits: { column | currency, ... } }`.
+    ScaleBy(Vec<String>, RowDigits),
+    /// `{ type: text, columns, ...options }`.
+    Text(Vec<String>, TextOptions),
+}
+
+/// Each row's own `digits:` of a `scale` step.
+#[derive(Debug, Clone, Default)]
+pub struct RowDigits {
+    /// `column:` (an integer column).
+    pub column: Option<String>,
+    /// `currency:` (a currency code column).
+    pub currency: Option<String>,
+    /// `table:` (code, digits).
+    pub table: Vec<(String, i64)>,
+    /// `max_digits:`.
+    pub max_digits: Option<i64>,
+}
+
+impl RowDigits {
+    /// `{ column }`.
+    pub fn column(name: &str) -> Self {
+        RowDigits {
+            column: Some(name.into()),
+            ..RowDigits::default()
+        }
+    }
+
+    /// `{ currency }`.
+    pub fn currency(name: &str) -> Self {
+        RowDigits {
+            currency: Some(name.into()),
+            ..RowDigits::default()
+        }
+    }
+
+    /// Sets `max_digits:`.
+    pub fn max(mut self, digits: i64) -> Self {
+        self.max_digits = Some(digits);
+        self
+    }
+
+    fn yaml(&self) -> Yaml {
+        map()
+            .opt("column", self.column.as_deref())
+            .opt("currency", self.currency.as_deref())
+            .non_empty(
+                "table",
+                Yaml::Map(
+                    self.table
+                        .iter()
+                        .map(|(c, d)| (c.clone(), Yaml::from(*d)))
+                        .collect(),
+                ),
+            )
+            .opt("max_digits", self.max_digits)
+            .build()
+    }
+}
+
+/// The options of a `text` step.
+#[derive(Debug, Clone, Default)]
+pub struct TextOptions {
+    /// `trim:`.
+    pub trim: bool,
+    /// `normalize:` (`nfc`, `nfkc`).
+    pub normalize: Option<String>,
+    /// `strip_leading_zeros:`.
+    pub strip_leading_zeros: bool,
+    /// `case:` (`lower`, `upper`, `fold`).
+    pub case: Option<String>,
+}
+
+impl TextOptions {
+    fn yaml(&self, columns: &[String]) -> Yaml {
+        let b = map().put("type", "text").put("columns", columns);
+        let b = if self.trim { b.put("trim", true) } else { b };
+        let b = b.opt("normalize", self.normalize.as_deref());
+        let b = if self.strip_leading_zeros {
+            b.put("strip_leading_zeros", true)
+        } else {
+            b
+        };
+        b.opt("case", self.case.as_deref()).build()
+    }
 }
 
 /// Column names from string slices.
@@ -260,6 +345,8 @@ impl Step {
                 .put("by", &by[..])
                 .put("aggregations", &a[..]),
             Step::Trim(c) => step("text").put("columns", &c[..]).put("trim", true),
+            Step::ScaleBy(c, d) => step("scale").put("columns", &c[..]).put("digits", d.yaml()),
+            Step::Text(c, o) => return o.yaml(c),
         }
         .build()
     }
