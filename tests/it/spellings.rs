@@ -13,7 +13,7 @@ use crate::support::{text, write};
 fn pipeline(dir: &Path, url: &str, source: &str) {
     write(
         &dir.join("sync.yaml"),
-        &format!(
+        format!(
             "version: 1\nkind: sync\nname: spellings\nsource:\n    location: orders.csv\n    csv: {{ delimiter: \";\" }}\n    key: orderId\n    cursor: lastModDateTime\n{source}\nsink:\n    url: {url}\n    retry: {{ max_attempts: 2, initial_backoff: 10ms, max_backoff: 50ms }}\nstate:\n    path: state/spellings.db\n"
         ),
     );
@@ -36,7 +36,10 @@ fn sent(rec: &Receiver) -> Vec<Value> {
 fn field<'a>(orders: &'a [Value], id: &str, name: &str) -> &'a Value {
     let o = orders
         .iter()
-        .find(|o| o["orderId"].as_str() == Some(id) || o["orderId"].to_string() == id)
+        .find(|o| {
+            let key = o["orderId"].as_i64().map(|n| n.to_string());
+            o["orderId"].as_str() == Some(id) || key.as_deref() == Some(id)
+        })
         .unwrap_or_else(|| panic!("order {id} not sent: {orders:?}"));
     &o[name]
 }

@@ -124,10 +124,15 @@ fn spellings_case_mirrored_gives_the_mirrored_answer() {
 
 /// Each setting, taken away, reports (or refuses) exactly the orders it
 /// kept matched.
+/// An edit of the pipeline's text.
+type Edit = Box<dyn Fn(&str) -> String>;
+
+/// What an edit is, the edit, and the `(key, field)` mismatches it adds.
+type Case = (&'static str, Edit, Vec<(&'static str, &'static str)>);
+
 #[test]
 fn each_spelling_setting_is_what_keeps_its_orders_matched() {
-    type Edit = Box<dyn Fn(&str) -> String>;
-    let cases: Vec<(&str, Edit, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             // One fixed offset is wrong half the year: the summer orders
             // (and the repeated hour) are an hour off.
@@ -223,7 +228,7 @@ fn leading_zeros_keep_keys_apart_unless_a_step_strips_them() {
 /// column and value named; nothing is reported as a difference.
 #[test]
 fn undeclared_spellings_and_refused_times_stop_the_check_naming_file_and_column() {
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> String>, &[&str])> = vec![
+    let cases: Vec<(&str, Edit, &[&str])> = vec![
         (
             "no number format",
             Box::new(|t| replaced(t, "    numbers: { decimal: \",\", group: \".\" }\n", "")),
