@@ -34,6 +34,14 @@ impl CsvStyle {
         spreadsheet: true,
     };
 
+    /// Reports separated by `delimiter`, defused and quoted as [`Self::SPREADSHEET`].
+    pub const fn spreadsheet(delimiter: u8) -> Self {
+        Self {
+            delimiter,
+            spreadsheet: true,
+        }
+    }
+
     /// A data export: values as they are, quoted when they hold the
     /// separator, a quote or a line break.
     pub const fn data(delimiter: u8) -> Self {

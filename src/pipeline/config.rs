@@ -259,6 +259,10 @@ pub struct OutputConfig {
     /// Object store options for an output URL (`aws_region`, `allow_http`, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub storage: BTreeMap<String, String>,
+    /// Field separator of the CSV reports: `,` (the default), `;` (what
+    /// Excel expects in fr-CH, de-CH and de-DE), a tab or `|`.
+    #[serde(default = "default_csv_delimiter")]
+    pub csv_delimiter: char,
 }
 
 impl Default for OutputConfig {
@@ -267,8 +271,13 @@ impl Default for OutputConfig {
             dir: None,
             sample: default_sample(),
             storage: BTreeMap::new(),
+            csv_delimiter: default_csv_delimiter(),
         }
     }
+}
+
+fn default_csv_delimiter() -> char {
+    ','
 }
 
 fn default_sample() -> usize {

@@ -149,6 +149,15 @@ pub(super) fn validate(
             if let Some(dir) = &r.output.dir {
                 output_dir(&mut c, "output.dir", dir);
             }
+            if !matches!(r.output.csv_delimiter, ',' | ';' | '\t' | '|') {
+                c.report(
+                    "output.csv_delimiter",
+                    format!(
+                        "{:?}: write `,`, `;`, a tab or `|`",
+                        r.output.csv_delimiter.to_string()
+                    ),
+                );
+            }
             if let Some(n) = r.partitions {
                 c.range("partitions", n as u64, 1, MAX_PARTITIONS as u64);
                 if n > 1 {

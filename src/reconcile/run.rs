@@ -10,6 +10,7 @@ use super::progress;
 use super::report::destination::{self, Target};
 use super::report::{Summary, summarize, write_files};
 use super::scan;
+use crate::formats::table::CsvStyle;
 use crate::pipeline::{Pipeline, SourceConfig};
 use crate::reconcile::values::Spelling;
 
@@ -125,9 +126,11 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
         let (cmp, inputs) = (cmp?, inputs?);
         let summary = summarize(&spec, &cmp, inputs, sample);
         steps("writing the reports");
+        // Validation allows ASCII separators only.
+        let csv = CsvStyle::spreadsheet(spec.output.csv_delimiter as u8);
         match &write_to {
-            WriteTo::Replace(out) => destination::write_local(out, &cmp, &summary)?,
-            WriteTo::Into(dir) => write_files(dir, &cmp, &summary)?,
+            WriteTo::Replace(out) => destination::write_local(out, &cmp, &summary, csv)?,
+            WriteTo::Into(dir) => write_files(dir, &cmp, &summary, csv)?,
         }
         // The sides (and transcoded temp files) live until the plans ran.
         drop((l, r));

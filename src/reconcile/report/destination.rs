@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::files::{FILES, write_files};
 use super::private::{create_private_dir, private_tempdir, write_private};
 use super::summary::Summary;
+use crate::formats::table::CsvStyle;
 use crate::pipeline::Pipeline;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::model::Comparison;
@@ -283,7 +284,12 @@ fn remove_report(dir: &Path, marker: &Marker) -> bool {
 /// failure leaves the previous report (or nothing) where it was. `out` is
 /// replaced only as [`check_local`] allows, and of an earlier report only
 /// the files its marker names are removed.
-pub fn write_local(out: &Path, cmp: &Comparison, summary: &Summary) -> Result<(), ReconcileError> {
+pub fn write_local(
+    out: &Path,
+    cmp: &Comparison,
+    summary: &Summary,
+    csv: CsvStyle,
+) -> Result<(), ReconcileError> {
     let existing = inspect(out)?;
     let parent = out
         .parent()
@@ -294,7 +300,7 @@ pub fn write_local(out: &Path, cmp: &Comparison, summary: &Summary) -> Result<()
     let new = stage.path().join("report");
     create_private_dir(&new, false)?;
     let current = Marker::current();
-    write_files(&new, cmp, summary)?;
+    write_files(&new, cmp, summary, csv)?;
     write_private(&new.join(MARKER), &current.to_bytes())?;
 
     // From here on the stage may hold the earlier report, so it is never

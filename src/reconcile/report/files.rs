@@ -6,6 +6,7 @@ use super::html;
 use super::private::write_private;
 use super::summary::Summary;
 use super::tables::{discrepancy_table, mismatch_table, write_csv, write_parquet};
+use crate::formats::table::CsvStyle;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::model::Comparison;
 
@@ -21,13 +22,18 @@ pub const FILES: [&str; 6] = [
 ];
 
 /// Write every report file (see [`FILES`]) into the existing, empty folder `dir`.
-pub fn write_files(dir: &Path, cmp: &Comparison, summary: &Summary) -> Result<(), ReconcileError> {
+pub fn write_files(
+    dir: &Path,
+    cmp: &Comparison,
+    summary: &Summary,
+    csv: CsvStyle,
+) -> Result<(), ReconcileError> {
     let disc = discrepancy_table(cmp);
     let mism = mismatch_table(cmp);
     write_parquet(&dir.join("discrepancies.parquet"), &disc)?;
-    write_csv(&dir.join("discrepancies.csv"), &disc)?;
+    write_csv(&dir.join("discrepancies.csv"), &disc, csv)?;
     write_parquet(&dir.join("field_mismatches.parquet"), &mism)?;
-    write_csv(&dir.join("field_mismatches.csv"), &mism)?;
+    write_csv(&dir.join("field_mismatches.csv"), &mism, csv)?;
     let html = html::render(summary, cmp);
     write_private(&dir.join("summary.html"), html.as_bytes())?;
     let json = serde_json::to_string_pretty(summary).map_err(|e| ReconcileError::Io {

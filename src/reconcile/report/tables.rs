@@ -67,15 +67,12 @@ pub(super) fn mismatch_table(cmp: &Comparison) -> Table {
 }
 
 /// Write a table as spreadsheet-safe CSV to a new private file.
-pub(super) fn write_csv(path: &Path, t: &Table) -> Result<(), ReconcileError> {
+pub(super) fn write_csv(path: &Path, t: &Table, style: CsvStyle) -> Result<(), ReconcileError> {
     let io = |source| ReconcileError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut w = CsvWriter::new(
-        std::io::BufWriter::new(create_private(path)?),
-        CsvStyle::SPREADSHEET,
-    );
+    let mut w = CsvWriter::new(std::io::BufWriter::new(create_private(path)?), style);
     w.table(&t.names, &t.rows).map_err(io)?;
     w.finish().map(|_| ()).map_err(io)
 }

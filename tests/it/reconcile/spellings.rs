@@ -311,3 +311,38 @@ fn a_late_leading_zero_in_a_guessed_number_column_stops_the_check() {
     assert!(err.contains("\"00777\""), "{err}");
     assert!(err.contains("declare the column's type"), "{err}");
 }
+
+/// `output.csv_delimiter: ";"`, as Excel in fr-CH and de-CH reads CSV: the
+/// same rows, split on `;`; a cell with a `;` or `,` is quoted.
+#[test]
+fn reports_separated_by_semicolons_hold_the_same_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = variant(tmp.path(), |t| {
+        format!("{t}output:\n  csv_delimiter: \";\"\n")
+    });
+    let out = tmp.path().join("report");
+    let o = reconcile(&p, &out, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let semi = std::fs::read_to_string(out.join("field_mismatches.csv")).unwrap();
+    assert!(semi.starts_with("orderId;field;"), "{semi}");
+    assert!(
+        semi.contains("1006;amount;2500.000;2499.000;1.000"),
+        "{semi}"
+    );
+    let plain = tmp.path().join("plain");
+    let o = reconcile(&committed("reconcile-spellings.yaml"), &plain, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let comma = std::fs::read_to_string(plain.join("field_mismatches.csv")).unwrap();
+    assert_eq!(semi.replace(';', ","), comma);
+
+    let p = variant(tmp.path(), |t| {
+        format!("{t}output:\n  csv_delimiter: \"x\"\n")
+    });
+    let o = crate::support::bin(tmp.path(), &["validate", p.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("output.csv_delimiter"),
+        "{}",
+        stderr(&o)
+    );
+}
