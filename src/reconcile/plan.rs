@@ -6,7 +6,9 @@ use super::columns::{Columns, Side};
 use super::error::ReconcileError;
 use super::options::RunOptions;
 use super::partition::Input;
-use super::rules::{FieldPlan, key_text, normalize, renders_from_normalised, resolve_field};
+use super::rules::{
+    FieldPlan, is_number, key_text, normalize, renders_from_normalised, resolve_field,
+};
 use super::scan::Fetched;
 use super::values::Spelling;
 use crate::pipeline::{
@@ -163,7 +165,20 @@ impl<'a> Plan<'a> {
                 &spec.right_name,
                 f.right.as_deref().unwrap_or(&f.field),
             )?;
-            fields.push(resolve_field(f, &lt, &rt));
+            // Text in a side's local number spelling (`1.234,56`), against
+            // a number: compared as numbers, read in that spelling.
+            let spelled = |dt: &DataType, other: &DataType, s: &Spelling| {
+                if dt == &DataType::String && !s.numbers.is_plain() && is_number(other) {
+                    DataType::Float64
+                } else {
+                    dt.clone()
+                }
+            };
+            let (l, r) = (
+                spelled(&lt, &rt, &spec.left_spelling),
+                spelled(&rt, &lt, &spec.right_spelling),
+            );
+            fields.push(resolve_field(f, &l, &r));
         }
         Ok(Self {
             spec,

@@ -71,7 +71,8 @@ fn scale_of(dt: &DataType) -> u32 {
     }
 }
 
-fn is_number(dt: &DataType) -> bool {
+/// Whether a column of type `dt` is compared as a number by default.
+pub(super) fn is_number(dt: &DataType) -> bool {
     dt.is_integer() || dt.is_float() || matches!(dt, DataType::Decimal(_, _))
 }
 

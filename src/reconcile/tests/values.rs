@@ -153,3 +153,51 @@ fn columns_convert_to_units_and_instants() {
         .collect();
     assert_eq!(v[0], v[1]);
 }
+
+#[test]
+fn local_date_formats_parse_in_their_zone() {
+    use crate::reconcile::values::{parse_date_as, parse_timestamp_as};
+    let utc = Zone::UTC;
+    let zurich = Zone::parse("Europe/Zurich", Default::default()).unwrap();
+    let at = parse_timestamp("2026-10-13T08:09:00Z", 0).unwrap();
+    assert_eq!(
+        parse_timestamp_as("13.10.2026 10:09", "%d.%m.%Y %H:%M", &zurich),
+        Ok(at)
+    );
+    assert_eq!(
+        parse_timestamp_as("10/13/2026 08:09 AM", "%m/%d/%Y %I:%M %p", &utc),
+        Ok(at)
+    );
+    assert_eq!(
+        parse_timestamp_as("10/13/2026 08:09 PM", "%m/%d/%Y %I:%M %p", &utc),
+        Ok(at + 12 * 3_600_000)
+    );
+    // An offset in the text wins over the zone.
+    assert_eq!(
+        parse_timestamp_as("13.10.2026 10:09 +0200", "%d.%m.%Y %H:%M %z", &utc),
+        Ok(at)
+    );
+    // A date alone is midnight in the zone.
+    assert_eq!(
+        parse_timestamp_as("13.10.2026", "%d.%m.%Y", &zurich),
+        parse_timestamp("2026-10-12T22:00:00Z", 0).ok_or_else(String::new)
+    );
+    let e = parse_timestamp_as("2026-10-13 10:09", "%d.%m.%Y %H:%M", &utc).unwrap_err();
+    assert!(e.contains("does not fit the format"), "{e}");
+    assert_eq!(parse_date_as("13.10.2026", "%d.%m.%Y"), Ok(20739));
+    assert!(parse_date_as("31.02.2026", "%d.%m.%Y").is_err());
+}
+
+#[test]
+fn numbers_in_a_local_spelling_convert_exactly() {
+    let de = NumberFormat {
+        decimal: ',',
+        group: Some('.'),
+    };
+    let s = Series::new("a".into(), &[Some("1.234,56"), None, Some("-0,5")]);
+    let v: Vec<_> = to_scaled(&s, 2, &de).unwrap().iter().collect();
+    assert_eq!(v, vec![Some(123456), None, Some(-50)]);
+    let s = Series::new("a".into(), &["1.234.5"]);
+    let e = to_scaled(&s, 2, &de).unwrap_err();
+    assert!(e.contains("\"1.234.5\""), "{e}");
+}

@@ -346,3 +346,19 @@ fn reports_separated_by_semicolons_hold_the_same_rows() {
         stderr(&o)
     );
 }
+
+/// An undeclared CRM amount in `1.234,56` against S-360's decimals: the
+/// side's `numbers` reads it, and only the real difference is reported.
+#[test]
+fn undeclared_text_in_a_local_number_spelling_is_compared_as_a_number() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = variant(tmp.path(), |t| {
+        replaced(t, "      Amount: decimal(18,3)\n", "")
+    });
+    let out = tmp.path().join("report");
+    let o = reconcile(&p, &out, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(categories(&out), set(&WANT));
+    let long = std::fs::read_to_string(out.join("field_mismatches.csv")).unwrap();
+    assert!(long.contains("1006,amount,"), "{long}");
+}
