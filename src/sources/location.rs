@@ -153,21 +153,28 @@ fn build_store(
     fn built<S>(r: object_store::Result<S>) -> Result<S, String> {
         r.map_err(|e| e.to_string())
     }
+    // Credentials and settings come from the standard variables of each
+    // cloud (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    // `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_KEY`, ...) or the
+    // instance's role, as the clouds' own tools read them; `storage:`
+    // options in the pipeline override them.
     let store: Box<dyn ObjectStore> = match scheme {
         ObjectStoreScheme::AmazonS3 => {
-            let b = object_store::aws::AmazonS3Builder::new().with_url(url.to_string());
+            let b = object_store::aws::AmazonS3Builder::from_env().with_url(url.to_string());
             let b = options(storage, "S3", b, |b, k, v| b.with_config(k, v))?;
             Box::new(built(b.with_http_connector(NoRedirects).build())?)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
-            let b = object_store::gcp::GoogleCloudStorageBuilder::new().with_url(url.to_string());
+            let b =
+                object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url.to_string());
             let b = options(storage, "Google Cloud Storage", b, |b, k, v| {
                 b.with_config(k, v)
             })?;
             Box::new(built(b.with_http_connector(NoRedirects).build())?)
         }
         ObjectStoreScheme::MicrosoftAzure => {
-            let b = object_store::azure::MicrosoftAzureBuilder::new().with_url(url.to_string());
+            let b =
+                object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url.to_string());
             let b = options(storage, "Azure", b, |b, k, v| b.with_config(k, v))?;
             Box::new(built(b.with_http_connector(NoRedirects).build())?)
         }

@@ -7,6 +7,7 @@ mod e2e;
 mod faults;
 mod import;
 mod reconcile;
+mod s3_sources;
 mod sink_safety;
 mod sources;
 mod spellings;

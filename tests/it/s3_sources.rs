@@ -1,0 +1,110 @@
+//! Sync sources on S3 (a moto server on 127.0.0.1): credentials from the standard AWS variables, new files found from the listing and only they downloaded, and errors that name the URL and never the credentials.
+
+use std::path::Path;
+
+use crate::support::cli::Cmd;
+use crate::support::receiver::Receiver;
+use crate::support::s3::{S3Server, moto_user, s3_put, s3_server, s3_store};
+use crate::support::{text, write};
+
+/// A sync pipeline reading `location` on `server`, with no credentials in
+/// the file.
+fn pipeline(dir: &Path, server: &S3Server, location: &str, url: &str) {
+    write(
+        &dir.join("sync.yaml"),
+        format!(
+            "version: 1\nkind: sync\nname: from-s3\nsource:\n  location: {location}\n  csv: {{ delimiter: \";\" }}\n  key: orderId\n  cursor: lastModDateTime\n  columns: {{ lastModDateTime: timestamp }}\n  storage: {{ aws_endpoint: \"{}\", aws_allow_http: \"true\", aws_region: us-east-1 }}\nsink:\n  url: {url}\n  retry: {{ max_attempts: 2, initial_backoff: 10ms, max_backoff: 50ms }}\nstate:\n  path: state/from-s3.db\n",
+            server.endpoint
+        ),
+    );
+}
+
+fn export(ids: &[u32]) -> Vec<u8> {
+    let mut s = String::from("orderId;lastModDateTime\n");
+    for id in ids {
+        s.push_str(&format!("{id};2026-10-13 10:{:02}:00\n", id % 60));
+    }
+    s.into_bytes()
+}
+
+fn sync(dir: &Path, key: &str, secret: &str) -> std::process::Output {
+    Cmd::new(dir)
+        .args(&["run", "sync.yaml", "--json"])
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .run()
+}
+
+#[test]
+fn s3_exports_are_read_with_aws_variables_and_only_new_files_are_downloaded() {
+    let Some(server) = s3_server() else {
+        return;
+    };
+    server.create_bucket("reports");
+    let admin = s3_store(&server, "test", "test");
+    s3_put(&admin, "orders_1.csv", export(&[1, 2]));
+    s3_put(&admin, "orders_2.csv", export(&[3]));
+    s3_put(&admin, "other/orders_9.csv", export(&[9]));
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Receiver::builder().start_in_background();
+    pipeline(dir.path(), &server, "s3://reports/orders_*.csv", &rec.url());
+    let o = sync(dir.path(), "test", "test");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mut keys: Vec<String> = rec.delivered().into_iter().map(|(k, _)| k).collect();
+    keys.sort();
+    assert_eq!(keys, ["1", "2", "3"], "the glob, and only it");
+
+    // A reader that may list the bucket and get only the new file: if an
+    // unchanged export were downloaded again, the run would fail with 403.
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::reports"},
+            {"Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": "arn:aws:s3:::reports/orders_3.csv"}
+        ]
+    });
+    let (key, secret) = moto_user(&server, &policy);
+    s3_put(&admin, "orders_3.csv", export(&[4, 5]));
+    let status = server.request("POST /moto-api/reset-auth", "0");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    rec.clear();
+    let o = sync(dir.path(), &key, &secret);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = crate::support::json(&o);
+    assert_eq!(s["detection"]["files_read"], 1, "{s}");
+    let mut keys: Vec<String> = rec.delivered().into_iter().map(|(k, _)| k).collect();
+    keys.sort();
+    assert_eq!(keys, ["4", "5"]);
+
+    // Wrong credentials: an error that names the location, never the secret.
+    let o = sync(dir.path(), &key, "not-the-secret-4f1d");
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let err = crate::support::stderr(&o);
+    assert!(err.contains("s3://reports/orders_"), "{err}");
+    assert!(!err.contains("not-the-secret-4f1d"), "{err}");
+    assert!(!err.contains(&key), "{err}");
+}
+
+#[test]
+fn a_missing_bucket_or_object_is_an_error_naming_the_url() {
+    let Some(server) = s3_server() else {
+        return;
+    };
+    server.create_bucket("reports");
+    let rec = Receiver::builder().start_in_background();
+    for location in [
+        "s3://no-such-bucket/s360/orders_*.csv",
+        "s3://reports/s360/missing.csv",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        pipeline(dir.path(), &server, location, &rec.url());
+        let o = sync(dir.path(), "test", "secret-7c2e");
+        assert_ne!(o.status.code(), Some(0), "{location}: {}", text(&o));
+        let err = crate::support::stderr(&o);
+        let shown = location.trim_end_matches("orders_*.csv");
+        assert!(err.contains(shown), "{location}: {err}");
+        assert!(!err.contains("secret-7c2e"), "{err}");
+        assert!(rec.is_empty());
+    }
+}
