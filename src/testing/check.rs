@@ -50,12 +50,24 @@ impl<'a> Checks<'a> {
     /// Record a failure of `field`.
     pub fn fail(&mut self, field: &str, message: impl Into<String>, diff: impl Into<String>) {
         let pos = self.positions.value(field);
+        let (mut message, mut diff) = (message.into(), diff.into());
+        // A message of several lines (a Polars plan) keeps its first line;
+        // the rest goes below it with the diff.
+        if let Some((first, rest)) = message.split_once('\n') {
+            let rest = rest.trim_end().to_string();
+            message = first.to_string();
+            diff = if diff.is_empty() {
+                rest
+            } else {
+                format!("{rest}\n{diff}")
+            };
+        }
         self.failures.push(Failure {
             field: field.to_string(),
             line: pos.line,
             col: pos.col,
-            message: message.into(),
-            diff: diff.into(),
+            message,
+            diff,
         });
     }
 

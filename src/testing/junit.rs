@@ -1,4 +1,4 @@
-//! JUnit XML of a test run, as GitLab, GitHub and Jenkins read it: `testsuites` > `testsuite` > `testcase`, with a `failure` (message and text) per failed test and an `error` per invalid test file.
+//! JUnit XML of a test run, as GitLab, GitHub and Jenkins read it: `testsuites` > `testsuite` > `testcase`, with a `failure` (message and text) per failed test and an `error` per invalid test file; only the elements and attributes of Jenkins' `junit-10.xsd`, the test file's path as `classname`.
 
 use std::fmt::Write;
 
@@ -29,9 +29,8 @@ pub fn render(reports: &[TestReport]) -> String {
         let file = r.file.display().to_string();
         let _ = write!(
             x,
-            "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" time=\"{:.3}\"",
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
             escape(&r.name),
-            escape(&file),
             escape(&file),
             r.duration.as_secs_f64()
         );
@@ -50,14 +49,14 @@ pub fn render(reports: &[TestReport]) -> String {
                     x,
                     ">\n      <failure message=\"{}\" type=\"expectation\">{}</failure>\n    </testcase>",
                     escape(&message),
-                    escape(&r.failure_text())
+                    text(&r.failure_text())
                 );
             }
             Status::Invalid => {
                 let _ = writeln!(
                     x,
                     ">\n      <error message=\"invalid test file\" type=\"invalid\">{}</error>\n    </testcase>",
-                    escape(&r.problems.join("\n"))
+                    text(&r.problems.join("\n"))
                 );
             }
         }
@@ -66,8 +65,14 @@ pub fn render(reports: &[TestReport]) -> String {
     x
 }
 
-/// Text as XML character data or an attribute value; characters XML 1.0
-/// cannot hold are dropped.
+/// Text as XML character data: quotes stay as they are, so diffs read as
+/// they print.
+fn text(s: &str) -> String {
+    escape(s).replace("&quot;", "\"").replace("&apos;", "'")
+}
+
+/// Text as an XML attribute value; characters XML 1.0 cannot hold are
+/// dropped.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

@@ -67,7 +67,7 @@ pub(super) async fn run(t: &Loaded, checks: &mut Checks<'_>) -> Result<(), TestE
         Ok(o) => o,
         Err(e) => {
             checks.fail(
-                "expect",
+                "pipeline",
                 format!("the check failed: {}", error_chain(&e)),
                 "",
             );
