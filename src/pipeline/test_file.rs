@@ -494,7 +494,10 @@ fn check(
         out.push(problem(positions.value(path), path, message));
     };
     if t.version != super::VERSION {
-        report("version", format!("unsupported version {}: expected 1", t.version));
+        report(
+            "version",
+            format!("unsupported version {}: expected 1", t.version),
+        );
     }
     if t.name.trim().is_empty() {
         report("name", "must not be empty".into());
@@ -522,7 +525,10 @@ fn check(
         if chrono::DateTime::parse_from_rfc3339(&run.now).is_err() {
             report(
                 &format!("{at}.now"),
-                format!("{:?} is not an RFC 3339 time such as 2026-10-13T23:00:00Z", run.now),
+                format!(
+                    "{:?} is not an RFC 3339 time such as 2026-10-13T23:00:00Z",
+                    run.now
+                ),
             );
         }
         for (side, inputs) in [("orders", &run.orders), ("lines", &run.lines)] {
@@ -551,7 +557,10 @@ fn check(
             if !(f.pointer.is_empty() || f.pointer.starts_with('/')) {
                 report(
                     &format!("{path}.pointer"),
-                    format!("{:?} is not a JSON pointer (they start with `/`)", f.pointer),
+                    format!(
+                        "{:?} is not a JSON pointer (they start with `/`)",
+                        f.pointer
+                    ),
                 );
             }
         }
@@ -580,7 +589,10 @@ fn check(
     }
     if let Some(e) = &t.expect {
         if e.assertions() == 0 {
-            report("expect", "expects nothing: name at least one count, key list, total or snapshot".into());
+            report(
+                "expect",
+                "expects nothing: name at least one count, key list, total or snapshot".into(),
+            );
         }
     } else if !t.runs.is_empty() && asserted == 0 {
         report(
@@ -592,15 +604,22 @@ fn check(
 }
 
 fn input_problems(path: &str, input: &Input, report: &mut dyn FnMut(&str, String)) {
-    let given = [input.file.is_some(), input.csv.is_some(), input.rows.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let given = [
+        input.file.is_some(),
+        input.csv.is_some(),
+        input.rows.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if given != 1 {
         report(path, "give exactly one of `file`, `csv` and `rows`".into());
     }
     if input.file.is_none() && input.name.is_none() {
-        report(path, "an inline table needs `name` (its file name in the source folder)".into());
+        report(
+            path,
+            "an inline table needs `name` (its file name in the source folder)".into(),
+        );
     }
     if let Some(name) = &input.name
         && (name.is_empty() || name.contains(['/', '\\']) || name == "." || name == "..")
@@ -631,7 +650,10 @@ mod tests {
         assert!(p[0].contains("the test asserts nothing"), "{p:?}");
         let p = problems(&format!("{HEAD}runs:\n  - now: 2026-10-13T00:00:00Z\n"));
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].starts_with("t.yaml:5:1: runs: no run expects anything"), "{p:?}");
+        assert!(
+            p[0].starts_with("t.yaml:5:1: runs: no run expects anything"),
+            "{p:?}"
+        );
         let p = problems(&format!("{HEAD}expect:\n  counts: {{}}\n"));
         assert!(p[0].contains("expect: expects nothing"), "{p:?}");
     }
@@ -644,22 +666,36 @@ mod tests {
         let p = problems(&text);
         assert_eq!(
             p,
-            ["t.yaml:11:7: runs[0].expect.sent_keys: unknown field `sent_keys`, expected one of `payloads`, `batch_sizes`, `keys`, `sent`, `fields`, `snapshot`, `cursor`, `backlog`, `dead_letters`, `outcome`"],
+            [
+                "t.yaml:11:7: runs[0].expect.sent_keys: unknown field `sent_keys`, expected one of `payloads`, `batch_sizes`, `keys`, `sent`, `fields`, `snapshot`, `cursor`, `backlog`, `dead_letters`, `outcome`"
+            ],
         );
         let text = format!(
             "{HEAD}runs:\n  - now: yesterday\n    orders:\n      - {{ csv: x }}\n    receiver:\n      refuse: {{ keys: [1], status: 503 }}\n    expect:\n      backlog: 0\n"
         );
         let p = problems(&text);
-        assert!(p.iter().any(|m| m.starts_with("t.yaml:6:10: runs[0].now: \"yesterday\" is not an RFC 3339 time")), "{p:?}");
-        assert!(p.iter().any(|m| m.starts_with("t.yaml:7:5: runs[0].orders[0]: an inline table needs `name`")), "{p:?}");
-        assert!(p.iter().any(|m| m.contains("runs[0].receiver.refuse.status: 503 is not a refusal")), "{p:?}");
+        assert!(
+            p.iter().any(|m| m
+                .starts_with("t.yaml:6:10: runs[0].now: \"yesterday\" is not an RFC 3339 time")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m
+                    .starts_with("t.yaml:7:5: runs[0].orders[0]: an inline table needs `name`")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.contains("runs[0].receiver.refuse.status: 503 is not a refusal")),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn keys_are_text_numbers_or_composite_lists() {
-        let text = format!(
-            "{HEAD}expect:\n  keys:\n    mismatched: [\"007\", 12, [105, 1], [null, 3]]\n"
-        );
+        let text =
+            format!("{HEAD}expect:\n  keys:\n    mismatched: [\"007\", 12, [105, 1], [null, 3]]\n");
         let t = parse(&text, Path::new("t.yaml")).unwrap();
         let keys = t.spec.expect.unwrap().keys.unwrap().mismatched.unwrap();
         let texts: Vec<String> = keys.iter().map(KeyValue::text).collect();
@@ -679,6 +715,12 @@ mod tests {
             .find(|v| v["properties"]["kind"]["const"] == "test")
             .expect("a `kind: test` variant");
         assert!(test["properties"]["runs"].is_object());
-        assert!(test["required"].as_array().unwrap().iter().any(|r| r == "pipeline"));
+        assert!(
+            test["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == "pipeline")
+        );
     }
 }

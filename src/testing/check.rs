@@ -72,7 +72,13 @@ impl<'a> Checks<'a> {
     }
 
     /// `what` must equal `expected`.
-    pub fn equal<T: PartialEq + Debug>(&mut self, field: &str, what: &str, expected: &T, actual: &T) {
+    pub fn equal<T: PartialEq + Debug>(
+        &mut self,
+        field: &str,
+        what: &str,
+        expected: &T,
+        actual: &T,
+    ) {
         if expected != actual {
             self.fail(
                 field,
@@ -91,7 +97,11 @@ impl<'a> Checks<'a> {
         actual: &T,
     ) {
         if expected != actual {
-            self.fail(field, format!("{what}: expected {expected}, got {actual}"), "");
+            self.fail(
+                field,
+                format!("{what}: expected {expected}, got {actual}"),
+                "",
+            );
         }
     }
 

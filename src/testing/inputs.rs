@@ -98,7 +98,11 @@ fn rows_csv(rows: &[BTreeMap<String, Value>], delimiter: char) -> String {
     }
     let sep = delimiter.to_string();
     let cell = |s: &str| quoted(s, delimiter);
-    let mut out = columns.iter().map(|c| cell(c)).collect::<Vec<_>>().join(&sep);
+    let mut out = columns
+        .iter()
+        .map(|c| cell(c))
+        .collect::<Vec<_>>()
+        .join(&sep);
     out.push('\n');
     for row in rows {
         let line = columns

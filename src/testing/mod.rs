@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use check::Failure;
 use crate::pipeline::test_file::{Input, ParsedTest, TestFile};
 use crate::pipeline::yaml::Positions;
 use crate::pipeline::{self, Pipeline, PipelineError, PipelineSpec, Problem};
+pub use check::Failure;
 
 /// Why a test could not run as written.
 #[derive(Debug, thiserror::Error)]
@@ -194,9 +194,7 @@ fn walk(dir: &Path, in_tests: bool, out: &mut Vec<PathBuf>) -> std::io::Result<(
             }
             walk(&path, in_tests || name == "tests", out)?;
         } else if in_tests
-            && path
-                .extension()
-                .is_some_and(|e| e == "yaml" || e == "yml")
+            && path.extension().is_some_and(|e| e == "yaml" || e == "yml")
             && !is_pipeline_fixture(&path)
         {
             out.push(path);
@@ -265,7 +263,10 @@ pub fn load(file: &Path) -> Result<Loaded, Vec<Problem>> {
                 file,
                 &positions,
                 "pipeline",
-                format!("the pipeline under test, {}, is invalid", pipeline_file.display()),
+                format!(
+                    "the pipeline under test, {}, is invalid",
+                    pipeline_file.display()
+                ),
             ));
             return Err(problems);
         }

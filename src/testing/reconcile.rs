@@ -173,22 +173,22 @@ fn expect(
     mism: &Table,
     key_len: usize,
 ) {
-    if let Some(passed) = e.passed {
-        if passed != summary.passed {
-            checks.fail(
-                "expect.passed",
-                format!(
-                    "passed: expected {passed}, got {} (thresholds exceeded: {})",
-                    summary.passed,
-                    if summary.exceeded.is_empty() {
-                        "none".to_string()
-                    } else {
-                        summary.exceeded.join(", ")
-                    }
-                ),
-                "",
-            );
-        }
+    if let Some(passed) = e.passed
+        && passed != summary.passed
+    {
+        checks.fail(
+            "expect.passed",
+            format!(
+                "passed: expected {passed}, got {} (thresholds exceeded: {})",
+                summary.passed,
+                if summary.exceeded.is_empty() {
+                    "none".to_string()
+                } else {
+                    summary.exceeded.join(", ")
+                }
+            ),
+            "",
+        );
     }
     if let Some(c) = &e.counts {
         let counts = &summary.counts;
@@ -232,14 +232,19 @@ fn expect(
     if let Some(list) = &e.mismatches {
         let (field, left, right) = (mism.col("field"), mism.col("left"), mism.col("right"));
         let cell = |r: &[Option<String>], i: Option<usize>| {
-            i.and_then(|i| r[i].clone()).unwrap_or_else(|| "null".into())
+            i.and_then(|i| r[i].clone())
+                .unwrap_or_else(|| "null".into())
         };
         let actual: BTreeMap<String, (String, String)> = mism
             .rows
             .iter()
             .map(|r| {
                 (
-                    format!("{} {}", key_text(&r[..key_len.min(r.len())]), cell(r, field)),
+                    format!(
+                        "{} {}",
+                        key_text(&r[..key_len.min(r.len())]),
+                        cell(r, field)
+                    ),
                     (cell(r, left), cell(r, right)),
                 )
             })

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::check::Checks;
 use super::inputs::{self, Folder, format_of};
-use super::receiver::{Receiver, Received};
+use super::receiver::{Received, Receiver};
 use super::{Loaded, TestError, error_chain};
 use crate::pipeline::test_file::{RunEnd, SyncExpect, SyncRun};
 use crate::pipeline::{AuthConfig, PipelineSpec, SyncPipeline};
@@ -263,7 +263,15 @@ fn expect(
                 os.iter()
                     .enumerate()
                     .map(|(j, (k, v, _))| {
-                        let like = want.and_then(|w| w.get(j)).map_or("", String::as_str);
+                        // Shown as the test writes that order, else as it
+                        // writes the others of the request.
+                        let like = want.and_then(|w| w.get(j)).map_or_else(
+                            || {
+                                let any = want.is_some_and(|w| w.iter().any(|e| e.contains('@')));
+                                if any { "@" } else { "" }
+                            },
+                            String::as_str,
+                        );
                         order_text(like, k, *v)
                     })
                     .collect()
@@ -289,7 +297,11 @@ fn expect(
         }
     }
     if let Some(sent) = &e.sent {
-        let like = if sent.iter().any(|s| s.contains('@')) { "@" } else { "" };
+        let like = if sent.iter().any(|s| s.contains('@')) {
+            "@"
+        } else {
+            ""
+        };
         let expected: BTreeSet<String> = sent.iter().cloned().collect();
         let actual: BTreeSet<String> = orders
             .iter()

@@ -65,17 +65,18 @@ fn the_example_pipelines_pass_their_tests_and_leave_the_tree_as_it_was() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let out = stdout(&o);
     let ok: Vec<&str> = out.lines().filter(|l| l.starts_with("ok ")).collect();
-    assert_eq!(ok.len(), 5, "{out}");
+    assert_eq!(ok.len(), 6, "{out}");
     for name in [
         "reconcile-edge.yaml",
         "reconcile-orders.yaml",
         "sync-orders.yaml",
         "sync-orders-cap.yaml",
+        "sync-orders-late-lines.yaml",
         "sync-orders-refused.yaml",
     ] {
         assert!(out.contains(&format!("pipelines/tests/{name}")), "{out}");
     }
-    assert!(out.contains("5 passed, 0 failed, 0 invalid"), "{out}");
+    assert!(out.contains("6 passed, 0 failed, 0 invalid"), "{out}");
     // No state, report or lock beside the pipelines: only temporary folders.
     assert_eq!(files(tmp.path()), before, "the test run changed the tree");
 }
@@ -123,7 +124,7 @@ fn a_tightened_tolerance_fails_the_test_with_a_diff_naming_the_change() {
         "{out}"
     );
     // The other tests still pass.
-    assert!(out.contains("4 passed, 1 failed, 0 invalid"), "{out}");
+    assert!(out.contains("5 passed, 1 failed, 0 invalid"), "{out}");
 }
 
 #[test]
@@ -135,7 +136,10 @@ fn a_renamed_crm_field_fails_the_check_test_naming_the_column() {
         "first(secutix__CatalogCurrency__c)",
         "first(secutix__Currency__c)",
     );
-    let o = bin(tmp.path(), &["test", "pipelines/", "--filter", "reconcile-orders"]);
+    let o = bin(
+        tmp.path(),
+        &["test", "pipelines/", "--filter", "reconcile-orders"],
+    );
     assert_eq!(code(&o), 1, "{}", text(&o));
     let out = stdout(&o);
     assert!(
@@ -240,7 +244,11 @@ fn check_junit_schema(root: &Node) {
     let time = regex::Regex::new(r"^(([0-9]{0,3},)*[0-9]{3}|[0-9]{0,3})*(\.[0-9]*)?$").unwrap();
     let allowed = |n: &Node, attrs: &[&str], required: &[&str]| {
         for a in n.attrs.keys() {
-            assert!(attrs.contains(&a.as_str()), "<{}> has no attribute {a}", n.name);
+            assert!(
+                attrs.contains(&a.as_str()),
+                "<{}> has no attribute {a}",
+                n.name
+            );
         }
         for r in required {
             assert!(n.attrs.contains_key(*r), "<{}> needs {r}", n.name);
@@ -256,8 +264,20 @@ fn check_junit_schema(root: &Node) {
         allowed(
             suite,
             &[
-                "name", "tests", "failures", "errors", "group", "time", "skipped", "timestamp",
-                "hostname", "id", "package", "file", "log", "url",
+                "name",
+                "tests",
+                "failures",
+                "errors",
+                "group",
+                "time",
+                "skipped",
+                "timestamp",
+                "hostname",
+                "id",
+                "package",
+                "file",
+                "log",
+                "url",
             ],
             &["name", "tests", "failures", "errors"],
         );
@@ -295,11 +315,11 @@ fn junit_report_has_the_structure_gitlab_reads() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     let doc = parse_xml(&xml);
     check_junit_schema(&doc);
-    assert_eq!(doc.attrs["tests"], "5");
+    assert_eq!(doc.attrs["tests"], "6");
     assert_eq!(doc.attrs["failures"], "1");
     assert_eq!(doc.attrs["errors"], "0");
     let cases: Vec<&Node> = doc.children.iter().flat_map(|s| &s.children).collect();
-    assert_eq!(cases.len(), 5);
+    assert_eq!(cases.len(), 6);
     let failed: Vec<&&Node> = cases
         .iter()
         .filter(|c| c.children.iter().any(|f| f.name == "failure"))
@@ -307,7 +327,10 @@ fn junit_report_has_the_structure_gitlab_reads() {
     assert_eq!(failed.len(), 1, "{xml}");
     let case = failed[0];
     assert_eq!(case.attrs["name"], "reconcile-edge finds each edge case");
-    assert_eq!(case.attrs["classname"], "pipelines/tests/reconcile-edge.yaml");
+    assert_eq!(
+        case.attrs["classname"],
+        "pipelines/tests/reconcile-edge.yaml"
+    );
     let failure = &case.children[0];
     assert!(
         failure.attrs["message"].contains("expectation(s) failed"),
@@ -315,7 +338,11 @@ fn junit_report_has_the_structure_gitlab_reads() {
         failure.attrs
     );
     // The text is the readable diff, quotes and all.
-    assert!(failure.text.contains("+ unexpected: 102, 2"), "{}", failure.text);
+    assert!(
+        failure.text.contains("+ unexpected: 102, 2"),
+        "{}",
+        failure.text
+    );
     assert!(
         failure.text.contains("+    \"mismatched\": 4,"),
         "{}",
@@ -345,7 +372,11 @@ fn an_invalid_test_file_exits_2_with_file_line_column_and_field() {
         "{err}"
     );
     // The valid tests still ran.
-    assert!(stdout(&o).contains("5 passed, 0 failed, 1 invalid"), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("6 passed, 0 failed, 1 invalid"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -398,8 +429,14 @@ fn update_rewrites_a_changed_snapshot_and_says_which() {
     let o = bin(tmp.path(), &["test", "pipelines/"]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     let out = stdout(&o);
-    assert!(out.contains("-          \"orderState\": \"CLOSED\","), "{out}");
-    assert!(out.contains("+          \"orderState\": \"CANCELLED\","), "{out}");
+    assert!(
+        out.contains("-          \"orderState\": \"CLOSED\","),
+        "{out}"
+    );
+    assert!(
+        out.contains("+          \"orderState\": \"CANCELLED\","),
+        "{out}"
+    );
 
     let o = bin(tmp.path(), &["test", "pipelines/", "--update"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
@@ -429,7 +466,7 @@ fn json_prints_one_object_per_test() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("{l}")))
         .collect();
-    assert_eq!(lines.len(), 5, "{}", text(&o));
+    assert_eq!(lines.len(), 6, "{}", text(&o));
     let by_name: BTreeMap<String, &serde_json::Value> = lines
         .iter()
         .map(|l| (l["name"].as_str().unwrap().to_string(), l))
@@ -483,7 +520,11 @@ expect:
     // Written as CSV in the temporary folder, not beside the test.
     assert!(!tmp.path().join("pipelines/tests/s360.csv").exists());
     // And a wrong expectation about them fails.
-    edit(&file, "missing_in_s360: [[3, 1]]", "missing_in_s360: [[4, 1]]");
+    edit(
+        &file,
+        "missing_in_s360: [[3, 1]]",
+        "missing_in_s360: [[4, 1]]",
+    );
     let o = bin(tmp.path(), &["test", file.to_str().unwrap()]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     let out = stdout(&o);
