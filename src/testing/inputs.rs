@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::TestError;
+use super::error::TestError;
 use crate::pipeline::test_file::Input;
 use crate::pipeline::{Format, resolve_location};
 

@@ -8,8 +8,9 @@ use arrow::datatypes::DataType;
 use serde_json::Value;
 
 use super::check::Checks;
+use super::error::{TestError, error_chain, temp_dir};
 use super::inputs::{self, Folder, format_of};
-use super::{Loaded, TestError, error_chain};
+use super::load::Loaded;
 use crate::pipeline::PipelineSpec;
 use crate::pipeline::test_file::{KeyValue, ReconcileExpect, key_text};
 use crate::reconcile::{Category, Summary};
@@ -28,7 +29,7 @@ impl Table {
 
 /// Run the check of `t` and compare.
 pub(super) async fn run(t: &Loaded, checks: &mut Checks<'_>) -> Result<(), TestError> {
-    let tmp = super::temp_dir()?;
+    let tmp = temp_dir()?;
     let mut p = t.pipeline.clone();
     let PipelineSpec::Reconcile(spec) = &mut p.spec else {
         return Err(TestError::Io {

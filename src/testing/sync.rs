@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::check::Checks;
+use super::error::{TestError, error_chain, temp_dir};
 use super::inputs::{self, Folder, format_of};
+use super::load::Loaded;
 use super::receiver::{Received, Receiver};
-use super::{Loaded, TestError, error_chain};
 use crate::pipeline::test_file::{RunEnd, SyncExpect, SyncRun};
 use crate::pipeline::{AuthConfig, PipelineSpec, SyncPipeline};
 use crate::state::{StateStore, format_ms};
@@ -23,7 +24,7 @@ struct After {
 
 /// Run every run of `t` in order and check each.
 pub(super) async fn run(t: &Loaded, checks: &mut Checks<'_>) -> Result<(), TestError> {
-    let tmp = super::temp_dir()?;
+    let tmp = temp_dir()?;
     let mut p = t.pipeline.clone();
     let PipelineSpec::Sync(spec) = &mut p.spec else {
         return Err(TestError::Io {
