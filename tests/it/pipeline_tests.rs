@@ -546,3 +546,53 @@ fn a_pipeline_that_signs_its_requests_runs_with_a_test_secret() {
     let o = bin(tmp.path(), &["test", "pipelines/", "--filter", "day 1"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
 }
+
+#[test]
+fn a_snapshot_of_signed_envelope_payloads_is_the_same_on_every_run() {
+    // The envelope carries the time of sending and signing a timestamp:
+    // neither may make a snapshot differ from one run to the next.
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(tmp.path());
+    let pipeline = tmp.path().join("pipelines/sync-orders.yaml");
+    edit(&pipeline, "format: s360", "format: envelope");
+    edit(
+        &pipeline,
+        "  # signing:\n  #   secret_env: CRM_WEBHOOK_SECRET",
+        "  signing:\n    secret_env: S360_TEST_UNSET_SECRET",
+    );
+    let test = "version: 1
+kind: test
+name: envelope
+pipeline: ../sync-orders.yaml
+runs:
+  - now: 2026-10-14T00:05:00Z
+    orders:
+      - file: ../../testdata/s360/orders_2026-10-13.csv
+    lines:
+      - file: ../../testdata/s360/order_lines_2026-10-13.csv
+    expect:
+      batch_sizes: [50, 50]
+      fields:
+        - { key: \"10000700099\", pointer: /order/saleAmount, equals: 253100 }
+      snapshot: snapshots/envelope.json
+";
+    let file = tmp.path().join("pipelines/tests/envelope.yaml");
+    write(&file, test);
+    let o = bin(tmp.path(), &["test", file.to_str().unwrap(), "--update"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let snap = tmp.path().join("pipelines/tests/snapshots/envelope.json");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&snap).unwrap()).unwrap();
+    let first = &written[0];
+    assert_eq!(first["status"], 200);
+    assert!(first["webhook_id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(first["body"]["type"], "order.upserted");
+    assert!(
+        first["body"].get("timestamp").is_none(),
+        "timestamp kept: {}",
+        first["body"]["timestamp"]
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let o = bin(tmp.path(), &["test", file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}
