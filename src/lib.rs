@@ -16,4 +16,5 @@ pub mod sinks;
 pub mod sources;
 pub mod state;
 pub mod sync;
+pub mod testing;
 pub mod transforms;

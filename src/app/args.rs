@@ -78,6 +78,34 @@ pub enum Command {
     Demo(DemoArgs),
     /// Write deterministic sample S-360 and CRM exports of any size.
     Gen(GenArgs),
+    /// Run the pipeline tests (`tests/` folders) on their sample data, offline.
+    ///
+    /// Each test file runs one pipeline: sync runs through the real sync
+    /// code into a receiver on 127.0.0.1 with a pinned clock and a
+    /// temporary state; checks into a temporary report folder. Prints one
+    /// line per test and a diff of every expectation that did not hold.
+    /// Exits with 0 when all pass, 1 when any fails, 2 for an invalid test
+    /// file (FILE:LINE:COLUMN: FIELD: MESSAGE, as `validate`).
+    Test {
+        /// Test files, or folders searched for `tests/` folders of test files.
+        #[arg(default_value = "pipelines")]
+        paths: Vec<PathBuf>,
+        /// Also write a JUnit XML report (for GitLab, GitHub, Jenkins).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Print one JSON object per test (one per line) instead of lines for people.
+        #[arg(long)]
+        json: bool,
+        /// Rewrite the snapshot files that differ, and say which.
+        #[arg(long)]
+        update: bool,
+        /// Run only the tests whose name contains NAME.
+        #[arg(long, value_name = "NAME")]
+        filter: Option<String>,
+        /// Tests run at once.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=16))]
+        jobs: u64,
+    },
     /// Compare an S-360 export with a CRM export and write discrepancy reports.
     ///
     /// Exits with 5 when a count exceeds the pipeline's `fail_if` threshold,

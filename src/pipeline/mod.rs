@@ -13,6 +13,7 @@ pub mod size;
 pub mod source;
 pub mod spelling;
 pub mod sql;
+pub mod test_file;
 pub mod transform;
 mod validate;
 pub use spelling::{
@@ -155,12 +156,20 @@ pub fn resolve_location(base: &Path, location: &str) -> String {
 
 /// Read and validate a pipeline file, interpolating from the process environment.
 pub fn load(file: &Path) -> Result<Pipeline, PipelineError> {
+    let env = |name: &str| std::env::var(name).ok();
+    load_with_env(file, &env)
+}
+
+/// Read and validate a pipeline file, interpolating from `env`.
+pub fn load_with_env(
+    file: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Pipeline, PipelineError> {
     let text = std::fs::read_to_string(file).map_err(|source| PipelineError::Read {
         file: file.to_path_buf(),
         source,
     })?;
-    let env = |name: &str| std::env::var(name).ok();
-    let spec = parse(&text, file, &env).map_err(PipelineError::Invalid)?;
+    let spec = parse(&text, file, env).map_err(PipelineError::Invalid)?;
     let base_dir = file
         .parent()
         .map(|p| {
@@ -275,12 +284,27 @@ fn unknown_field(message: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
-/// The JSON Schema of pipeline files, generated from the config types.
+/// Any file the tool reads from a pipelines folder: a pipeline of either
+/// kind, or a pipeline test. The schema's view only, as [`PipelineSpec`].
+#[derive(schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(dead_code)]
+enum AnyFile {
+    /// Pushes new and changed S-360 orders to a CRM webhook.
+    Sync(SyncPipeline),
+    /// Compares an S-360 export with a CRM export and reports discrepancies.
+    Reconcile(ReconcilePipeline),
+    /// Runs a pipeline on sample data and checks what comes out (`s360-sync test`).
+    Test(test_file::TestFile),
+}
+
+/// The JSON Schema of pipeline files and pipeline test files, generated
+/// from the config types.
 pub fn json_schema() -> Value {
-    let mut schema = schemars::schema_for!(PipelineSpec);
+    let mut schema = schemars::schema_for!(AnyFile);
     schema.insert(
         "title".into(),
-        Value::String("s360-sync pipeline file".into()),
+        Value::String("s360-sync pipeline or pipeline test file".into()),
     );
     serde_json::to_value(schema).unwrap_or(Value::Null)
 }

@@ -22,9 +22,18 @@ pub struct DrainOptions {
     pub concurrency: usize,
     /// No new attempt starts after this instant.
     pub deadline: Instant,
+    /// The clock that decides which held orders are due, UTC ms; `None`
+    /// reads the system clock (a pipeline test pins it).
+    pub now_ms: Option<i64>,
 }
 
 impl DrainOptions {
+    /// The drain's clock, UTC ms: the pinned one, else the system's.
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
+    }
+
     /// A scheduled run under `policy`: at most `max_per_run` orders, one
     /// request in flight, until `deadline` from now.
     pub fn scheduled(policy: &RunPolicy) -> Self {
@@ -33,6 +42,7 @@ impl DrainOptions {
             batch_size: policy.batch_size as usize,
             concurrency: 1,
             deadline: deadline_after(policy.deadline.get()),
+            now_ms: None,
         }
     }
 
@@ -45,6 +55,7 @@ impl DrainOptions {
             batch_size: policy.batch_size as usize,
             concurrency: concurrency.unwrap_or(policy.concurrency as usize),
             deadline: deadline_after(std::time::Duration::from_secs(365 * 86_400)),
+            now_ms: None,
         }
     }
 }
@@ -173,7 +184,7 @@ async fn worker<S: Sink>(
                 None
             };
             if let Some(why) = why {
-                let now = chrono::Utc::now().timestamp_millis();
+                let now = options.now_ms();
                 if blocking(&store, move |s| s.sendable(now)).await? > 0
                     && sh.stats.stopped.is_none()
                 {
@@ -187,7 +198,7 @@ async fn worker<S: Sink>(
                 None => options.batch_size,
             };
             let (busy, busy_batches) = (sh.busy_keys.clone(), sh.busy_batches.clone());
-            let now = chrono::Utc::now().timestamp_millis();
+            let now = options.now_ms();
             let batch: Vec<OutboxEntry> = blocking(&store, move |s| {
                 take_batch(s, room, &busy, &busy_batches, now)
             })

@@ -247,6 +247,7 @@ pub async fn run(
     let summary = finish(
         store,
         "import",
+        chrono::Utc::now().timestamp_millis(),
         &started_at,
         started,
         spec.name.clone(),

@@ -58,6 +58,14 @@ pub struct RunOptions {
     /// Run even if the lock is held, but only when its holder is provably
     /// dead (operator override); never beside a live run.
     pub force: bool,
+    /// A pinned clock, UTC ms, for detection (lookback, `max_future`, the
+    /// wait for lines) and for the drain; `None` reads the system clock.
+    /// Pipeline tests pin it so their results do not depend on the day.
+    pub now_ms: Option<i64>,
+    /// Environment variables the sink's secrets are read from before the
+    /// process environment (pipeline tests give test secrets this way,
+    /// without touching the process environment).
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// The one-line summary of a run.
@@ -225,7 +233,13 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
     let started_at = chrono::Utc::now().to_rfc3339();
     // Set the sink and sources up first: a missing secret or a bad location
     // fails before anything, even the lock file, is written.
+    let env = |name: &str| options.env.get(name).cloned().or_else(|| env(name));
     let sink = Arc::new(WebhookSink::new(&spec.sink.webhook, &env)?);
+    let now_ms = || {
+        options
+            .now_ms
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
+    };
     let ex = Extractor::new(p, &spec)?;
     let path = state_path(p, &spec);
     let lock = if options.force {
@@ -241,11 +255,14 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
     let mut detect_options = detect::DetectOptions {
         lookback_ms: millis(spec.state.lookback.get()),
         max_future_ms: millis(spec.state.max_future.get()),
-        now_ms: chrono::Utc::now().timestamp_millis(),
+        now_ms: now_ms(),
         commit: false,
     };
     let handle = tokio::runtime::Handle::current();
-    let drain_options = DrainOptions::scheduled(&spec.sink.policy);
+    let drain_options = DrainOptions {
+        now_ms: options.now_ms,
+        ..DrainOptions::scheduled(&spec.sink.policy)
+    };
     let batch_size = drain_options.batch_size;
     let max_per_run = u64::from(spec.sink.policy.max_per_run);
 
@@ -300,6 +317,7 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
     finish(
         store,
         "run",
+        now_ms(),
         &started_at,
         started,
         spec.name.clone(),
@@ -314,6 +332,7 @@ pub async fn run(p: &Pipeline, options: RunOptions) -> Result<RunSummary, SyncEr
 pub(crate) async fn finish(
     store: Arc<Mutex<StateStore>>,
     kind: &'static str,
+    now_ms: i64,
     started_at: &str,
     started: std::time::Instant,
     pipeline: String,
@@ -336,7 +355,7 @@ pub(crate) async fn finish(
         summary.backlog = s.backlog()?;
         // Progress or a loud stop: orders that could have gone out, none did,
         // and nothing said why.
-        let sendable = s.sendable(chrono::Utc::now().timestamp_millis())?;
+        let sendable = s.sendable(now_ms)?;
         let d = &mut summary.delivery;
         if d.stopped.is_none() && d.sent == 0 && sendable > 0 {
             d.stopped = Some(format!(

@@ -108,6 +108,7 @@ async fn finish_run(store: Arc<Mutex<StateStore>>, delivery: DrainStats) -> RunS
     finish(
         store,
         "run",
+        chrono::Utc::now().timestamp_millis(),
         "2026-12-01T00:00:00Z",
         std::time::Instant::now(),
         "p".into(),

@@ -6,6 +6,7 @@ mod crash;
 mod e2e;
 mod faults;
 mod import;
+mod pipeline_tests;
 mod reconcile;
 mod s3_sources;
 mod sink_safety;

@@ -7,3 +7,4 @@ pub mod reconcile;
 pub mod rehearsal;
 pub mod schedule;
 pub mod sync;
+pub mod test;

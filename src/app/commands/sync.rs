@@ -14,7 +14,11 @@ pub fn run(file: &Path, dry_run: bool, json: bool, force: bool) -> Result<u8, Ap
     let p = pipeline::load(file)?;
     let summary = runtime()?.block_on(crate::sync::run(
         &p,
-        crate::sync::RunOptions { dry_run, force },
+        crate::sync::RunOptions {
+            dry_run,
+            force,
+            ..Default::default()
+        },
     ))?;
     if json {
         print_json(&summary)?;
