@@ -65,10 +65,11 @@ fn the_example_pipelines_pass_their_tests_and_leave_the_tree_as_it_was() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let out = stdout(&o);
     let ok: Vec<&str> = out.lines().filter(|l| l.starts_with("ok ")).collect();
-    assert_eq!(ok.len(), 6, "{out}");
+    assert_eq!(ok.len(), 7, "{out}");
     for name in [
         "reconcile-edge.yaml",
         "reconcile-orders.yaml",
+        "reconcile-spellings.yaml",
         "sync-orders.yaml",
         "sync-orders-cap.yaml",
         "sync-orders-late-lines.yaml",
@@ -76,7 +77,7 @@ fn the_example_pipelines_pass_their_tests_and_leave_the_tree_as_it_was() {
     ] {
         assert!(out.contains(&format!("pipelines/tests/{name}")), "{out}");
     }
-    assert!(out.contains("6 passed, 0 failed, 0 invalid"), "{out}");
+    assert!(out.contains("7 passed, 0 failed, 0 invalid"), "{out}");
     // No state, report or lock beside the pipelines: only temporary folders.
     assert_eq!(files(tmp.path()), before, "the test run changed the tree");
 }
@@ -124,7 +125,7 @@ fn a_tightened_tolerance_fails_the_test_with_a_diff_naming_the_change() {
         "{out}"
     );
     // The other tests still pass.
-    assert!(out.contains("5 passed, 1 failed, 0 invalid"), "{out}");
+    assert!(out.contains("6 passed, 1 failed, 0 invalid"), "{out}");
 }
 
 #[test]
@@ -315,11 +316,11 @@ fn junit_report_has_the_structure_gitlab_reads() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     let doc = parse_xml(&xml);
     check_junit_schema(&doc);
-    assert_eq!(doc.attrs["tests"], "6");
+    assert_eq!(doc.attrs["tests"], "7");
     assert_eq!(doc.attrs["failures"], "1");
     assert_eq!(doc.attrs["errors"], "0");
     let cases: Vec<&Node> = doc.children.iter().flat_map(|s| &s.children).collect();
-    assert_eq!(cases.len(), 6);
+    assert_eq!(cases.len(), 7);
     let failed: Vec<&&Node> = cases
         .iter()
         .filter(|c| c.children.iter().any(|f| f.name == "failure"))
@@ -373,7 +374,7 @@ fn an_invalid_test_file_exits_2_with_file_line_column_and_field() {
     );
     // The valid tests still ran.
     assert!(
-        stdout(&o).contains("6 passed, 0 failed, 1 invalid"),
+        stdout(&o).contains("7 passed, 0 failed, 1 invalid"),
         "{}",
         text(&o)
     );
@@ -466,7 +467,7 @@ fn json_prints_one_object_per_test() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("{l}")))
         .collect();
-    assert_eq!(lines.len(), 6, "{}", text(&o));
+    assert_eq!(lines.len(), 7, "{}", text(&o));
     let by_name: BTreeMap<String, &serde_json::Value> = lines
         .iter()
         .map(|l| (l["name"].as_str().unwrap().to_string(), l))
