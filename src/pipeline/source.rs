@@ -200,7 +200,7 @@ fn default_quote() -> char {
 }
 
 /// Text encodings S-360 exports can be configured with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Encoding {
     /// UTF-8 (a byte order mark is skipped).
@@ -213,6 +213,22 @@ pub enum Encoding {
     /// ISO-8859-1 (Latin-1); decoded as Windows-1252, as browsers do.
     #[serde(alias = "latin1", rename = "iso-8859-1")]
     Iso88591,
+}
+
+/// Every spelling the reader takes, aliases included (schemars leaves
+/// serde's aliases out, and editors would refuse `cp1252`).
+impl JsonSchema for Encoding {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Encoding".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "enum": ["utf-8", "utf8", "windows-1252", "cp1252", "windows1252", "iso-8859-1", "latin1"],
+            "description": "Text encoding of the file: utf-8 (a byte order mark is skipped), windows-1252 (cp1252), iso-8859-1 (latin1, decoded as Windows-1252)"
+        })
+    }
 }
 
 /// A single key column or a composite key.

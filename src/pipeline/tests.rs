@@ -250,6 +250,20 @@ fn every_example_pipeline_validates() {
     assert!(n >= 1, "expected example pipelines in {}", dir.display());
 }
 
+/// `schema/s360-sync.schema.json` is what `s360-sync schema` prints, so
+/// editors that point at the committed file see every field of this build.
+#[test]
+fn the_committed_schema_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/s360-sync.schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let current = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
+    assert!(
+        committed == current,
+        "{} is stale: run `cargo run -- schema > schema/s360-sync.schema.json`",
+        path.display()
+    );
+}
+
 #[test]
 fn schema_describes_both_kinds() {
     let schema = json_schema().to_string();

@@ -9,6 +9,7 @@ mod import;
 mod pipeline_tests;
 mod reconcile;
 mod s3_sources;
+mod schema;
 mod sink_safety;
 mod sources;
 mod spellings;

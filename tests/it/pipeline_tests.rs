@@ -121,7 +121,7 @@ fn a_tightened_tolerance_fails_the_test_with_a_diff_naming_the_change() {
     assert!(out.contains("+    \"mismatched\": 4,"), "{out}");
     // Failures point at the expectation in the test file.
     assert!(
-        out.contains("pipelines/tests/reconcile-edge.yaml:14:17: expect.counts.mismatched"),
+        out.contains("pipelines/tests/reconcile-edge.yaml:15:17: expect.counts.mismatched"),
         "{out}"
     );
     // The other tests still pass.
@@ -144,7 +144,7 @@ fn a_renamed_crm_field_fails_the_check_test_naming_the_column() {
     assert_eq!(code(&o), 1, "{}", text(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("pipelines/tests/reconcile-orders.yaml:10:11: pipeline: the check failed:"),
+        out.contains("pipelines/tests/reconcile-orders.yaml:11:11: pipeline: the check failed:"),
         "{out}"
     );
     assert!(out.contains("secutix__Currency__c"), "{out}");
