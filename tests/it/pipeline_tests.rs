@@ -477,7 +477,7 @@ fn json_prints_one_object_per_test() {
     assert_eq!(day["file"], "pipelines/tests/sync-orders.yaml");
     let f = &day["failures"][1];
     assert_eq!(f["field"], "runs[0].expect.batch_sizes");
-    assert_eq!(f["line"], 20);
+    assert_eq!(f["line"], 21);
     assert!(day["duration_ms"].is_u64());
     assert_eq!(
         by_name["reconcile-edge finds each edge case"]["status"],
