@@ -4,6 +4,7 @@
 //! pipeline file itself. Both return every problem found, each with its
 //! `file:line:column` and field path.
 
+pub mod column;
 pub mod config;
 pub mod defaults;
 pub mod duration;
@@ -16,8 +17,9 @@ pub mod sql;
 pub mod test_file;
 pub mod transform;
 mod validate;
+pub use column::ColumnSpec;
 pub use spelling::{
-    ColumnSpec, DstChoice, DstPolicy, NumberFormat, UnicodeForm, Zone, ZoneError, parse_offset,
+    DstChoice, DstPolicy, NumberFormat, UnicodeForm, Zone, ZoneError, parse_offset,
 };
 pub use validate::MAX_PARTITIONS;
 pub mod yaml;

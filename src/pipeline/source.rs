@@ -7,9 +7,10 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::column::ColumnSpec;
 use super::defaults::{self, yes as default_true};
 use super::duration::HumanDuration;
-use super::spelling::{ColumnSpec, DstPolicy, NumberFormat, Zone};
+use super::spelling::{DstPolicy, NumberFormat, Zone};
 
 /// File format of a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

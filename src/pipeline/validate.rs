@@ -1,12 +1,13 @@
 //! Semantic checks on a parsed pipeline: ranges, required fields per kind, URLs. Pure.
 
 use super::Problem;
+use super::column::ColumnSpec;
 use super::config::*;
 use super::defaults;
 use super::redact::redact_url;
 use super::sink::{AuthConfig, SinkConfig, is_loopback};
 use super::source::{ColumnType, CsvOptions, Format, Key, SourceConfig};
-use super::spelling::{ColumnSpec, NumberFormat, Zone};
+use super::spelling::{NumberFormat, Zone};
 use super::sql::{check_sql_expr, check_sql_query};
 use super::transform::{Digits, Transform, partition_point};
 use super::yaml::{Pos, Positions};
