@@ -29,9 +29,24 @@ pub struct Cli {
     /// Log line format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Colour in log lines: auto (when stderr is a terminal and NO_COLOR is
+    /// not set), always or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// When log lines are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set (to anything but empty).
+    Auto,
+    /// Always, even into a file or pipe.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Log line format.
@@ -57,6 +72,16 @@ pub enum Command {
     },
     /// Print the JSON Schema of pipeline files (for editor validation).
     Schema,
+    /// Print a shell completion script: `s360-sync completions bash >
+    /// /etc/bash_completion.d/s360-sync`, or zsh, fish, powershell, elvish.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from the same definitions as
+    /// `--help`: `s360-sync man > s360-sync.1`.
+    Man,
     /// Show the first records after transforms: exactly what would be sent.
     Preview {
         /// A sync pipeline file.

@@ -19,10 +19,12 @@ pub use error::AppError;
 
 /// Run a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<u8, AppError> {
-    terminal::init_logging(cli.verbose, cli.log_format);
+    terminal::init_logging(cli.verbose, cli.log_format, cli.color);
     match cli.command {
         Command::Validate { files } => commands::check::validate(&files),
         Command::Schema => commands::check::schema(),
+        Command::Completions { shell } => commands::check::completions(shell),
+        Command::Man => commands::check::man(),
         Command::Preview {
             pipeline,
             limit,

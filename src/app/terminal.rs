@@ -4,11 +4,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::args::LogFormat;
+use super::args::{ColorChoice, LogFormat};
 use super::error::AppError;
 
 /// Log lines on stderr, at the level `-v` asks for; `RUST_LOG` overrides.
-pub fn init_logging(verbose: u8, format: LogFormat) {
+/// Coloured only as `color` says: by default on a terminal without `NO_COLOR`.
+pub fn init_logging(verbose: u8, format: LogFormat, color: ColorChoice) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "warn",
@@ -17,8 +19,17 @@ pub fn init_logging(verbose: u8, format: LogFormat) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = match color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod bad_pipelines;
+mod cli_conventions;
 mod crash;
 mod e2e;
 mod faults;

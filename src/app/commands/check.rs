@@ -52,6 +52,24 @@ pub fn schema() -> Result<u8, AppError> {
     Ok(exit::OK)
 }
 
+/// `completions SHELL`: the completion script of every command and option.
+pub fn completions(shell: clap_complete::Shell) -> Result<u8, AppError> {
+    let mut cmd = <crate::app::Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "s360-sync", &mut std::io::stdout());
+    Ok(exit::OK)
+}
+
+/// `man`: the man page, from the same clap definitions as `--help`.
+pub fn man() -> Result<u8, AppError> {
+    let cmd = <crate::app::Cli as clap::CommandFactory>::command();
+    // The page lists every command with its summary; `COMMAND --help`
+    // has the rest.
+    clap_mangen::Man::new(cmd)
+        .render(&mut std::io::stdout().lock())
+        .map_err(AppError::failure)?;
+    Ok(exit::OK)
+}
+
 /// `preview PIPELINE`: the first records after lines and transforms, as a
 /// table or JSON lines: exactly what would be sent.
 pub fn preview(file: &Path, limit: usize, json: bool) -> Result<u8, AppError> {
