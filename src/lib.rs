@@ -8,6 +8,7 @@ pub mod app;
 pub mod engine;
 pub mod extract;
 pub mod formats;
+pub mod metrics;
 pub mod pipeline;
 pub mod reconcile;
 pub mod rehearsal;

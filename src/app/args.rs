@@ -189,6 +189,11 @@ pub enum Command {
         /// only when you are sure no other run is going).
         #[arg(long)]
         force: bool,
+        /// Also write the run's metrics in the Prometheus text format to
+        /// this file (replaced whole, for node-exporter's textfile
+        /// collector), whether the run succeeds or fails.
+        #[arg(long, value_name = "PATH")]
+        metrics_file: Option<PathBuf>,
     },
     /// Show a sync pipeline's cursor, backlog, dead letters and last runs.
     Status {

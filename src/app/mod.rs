@@ -35,7 +35,8 @@ pub fn run(cli: Cli) -> Result<u8, AppError> {
             dry_run,
             json,
             force,
-        } => commands::sync::run(&pipeline, dry_run, json, force),
+            metrics_file,
+        } => commands::sync::run(&pipeline, dry_run, json, force, metrics_file.as_deref()),
         Command::Status { pipeline, json } => commands::sync::status(&pipeline, json),
         Command::Repair {
             report_dir,

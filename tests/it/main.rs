@@ -7,6 +7,7 @@ mod crash;
 mod e2e;
 mod faults;
 mod import;
+mod metrics;
 mod pipeline_tests;
 mod reconcile;
 mod s3_sources;

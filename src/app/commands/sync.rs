@@ -10,22 +10,83 @@ use crate::pipeline;
 use crate::state::StateStore;
 
 /// `run PIPELINE`: one scheduled run; one summary line or JSON.
-pub fn run(file: &Path, dry_run: bool, json: bool, force: bool) -> Result<u8, AppError> {
-    let p = pipeline::load(file)?;
-    let summary = runtime()?.block_on(crate::sync::run(
+pub fn run(
+    file: &Path,
+    dry_run: bool,
+    json: bool,
+    force: bool,
+    metrics_file: Option<&Path>,
+) -> Result<u8, AppError> {
+    let p = match pipeline::load(file) {
+        Ok(p) => p,
+        Err(e) => {
+            // A pipeline that does not load is a failed run too.
+            if let Some(path) = metrics_file {
+                let name = file.file_stem().unwrap_or_default().to_string_lossy();
+                let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+                let text = crate::metrics::textfile(&name, "failed", now, None, None);
+                write_replacing(path, text.as_bytes())?;
+            }
+            return Err(e.into());
+        }
+    };
+    let rt = runtime()?;
+    let result = rt.block_on(crate::sync::run(
         &p,
         crate::sync::RunOptions {
             dry_run,
             force,
             ..Default::default()
         },
-    ))?;
+    ));
+    if let Some(path) = metrics_file {
+        let outcome = match &result {
+            Ok(s) => s.outcome().as_str(),
+            Err(_) => "failed",
+        };
+        // The state as the run left it (none before a first run).
+        let status = rt.block_on(crate::sync::status(&p)).ok().flatten();
+        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        let text = crate::metrics::textfile(
+            p.name(),
+            outcome,
+            now,
+            result.as_ref().ok(),
+            status.as_ref(),
+        );
+        write_replacing(path, text.as_bytes())?;
+    }
+    let summary = result?;
     if json {
         print_json(&summary)?;
     } else {
         println!("{}", summary.line());
     }
     Ok(exit::of_run(&summary))
+}
+
+/// Write `bytes` to `path` whole: into a temporary file beside it, then
+/// renamed over it, so a collector never reads half a file.
+fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error| AppError::failure(format!("{}: {e}", path.display()));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    tmp.write_all(bytes).map_err(fail)?;
+    // Readable by the collector, which may run as another user.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(fail)?;
+    }
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
 }
 
 /// `status PIPELINE`: cursor, backlog, dead letters and the last runs.

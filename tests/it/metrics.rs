@@ -1,0 +1,135 @@
+//! `run --metrics-file`: the node-exporter textfile of a run, read by Prometheus' own text parser (Python's `prometheus_client`), after a run that succeeds and after one that fails.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::cli::Cmd;
+use crate::support::receiver::Receiver;
+use crate::support::{text, write};
+
+const PARSE: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in family.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()) if k != "pipeline")
+        assert s.labels.get("pipeline") == "metrics", s
+        out[s.name + ("{" + labels + "}" if labels else "")] = s.value
+print(json.dumps(out))
+"#;
+
+/// Every sample of the file, by name and labels (without `pipeline`), as
+/// Prometheus' text parser reads it.
+fn parse(path: &Path) -> BTreeMap<String, f64> {
+    let o = Command::new("python3")
+        .args(["-c", PARSE, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn parser_present() -> bool {
+    let present = Command::new("python3")
+        .args(["-c", "import prometheus_client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3's prometheus_client is missing: .ci/run installs it"
+        );
+        eprintln!("skipped: python3 -m pip install prometheus-client to run the metrics test");
+    }
+    present
+}
+
+#[test]
+fn the_metrics_file_tells_how_each_run_ended_and_when_one_last_succeeded() {
+    if !parser_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Receiver::builder().start_in_background();
+    write(
+        &dir.path().join("metrics.yaml"),
+        format!(
+            "version: 1\nkind: sync\nname: metrics\nsource:\n  location: orders_*.csv\n  csv: {{ delimiter: \";\" }}\n  key: orderId\n  cursor: lastModDateTime\n  columns: {{ lastModDateTime: timestamp }}\nsink:\n  url: {}\n  batch_size: 2\nstate:\n  path: state/metrics.db\n",
+            rec.url()
+        ),
+    );
+    write(
+        &dir.path().join("orders_1.csv"),
+        "orderId;lastModDateTime\n1;2026-10-13 10:00:00\n2;2026-10-13 10:01:00\n3;2026-10-13 10:02:00\n",
+    );
+    let prom = dir.path().join("textfile/s360.prom");
+    std::fs::create_dir_all(prom.parent().unwrap()).unwrap();
+    let run = || {
+        Cmd::new(dir.path())
+            .args(&[
+                "run",
+                "metrics.yaml",
+                "--json",
+                "--metrics-file",
+                prom.to_str().unwrap(),
+            ])
+            .run()
+    };
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let summary: Value = crate::support::json(&o);
+    let m = parse(&prom);
+    assert_eq!(m["s360_sync_last_run_outcome{outcome=ok}"], 1.0, "{m:?}");
+    assert_eq!(m["s360_sync_last_run_outcome{outcome=failed}"], 0.0);
+    assert_eq!(m["s360_sync_last_run_orders{stage=detected}"], 3.0);
+    assert_eq!(
+        m["s360_sync_last_run_orders{stage=acknowledged}"],
+        summary["delivery"]["acknowledged"].as_f64().unwrap()
+    );
+    assert_eq!(m["s360_sync_backlog_orders"], 0.0);
+    assert_eq!(m["s360_sync_dead_letters"], 0.0);
+    let success = m["s360_sync_last_success_timestamp_seconds"];
+    let now = chrono::Utc::now().timestamp() as f64;
+    assert!((now - success).abs() < 120.0, "{success} vs {now}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&prom).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "readable by the collector");
+    }
+
+    // A run that fails on a bad export: `failed`, and the last success
+    // is still the earlier run's.
+    write(
+        &dir.path().join("orders_2.csv"),
+        "orderId;lastModDateTime\n4;not a time\n",
+    );
+    let o = run();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let m = parse(&prom);
+    assert_eq!(
+        m["s360_sync_last_run_outcome{outcome=failed}"], 1.0,
+        "{m:?}"
+    );
+    assert_eq!(m["s360_sync_last_run_outcome{outcome=ok}"], 0.0);
+    assert_eq!(m["s360_sync_last_success_timestamp_seconds"], success);
+    assert!(
+        !m.contains_key("s360_sync_last_run_orders{stage=sent}"),
+        "{m:?}"
+    );
+    // Only the file itself is in its folder: no temporary leftovers.
+    let names: Vec<_> = std::fs::read_dir(prom.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("s360.prom")]);
+}
