@@ -229,6 +229,10 @@ pub enum Command {
     Schedule {
         /// Pipeline files or folders of them (default: ./pipelines).
         paths: Vec<PathBuf>,
+        /// Serve Prometheus metrics of the sync runs at
+        /// http://ADDR/metrics (a loopback address such as 127.0.0.1:9464).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
     },
 }
 

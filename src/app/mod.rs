@@ -45,7 +45,7 @@ pub fn run(cli: Cli) -> Result<u8, AppError> {
         } => commands::sync::repair(&report_dir, &pipeline, json),
         Command::DeadLetters(cmd) => commands::sync::dead_letters(cmd),
         Command::Import(cmd) => commands::import::import(cmd),
-        Command::Schedule { paths } => commands::schedule::schedule(paths),
+        Command::Schedule { paths, metrics } => commands::schedule::schedule(paths, metrics),
         Command::Reconcile {
             pipeline,
             out,

@@ -133,3 +133,80 @@ fn the_metrics_file_tells_how_each_run_ended_and_when_one_last_succeeded() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("s360.prom")]);
 }
+
+/// `GET /metrics` of a server on 127.0.0.1, as a scraper asks it.
+fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    (head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200")).then(|| body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_serves_the_metrics_of_its_runs_on_loopback() {
+    use crate::support::cli::{reap, sigterm};
+    if !parser_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Receiver::ok().await;
+    write(
+        &dir.path().join("metrics.yaml"),
+        format!(
+            "version: 1\nkind: sync\nname: metrics\nsource:\n  location: orders_*.csv\n  csv: {{ delimiter: \";\" }}\n  key: orderId\n  cursor: lastModDateTime\n  columns: {{ lastModDateTime: timestamp }}\nsink:\n  url: {}\nschedule:\n  interval: 1m\nstate:\n  path: state/metrics.db\n",
+            rec.url()
+        ),
+    );
+    write(
+        &dir.path().join("orders_1.csv"),
+        "orderId;lastModDateTime\n1;2026-10-13 10:00:00\n2;2026-10-13 10:01:00\n",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Cmd::new(dir.path())
+        .args(&["schedule", "metrics.yaml", "--metrics", &addr])
+        .spawn(std::process::Stdio::piped(), std::process::Stdio::piped());
+    // The first run happens at start; its metrics appear when it ends.
+    let mut body = None;
+    for _ in 0..300 {
+        if let Some(b) = scrape(port).filter(|b| b.contains("outcome=\"ok\"} 1")) {
+            body = Some(b);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    sigterm(&child);
+    let exited = reap(&mut child, std::time::Duration::from_secs(30)).await;
+    let out = child.wait_with_output().unwrap();
+    let body =
+        body.unwrap_or_else(|| panic!("no metrics of a finished run within 30 s: {}", text(&out)));
+    assert!(exited.is_some_and(|s| s.success()), "{}", text(&out));
+    let file = dir.path().join("scraped.prom");
+    std::fs::write(&file, &body).unwrap();
+    let m = parse(&file);
+    assert_eq!(m["s360_sync_last_run_outcome{outcome=ok}"], 1.0, "{m:?}");
+    assert_eq!(m["s360_sync_last_run_orders{stage=acknowledged}"], 2.0);
+    assert_eq!(m["s360_sync_runs_total{outcome=ok}"], 1.0, "{m:?}");
+    assert_eq!(m["s360_sync_backlog_orders"], 0.0);
+
+    // Not on an address other hosts reach.
+    let o = Cmd::new(dir.path())
+        .args(&["schedule", "metrics.yaml", "--metrics", "0.0.0.0:9464"])
+        .run();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        crate::support::stderr(&o).contains("loopback"),
+        "{}",
+        text(&o)
+    );
+}

@@ -1,7 +1,8 @@
 //! `schedule`: every pipeline at its interval until SIGTERM.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::app::error::AppError;
@@ -11,8 +12,31 @@ use crate::pipeline::{self, PipelineSpec};
 use crate::schedule::{self as scheduler, Counters, Job, RunFn, SystemClock};
 use tokio::sync::watch;
 
+/// The last run of each sync pipeline and the runs counted since start,
+/// for `--metrics`.
+#[derive(Default)]
+struct Board {
+    last: std::collections::BTreeMap<String, crate::metrics::LastRun>,
+    totals: std::collections::BTreeMap<(String, &'static str), u64>,
+}
+
+impl Board {
+    fn text(&self) -> String {
+        let runs: Vec<_> = self.last.values().cloned().collect();
+        crate::metrics::render(&runs, &self.totals)
+    }
+}
+
 /// `schedule PATHS...`: load pipelines and run them until SIGTERM.
-pub fn schedule(paths: Vec<PathBuf>) -> Result<u8, AppError> {
+pub fn schedule(paths: Vec<PathBuf>, metrics: Option<SocketAddr>) -> Result<u8, AppError> {
+    if let Some(addr) = metrics
+        && !addr.ip().is_loopback()
+    {
+        return Err(AppError::usage(format!(
+            "--metrics {addr}: serve metrics on a loopback address (127.0.0.1:PORT), behind the host's own exporter or proxy"
+        )));
+    }
+    let board = Arc::new(Mutex::new(Board::default()));
     let paths = if paths.is_empty() {
         vec![PathBuf::from("pipelines")]
     } else {
@@ -38,12 +62,33 @@ pub fn schedule(paths: Vec<PathBuf>) -> Result<u8, AppError> {
         let (interval, run): (Duration, RunFn) = match &p.spec {
             PipelineSpec::Sync(s) => {
                 let p = p.clone();
+                let board = board.clone();
                 (
                     s.schedule.interval.get(),
                     Arc::new(move || {
-                        let p = p.clone();
+                        let (p, board) = (p.clone(), board.clone());
                         Box::pin(async move {
-                            match crate::sync::run(&p, crate::sync::RunOptions::default()).await {
+                            let result =
+                                crate::sync::run(&p, crate::sync::RunOptions::default()).await;
+                            let status = crate::sync::status(&p).await.ok().flatten();
+                            let outcome = match &result {
+                                Ok(s) => s.outcome().as_str(),
+                                Err(_) => "failed",
+                            };
+                            let last = crate::metrics::LastRun {
+                                pipeline: p.name().to_string(),
+                                outcome,
+                                finished_at: chrono::Utc::now().timestamp_millis() as f64 / 1000.0,
+                                summary: result.as_ref().ok().cloned(),
+                                status,
+                            };
+                            if let Ok(mut b) = board.lock() {
+                                *b.totals
+                                    .entry((last.pipeline.clone(), outcome))
+                                    .or_default() += 1;
+                                b.last.insert(last.pipeline.clone(), last);
+                            }
+                            match result {
                                 Ok(s) => s.line(),
                                 Err(e) => format!("failed: {e}"),
                             }
@@ -85,6 +130,37 @@ pub fn schedule(paths: Vec<PathBuf>) -> Result<u8, AppError> {
     }
     runtime()?.block_on(async {
         let (tx, rx) = watch::channel(false);
+        if let Some(addr) = metrics {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| AppError::usage(format!("--metrics {addr}: {e}")))?;
+            let board = board.clone();
+            let app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let board = board.clone();
+                    async move {
+                        let text = board.lock().map(|b| b.text()).unwrap_or_default();
+                        (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4; charset=utf-8",
+                            )],
+                            text,
+                        )
+                    }
+                }),
+            );
+            let mut stop = rx.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+            });
+            println!("metrics at http://{addr}/metrics");
+        }
         cancel_on_signal(tx);
         for j in &jobs {
             println!(
@@ -101,6 +177,7 @@ pub fn schedule(paths: Vec<PathBuf>) -> Result<u8, AppError> {
             Arc::new(say),
         )
         .await;
-    });
+        Ok::<(), AppError>(())
+    })?;
     Ok(exit::OK)
 }
