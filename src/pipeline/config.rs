@@ -263,6 +263,11 @@ pub struct OutputConfig {
     /// Excel expects in fr-CH, de-CH and de-DE), a tab or `|`.
     #[serde(default = "default_csv_delimiter")]
     pub csv_delimiter: char,
+    /// Also write `report.xlsx`: the summary, one sheet per category of
+    /// discrepancy and the field mismatches, numbers as numbers and
+    /// instants as dates.
+    #[serde(default)]
+    pub xlsx: bool,
 }
 
 impl Default for OutputConfig {
@@ -272,6 +277,7 @@ impl Default for OutputConfig {
             sample: default_sample(),
             storage: BTreeMap::new(),
             csv_delimiter: default_csv_delimiter(),
+            xlsx: false,
         }
     }
 }

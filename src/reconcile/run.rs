@@ -7,6 +7,7 @@ use super::error::ReconcileError;
 use super::options::RunOptions;
 use super::plan::{self, Spec};
 use super::progress;
+use super::report::ReportStyle;
 use super::report::destination::{self, Target};
 use super::report::{Summary, summarize, write_files};
 use super::scan;
@@ -71,6 +72,11 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
     let left_name = p.resolve(&spec.left.source.location);
     let right_name = p.resolve(&spec.right.source.location);
     let sample = opts.sample.unwrap_or(spec.output.sample);
+    let style = ReportStyle {
+        // Validation allows ASCII separators only.
+        csv: CsvStyle::spreadsheet(spec.output.csv_delimiter as u8),
+        xlsx: spec.output.xlsx,
+    };
     let partitions = plan::partitions(&spec, opts, &left, &right)?;
     // Local reports replace the folder at once; remote ones are written to
     // a staging folder first, then uploaded.
@@ -126,11 +132,9 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
         let (cmp, inputs) = (cmp?, inputs?);
         let summary = summarize(&spec, &cmp, inputs, sample);
         steps("writing the reports");
-        // Validation allows ASCII separators only.
-        let csv = CsvStyle::spreadsheet(spec.output.csv_delimiter as u8);
         match &write_to {
-            WriteTo::Replace(out) => destination::write_local(out, &cmp, &summary, csv)?,
-            WriteTo::Into(dir) => write_files(dir, &cmp, &summary, csv)?,
+            WriteTo::Replace(out) => destination::write_local(out, &cmp, &summary, style)?,
+            WriteTo::Into(dir) => write_files(dir, &cmp, &summary, style)?,
         }
         // The sides (and transcoded temp files) live until the plans ran.
         drop((l, r));
@@ -139,7 +143,7 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
     .await??;
     if let (Target::Remote(location), Some(dir)) = (&target, &staging) {
         steps(&format!("uploading the reports to {}", location.display));
-        destination::upload(location, dir.path()).await?;
+        destination::upload(location, dir.path(), &style).await?;
     }
     steps("done");
     Ok(Outcome {

@@ -11,10 +11,9 @@ use object_store::path::Path as StorePath;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::files::{FILES, write_files};
+use super::files::{FILES, ReportStyle, write_files};
 use super::private::{create_private_dir, private_tempdir, write_private};
 use super::summary::Summary;
-use crate::formats::table::CsvStyle;
 use crate::pipeline::Pipeline;
 use crate::reconcile::error::ReconcileError;
 use crate::reconcile::model::Comparison;
@@ -39,12 +38,12 @@ pub struct Marker {
 }
 
 impl Marker {
-    /// The marker of a report this version writes: [`FILES`].
-    pub fn current() -> Self {
+    /// The marker of a report this version writes in `style`.
+    pub fn current(style: &ReportStyle) -> Self {
         Self {
             tool: "s360-sync".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            files: FILES.map(String::from).to_vec(),
+            files: style.files().into_iter().map(String::from).collect(),
         }
     }
 
@@ -288,7 +287,7 @@ pub fn write_local(
     out: &Path,
     cmp: &Comparison,
     summary: &Summary,
-    csv: CsvStyle,
+    style: ReportStyle,
 ) -> Result<(), ReconcileError> {
     let existing = inspect(out)?;
     let parent = out
@@ -299,8 +298,8 @@ pub fn write_local(
     let stage = private_tempdir(parent)?;
     let new = stage.path().join("report");
     create_private_dir(&new, false)?;
-    let current = Marker::current();
-    write_files(&new, cmp, summary, csv)?;
+    let current = Marker::current(&style);
+    write_files(&new, cmp, summary, style)?;
     write_private(&new.join(MARKER), &current.to_bytes())?;
 
     // From here on the stage may hold the earlier report, so it is never
@@ -372,11 +371,15 @@ fn swap(out: &Path, new: &Path, old: &Path, existing: &Existing) -> Result<(), R
 /// marker names), then the marker and `summary.json` written last. A run
 /// that stops midway leaves no `summary.json`, and a marker naming every
 /// file of both reports.
-pub async fn upload(location: &Location, staged: &Path) -> Result<(), ReconcileError> {
+pub async fn upload(
+    location: &Location,
+    staged: &Path,
+    style: &ReportStyle,
+) -> Result<(), ReconcileError> {
     let object = |name: &str| location.prefix.clone().join(name);
     let marker_at = object(MARKER);
     let old = read_marker(location, &marker_at).await?;
-    let new = Marker::current();
+    let new = Marker::current(style);
     delete(location, &object(SUMMARY)).await?;
     if let Some(old) = &old {
         put(location, &marker_at, old.union(&new).to_bytes()).await?;

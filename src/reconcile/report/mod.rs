@@ -6,7 +6,8 @@ pub mod html;
 pub mod private;
 pub mod summary;
 pub mod tables;
+pub mod xlsx;
 
 pub use destination::Target;
-pub use files::{FILES, write_files};
+pub use files::{FILES, ReportStyle, write_files};
 pub use summary::{Counts, Summary, summarize};

@@ -14,6 +14,18 @@ pub(super) struct Table {
     rows: Vec<Vec<Option<String>>>,
 }
 
+impl Table {
+    /// The column names.
+    pub(super) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The rows, cells in the order of [`Table::names`].
+    pub(super) fn rows(&self) -> &[Vec<Option<String>>] {
+        &self.rows
+    }
+}
+
 /// One row per discrepancy, with both sides' values of every compared field.
 pub(super) fn discrepancy_table(cmp: &Comparison) -> Table {
     let mut names: Vec<String> = cmp.key_names.clone();

@@ -90,7 +90,7 @@ fn csv_report_cell_with_semicolon_cannot_become_a_formula() {
 
 #[test]
 fn a_marker_naming_paths_outside_its_folder_is_refused() {
-    let current = Marker::current();
+    let current = Marker::current(&Default::default());
     assert_eq!(Marker::parse(&current.to_bytes()), Ok(current.clone()));
     assert!(current.lists("summary.json") && !current.lists(MARKER));
     for bad in ["../notes.txt", "sub/summary.json", "..", "", MARKER, "a\\b"] {

@@ -7,6 +7,7 @@ mod partitions;
 mod refusals;
 mod s3;
 mod spellings;
+mod xlsx;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
