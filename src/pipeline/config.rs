@@ -268,6 +268,12 @@ pub struct OutputConfig {
     /// instants as dates.
     #[serde(default)]
     pub xlsx: bool,
+    /// Columns the counts are broken down by, in `summary.json` and
+    /// `summary.html`: `[sales_channel, { column: created_at, by: month }]`.
+    /// A key's value comes from its S-360 row, or from its CRM row when it
+    /// is missing in S-360; duplicate and null keys are not sliced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slices: Vec<super::SliceSpec>,
 }
 
 impl Default for OutputConfig {
@@ -278,6 +284,7 @@ impl Default for OutputConfig {
             storage: BTreeMap::new(),
             csv_delimiter: default_csv_delimiter(),
             xlsx: false,
+            slices: Vec::new(),
         }
     }
 }

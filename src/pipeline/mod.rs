@@ -11,6 +11,7 @@ pub mod duration;
 pub mod redact;
 pub mod sink;
 pub mod size;
+pub mod slice;
 pub mod source;
 pub mod spelling;
 pub mod sql;
@@ -18,6 +19,7 @@ pub mod test_file;
 pub mod transform;
 mod validate;
 pub use column::ColumnSpec;
+pub use slice::{SliceBy, SliceSpec};
 pub use spelling::{
     DstChoice, DstPolicy, NumberFormat, UnicodeForm, Zone, ZoneError, parse_offset,
 };

@@ -159,6 +159,17 @@ pub(super) fn validate(
                     ),
                 );
             }
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, slice) in r.output.slices.iter().enumerate() {
+                if slice.column.trim().is_empty() {
+                    c.report(&format!("output.slices[{i}]"), "names no column");
+                } else if !seen.insert(slice.column.as_str()) {
+                    c.report(
+                        &format!("output.slices[{i}]"),
+                        format!("`{}` is sliced by twice", slice.column),
+                    );
+                }
+            }
             if let Some(n) = r.partitions {
                 c.range("partitions", n as u64, 1, MAX_PARTITIONS as u64);
                 if n > 1 {

@@ -2,10 +2,10 @@
 //! one [`Comparison`]: counts summed, largest differences kept, control
 //! totals summed, discrepancy rows gathered and sorted.
 
-use super::compare::{FieldCounts, Found, Part, PartStats, Totals};
+use super::compare::{FieldCounts, Found, Part, PartSlices, PartStats, Totals};
 use super::error::ReconcileError;
 use super::model::{
-    Category, ColumnStats, Comparison, ControlTotal, Discrepancy, SideRows, sort_rows,
+    Category, ColumnStats, Comparison, ControlTotal, Discrepancy, SideRows, Slice, sort_rows,
 };
 use super::plan::Plan;
 use super::rules::{Rule, difference_text};
@@ -18,6 +18,7 @@ pub(super) struct Accumulated {
     found: Vec<Found>,
     stats: Option<PartStats>,
     totals: Option<Totals>,
+    slices: PartSlices,
     left_rows: SideRows,
     right_rows: SideRows,
     findings: Vec<Discrepancy>,
@@ -38,6 +39,15 @@ impl Accumulated {
                 None => totals,
                 Some(acc) => acc.plus(totals),
             });
+        }
+        for (j, values) in part.slices.into_iter().flatten().enumerate() {
+            if self.slices.len() <= j {
+                self.slices.push(Default::default());
+            }
+            for (value, counts) in values {
+                let acc = self.slices[j].entry(value).or_default();
+                *acc = acc.plus(counts);
+            }
         }
         for (acc, q) in [
             (&mut self.left_rows, &part.left.rows),
@@ -134,6 +144,15 @@ impl Accumulated {
         }
         rows.append(&mut self.findings);
         sort_rows(&mut rows);
+        let mut counted = self.slices.into_iter();
+        let slices = spec
+            .slices
+            .iter()
+            .map(|s| Slice {
+                spec: s.clone(),
+                values: counted.next().unwrap_or_default(),
+            })
+            .collect();
         Ok(Comparison {
             key_names: spec.left_key.clone(),
             matched: self.stats.as_ref().map_or(0, |s| s.matched),
@@ -143,6 +162,7 @@ impl Accumulated {
             totals,
             left_rows: self.left_rows,
             right_rows: self.right_rows,
+            slices,
         })
     }
 }

@@ -87,12 +87,38 @@ pub const MATCHED: &str = "matched";
 pub struct Columns {
     keys: usize,
     fields: usize,
+    slices: usize,
 }
 
 impl Columns {
     /// Names for a key of `keys` parts and `fields` compared fields.
     pub fn new(keys: usize, fields: usize) -> Self {
-        Self { keys, fields }
+        Self {
+            keys,
+            fields,
+            slices: 0,
+        }
+    }
+
+    /// The same names, with `slices` slice columns.
+    pub fn with_slices(self, slices: usize) -> Self {
+        Self { slices, ..self }
+    }
+
+    /// Slice columns.
+    pub fn slice_count(&self) -> usize {
+        self.slices
+    }
+
+    /// Slice `j`'s value on a side, as text (the narrow frames, the pairs).
+    pub fn slice(&self, side: Side, j: usize) -> String {
+        format!("__{}s{j}", side.letter())
+    }
+
+    /// The value a paired row is counted under in slice `j` (the slice
+    /// counts).
+    pub fn slice_value(&self, j: usize) -> String {
+        format!("__s{j}")
     }
 
     /// Key parts.

@@ -7,8 +7,8 @@ use super::columns::{
     ROWS_RIGHT, Side, Stat,
 };
 use super::error::ReconcileError;
-use super::exec::{collect, collect_two, int_at, texts};
-use super::model::{Category, Discrepancy, SideRows};
+use super::exec::{collect, collect_all, int_at, texts};
+use super::model::{Category, Discrepancy, SideRows, SliceCounts};
 use super::plan::Plan;
 use super::progress::Steps;
 use super::rules::{FieldPlan, diff_expr, difference_text, differs_expr, render_normalised};
@@ -23,6 +23,8 @@ pub(super) struct Part {
     pub(super) stats: Option<PartStats>,
     /// Sums of amount fields per side.
     pub(super) totals: Option<Totals>,
+    /// Counts per value of each slice column.
+    pub(super) slices: Option<PartSlices>,
     /// The left side's row counts and key findings.
     pub(super) left: KeyQuality,
     /// The right side's row counts and key findings.
@@ -73,6 +75,9 @@ pub(super) struct Totals {
     pub(super) right: Vec<i128>,
 }
 
+/// Counts per value of each slice column, in slice order.
+pub(super) type PartSlices = Vec<std::collections::BTreeMap<Option<String>, SliceCounts>>;
+
 /// The discrepant paired rows of a partition, as the comparison left them:
 /// turned into report rows once every partition is compared.
 pub(super) struct Found {
@@ -105,6 +110,7 @@ pub(super) fn part(
             found: None,
             stats: None,
             totals: None,
+            slices: None,
             left: ql,
             right: qr,
         });
@@ -132,7 +138,7 @@ pub(super) fn part(
         "rows paired"
     );
     drop(g);
-    let (found, stats) = compare_pairs(paired_df, &ls, &rs, plan)?;
+    let (found, stats, slices) = compare_pairs(paired_df, &ls, &rs, plan)?;
     Ok(Part {
         found: Some(Found {
             frame: found,
@@ -140,6 +146,7 @@ pub(super) fn part(
         }),
         stats: Some(stats),
         totals,
+        slices: Some(slices),
         left: ql,
         right: qr,
     })
@@ -373,14 +380,14 @@ fn control_totals(
 }
 
 /// Each field's verdict and difference on the pairs, each pair's category;
-/// then the discrepant pairs and the statistics, from one pass over the
-/// pairs. `ls` and `rs` are the narrow frames' schemas.
+/// then the discrepant pairs, the statistics and the slice counts, from one
+/// pass over the pairs. `ls` and `rs` are the narrow frames' schemas.
 fn compare_pairs(
     paired: DataFrame,
     ls: &Schema,
     rs: &Schema,
     plan: &Plan<'_>,
-) -> Result<(DataFrame, PartStats), ReconcileError> {
+) -> Result<(DataFrame, PartStats, PartSlices), ReconcileError> {
     let names = &plan.columns;
     let fields = &plan.fields;
     let nf = fields.len();
@@ -441,13 +448,73 @@ fn compare_pairs(
         .filter(col(CATEGORY).neq(lit(MATCHED)))
         .select(out_cols);
 
-    // Both results come from one pass over the pairs.
-    let (found, stats) = collect_two(
+    // Every result comes from one pass over the pairs.
+    let mut plans = vec![
         found_plan,
-        joined.select(stat_exprs(names, paired_key)),
-        "comparing and computing statistics",
-    )?;
-    Ok((found, part_stats(&stats, names)))
+        joined.clone().select(stat_exprs(names, paired_key)),
+    ];
+    plans.extend((0..names.slice_count()).map(|j| slice_plan(joined.clone(), names, j)));
+    let mut frames = collect_all(plans, "comparing and computing statistics")?.into_iter();
+    let (Some(found), Some(stats)) = (frames.next(), frames.next()) else {
+        return Err(ReconcileError::Polars {
+            context: "comparing and computing statistics".into(),
+            source: polars_err!(ComputeError: "missing results"),
+        });
+    };
+    let slices = frames
+        .enumerate()
+        .map(|(j, df)| slice_counts(&df, names, j))
+        .collect::<Result<_, _>>()?;
+    Ok((found, part_stats(&stats, names), slices))
+}
+
+/// The paired keys counted per category for each value of slice `j`: the
+/// left row's value, or the right row's for a key missing on the left.
+/// Keys null or duplicated on a side have no category and are not counted.
+fn slice_plan(joined: LazyFrame, names: &Columns, j: usize) -> LazyFrame {
+    let value = when(col(IN_LEFT).is_not_null())
+        .then(col(names.slice(Side::Left, j)))
+        .otherwise(col(names.slice(Side::Right, j)))
+        .alias(names.slice_value(j));
+    let count = |c: &str| {
+        col(CATEGORY)
+            .eq(lit(c))
+            .cast(DataType::Int64)
+            .sum()
+            .alias(c)
+    };
+    joined
+        .filter(col(CATEGORY).is_not_null())
+        .group_by([value])
+        .agg([
+            count(MATCHED),
+            count(Category::Mismatched.as_str()),
+            count(Category::MissingInCrm.as_str()),
+            count(Category::MissingInS360.as_str()),
+        ])
+}
+
+/// The counts of slice `j`, read from its plan's result.
+fn slice_counts(
+    df: &DataFrame,
+    names: &Columns,
+    j: usize,
+) -> Result<std::collections::BTreeMap<Option<String>, SliceCounts>, ReconcileError> {
+    let values = texts(df, &names.slice_value(j))?;
+    let get = |c: &str, r: usize| int_at(df, c, r).unwrap_or(0) as u64;
+    Ok(values
+        .into_iter()
+        .enumerate()
+        .map(|(r, v)| {
+            let counts = SliceCounts {
+                matched: get(MATCHED, r),
+                mismatched: get(Category::Mismatched.as_str(), r),
+                missing_in_crm: get(Category::MissingInCrm.as_str(), r),
+                missing_in_s360: get(Category::MissingInS360.as_str(), r),
+            };
+            (v, counts)
+        })
+        .collect())
 }
 
 /// The statistics of the pairs, as one row (see [`Stat`]).

@@ -85,6 +85,9 @@ pub enum ReconcileError {
         /// Cause.
         source: object_store::Error,
     },
+    /// An `output.slices` column cannot be sliced as asked.
+    #[error("output.slices: {0}")]
+    Slice(String),
     /// Partitions were asked for, but a side's steps cannot run per partition.
     #[error("partitions: {0}")]
     Partitions(String),

@@ -30,17 +30,20 @@ pub(super) fn collect(lf: LazyFrame, context: &str) -> Result<DataFrame, Reconci
     })
 }
 
-/// Two plans run together in one run of the streaming engine: a cached part
-/// they share is computed once, and their work overlaps.
-pub(super) fn collect_two(
-    a: LazyFrame,
-    b: LazyFrame,
+/// Plans run together in one run of the streaming engine: a cached part
+/// they share is computed once, and their work overlaps. One frame per
+/// plan, in order.
+pub(super) fn collect_all(
+    plans: Vec<LazyFrame>,
     context: &str,
-) -> Result<(DataFrame, DataFrame), ReconcileError> {
+) -> Result<Vec<DataFrame>, ReconcileError> {
     let started = std::time::Instant::now();
-    let opt = a.get_current_optimizations();
+    let n = plans.len();
+    let Some(opt) = plans.first().map(|p| p.get_current_optimizations()) else {
+        return Ok(Vec::new());
+    };
     let result = LazyFrame::collect_all_with_engine(
-        vec![a.logical_plan, b.logical_plan],
+        plans.into_iter().map(|p| p.logical_plan).collect(),
         Engine::Streaming,
         opt,
     );
@@ -53,11 +56,26 @@ pub(super) fn collect_two(
         context: context.to_string(),
         source,
     };
-    let mut frames = result.map_err(err)?.into_iter();
-    match (frames.next(), frames.next()) {
-        (Some(a), Some(b)) => Ok((a, b)),
-        _ => Err(err(polars_err!(ComputeError: "expected two results"))),
+    let frames = result.map_err(err)?;
+    if frames.len() != n {
+        return Err(err(polars_err!(ComputeError: "expected {n} results")));
     }
+    Ok(frames)
+}
+
+/// Two plans run together (see [`collect_all`]).
+pub(super) fn collect_two(
+    a: LazyFrame,
+    b: LazyFrame,
+    context: &str,
+) -> Result<(DataFrame, DataFrame), ReconcileError> {
+    let [a, b] = <[DataFrame; 2]>::try_from(collect_all(vec![a, b], context)?).map_err(|_| {
+        ReconcileError::Polars {
+            context: context.to_string(),
+            source: polars_err!(ComputeError: "expected two results"),
+        }
+    })?;
+    Ok((a, b))
 }
 
 /// A column of a result as report text, one value per row.

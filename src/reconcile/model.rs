@@ -111,6 +111,50 @@ pub struct SideRows {
     pub null_key_rows: u64,
 }
 
+/// Paired keys of one slice value, by category.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SliceCounts {
+    /// Keys on both sides with every field equal.
+    pub matched: u64,
+    /// Keys on both sides with a field that differs.
+    pub mismatched: u64,
+    /// Keys only in the S-360 export.
+    pub missing_in_crm: u64,
+    /// Keys only in the CRM export.
+    pub missing_in_s360: u64,
+}
+
+impl SliceCounts {
+    /// Both counts added up.
+    pub fn plus(self, o: SliceCounts) -> SliceCounts {
+        SliceCounts {
+            matched: self.matched + o.matched,
+            mismatched: self.mismatched + o.mismatched,
+            missing_in_crm: self.missing_in_crm + o.missing_in_crm,
+            missing_in_s360: self.missing_in_s360 + o.missing_in_s360,
+        }
+    }
+
+    /// Keys counted.
+    pub fn total(&self) -> u64 {
+        self.matched + self.mismatched + self.missing_in_crm + self.missing_in_s360
+    }
+
+    /// Keys with a discrepancy.
+    pub fn discrepancies(&self) -> u64 {
+        self.mismatched + self.missing_in_crm + self.missing_in_s360
+    }
+}
+
+/// The counts of one `output.slices` column, per value (`None`: null).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slice {
+    /// As written in the pipeline.
+    pub spec: crate::pipeline::SliceSpec,
+    /// Counts per value, in value order (null first).
+    pub values: std::collections::BTreeMap<Option<String>, SliceCounts>,
+}
+
 /// Everything the reports are made of.
 #[derive(Debug, Clone)]
 pub struct Comparison {
@@ -130,6 +174,8 @@ pub struct Comparison {
     pub left_rows: SideRows,
     /// Row counts per side.
     pub right_rows: SideRows,
+    /// Counts per value of each `output.slices` column.
+    pub slices: Vec<Slice>,
 }
 
 impl Comparison {

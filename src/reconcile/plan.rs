@@ -12,7 +12,7 @@ use super::rules::{
 use super::scan::Fetched;
 use super::values::Spelling;
 use crate::pipeline::{
-    ByteSize, DuplicatePolicy, FieldComparison, MAX_PARTITIONS, ReconcilePipeline,
+    ByteSize, DuplicatePolicy, FieldComparison, MAX_PARTITIONS, ReconcilePipeline, SliceSpec,
 };
 
 /// The inputs of a comparison ([`super::check::compare`]), independent of files.
@@ -37,6 +37,8 @@ pub struct Spec {
     pub right_name: String,
     /// Partitions by key hash compared one at a time (1: all at once).
     pub partitions: usize,
+    /// Columns the counts are broken down by.
+    pub slices: Vec<SliceSpec>,
 }
 
 /// How many partitions the check uses: as told (command line, then
@@ -109,6 +111,9 @@ pub(super) struct Plan<'a> {
     pub(super) columns: Columns,
     /// Partitions compared one at a time (1: all at once).
     pub(super) partitions: usize,
+    /// Each slice's value on the left and on the right, as text (null where
+    /// a side has no such column).
+    slices: Vec<[Expr; 2]>,
     left_schema: SchemaRef,
     right_schema: SchemaRef,
 }
@@ -180,9 +185,28 @@ impl<'a> Plan<'a> {
             );
             fields.push(resolve_field(f, &l, &r));
         }
+        let slices = spec
+            .slices
+            .iter()
+            .map(|s| {
+                let left = need(&ls, &spec.left_name, &s.column)?;
+                // A right column named differently must be there; one of
+                // the same name may be absent (keys only on the right then
+                // have no value).
+                let right = match (&s.right, rs.get(s.right_column())) {
+                    (Some(c), None) => Some(need(&rs, &spec.right_name, c)?),
+                    (_, dt) => dt.cloned(),
+                };
+                Ok([
+                    slice_value(s, &s.column, &spec.left_name, Some(&left))?,
+                    slice_value(s, s.right_column(), &spec.right_name, right.as_ref())?,
+                ])
+            })
+            .collect::<Result<Vec<_>, ReconcileError>>()?;
         Ok(Self {
             spec,
-            columns: Columns::new(spec.left_key.len(), fields.len()),
+            columns: Columns::new(spec.left_key.len(), fields.len()).with_slices(slices.len()),
+            slices,
             fields,
             partitions: spec.partitions.max(1),
             left_schema: ls,
@@ -229,6 +253,41 @@ impl<'a> Plan<'a> {
                     .alias(names.normalised(side, i)),
             );
         }
+        for (j, [left, right]) in self.slices.iter().enumerate() {
+            let value = match side {
+                Side::Left => left,
+                Side::Right => right,
+            };
+            exprs.push(value.clone().alias(names.slice(side, j)));
+        }
         lf.select(exprs)
+    }
+}
+
+/// A slice column's value as text: cut to its day, month or year with
+/// `by`, which only a date or timestamp column takes; null where the side
+/// has no such column.
+fn slice_value(
+    slice: &SliceSpec,
+    column: &str,
+    side: &str,
+    dtype: Option<&DataType>,
+) -> Result<Expr, ReconcileError> {
+    let Some(dtype) = dtype else {
+        return Ok(lit(NULL).cast(DataType::String));
+    };
+    match slice.by {
+        None => Ok(col(column).cast(DataType::String)),
+        Some(by) if matches!(dtype, DataType::Date | DataType::Datetime(..)) => {
+            Ok(col(column).dt().strftime(by.format()))
+        }
+        Some(by) => Err(ReconcileError::Slice(format!(
+            "{side}: column `{column}` is {dtype}, not a date or timestamp: `by: {}` cuts dates and timestamps only (declare it under `columns:`)",
+            match by {
+                crate::pipeline::SliceBy::Day => "day",
+                crate::pipeline::SliceBy::Month => "month",
+                crate::pipeline::SliceBy::Year => "year",
+            }
+        ))),
     }
 }

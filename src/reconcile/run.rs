@@ -109,6 +109,7 @@ pub async fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, ReconcileEr
             left_name: relative(&base_dir, &left_name),
             right_name: relative(&base_dir, &right_name),
             partitions,
+            slices: spec.output.slices.clone(),
         };
         // The inputs are hashed beside the comparison, not before it.
         let (cmp, inputs) = std::thread::scope(|scope| {

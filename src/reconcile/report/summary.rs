@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::pipeline::{FailIf, FieldComparison, ReconcilePipeline};
+use crate::pipeline::{FailIf, FieldComparison, ReconcilePipeline, SliceBy};
 use crate::reconcile::model::{
-    Category, ColumnStats, Comparison, ControlTotal, Discrepancy, SideRows,
+    Category, ColumnStats, Comparison, ControlTotal, Discrepancy, SideRows, Slice, SliceCounts,
 };
 use crate::reconcile::rules::Rule;
 use crate::reconcile::scan::InputFile;
@@ -163,6 +163,90 @@ pub struct Summary {
     pub inputs: Vec<InputFile>,
     /// Up to `sample` discrepancy rows per category.
     pub samples: BTreeMap<String, Vec<BTreeMap<String, serde_json::Value>>>,
+    /// Counts per value of each `output.slices` column.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slices: Vec<SliceSummary>,
+}
+
+/// Values of a slice column listed one by one; the others are added up
+/// under `other`, so a column of many values keeps the summary readable.
+pub const MAX_SLICE_VALUES: usize = 200;
+
+/// The counts of one slice column.
+#[derive(Debug, Clone, Serialize)]
+pub struct SliceSummary {
+    /// The left column (the slice's name).
+    pub column: String,
+    /// The right column, when named differently.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub right: Option<String>,
+    /// `day`, `month` or `year`, for a cut date or timestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<SliceBy>,
+    /// Counts per value, in value order (null first); at most
+    /// [`MAX_SLICE_VALUES`], those with the most discrepancies.
+    pub values: Vec<SliceValue>,
+    /// The values not listed, added up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other: Option<OtherValues>,
+}
+
+/// The counts of one slice value.
+#[derive(Debug, Clone, Serialize)]
+pub struct SliceValue {
+    /// The value as text (null: none).
+    pub value: Option<String>,
+    /// Paired keys by category.
+    #[serde(flatten)]
+    pub counts: SliceCounts,
+}
+
+/// The values of a slice column that are not listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct OtherValues {
+    /// How many values.
+    pub values: usize,
+    /// Their counts, added up.
+    #[serde(flatten)]
+    pub counts: SliceCounts,
+}
+
+/// A slice's summary: every value, or the [`MAX_SLICE_VALUES`] with the
+/// most discrepancies and the rest added up.
+fn slice_summary(slice: &Slice) -> SliceSummary {
+    let mut values: Vec<SliceValue> = slice
+        .values
+        .iter()
+        .map(|(value, counts)| SliceValue {
+            value: value.clone(),
+            counts: *counts,
+        })
+        .collect();
+    let mut other = None;
+    if values.len() > MAX_SLICE_VALUES {
+        values.sort_by(|a, b| {
+            (b.counts.discrepancies(), b.counts.total(), &a.value).cmp(&(
+                a.counts.discrepancies(),
+                a.counts.total(),
+                &b.value,
+            ))
+        });
+        let rest = values.split_off(MAX_SLICE_VALUES);
+        other = Some(OtherValues {
+            values: rest.len(),
+            counts: rest
+                .iter()
+                .fold(SliceCounts::default(), |acc, v| acc.plus(v.counts)),
+        });
+        values.sort_by(|a, b| a.value.cmp(&b.value));
+    }
+    SliceSummary {
+        column: slice.spec.column.clone(),
+        right: slice.spec.right.clone(),
+        by: slice.spec.by,
+        values,
+        other,
+    }
 }
 
 /// Build the summary of a finished comparison.
@@ -245,6 +329,7 @@ pub fn summarize(
         },
         inputs,
         samples,
+        slices: cmp.slices.iter().map(slice_summary).collect(),
     }
 }
 

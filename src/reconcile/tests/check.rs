@@ -35,6 +35,7 @@ fn spec(fields: Vec<FieldComparison>) -> Spec {
         left_name: "left".into(),
         right_name: "right".into(),
         partitions: 1,
+        slices: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@ mod out_folder;
 mod partitions;
 mod refusals;
 mod s3;
+mod slices;
 mod spellings;
 mod xlsx;
 
