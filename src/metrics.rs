@@ -1,4 +1,4 @@
-//! Sync runs' metrics in the Prometheus text format, for node-exporter's textfile collector (`run --metrics-file`) and the endpoint of `schedule --metrics`: how the last run ended, what it detected and delivered, the backlog and dead letters, when a run last succeeded, and runs by outcome.
+//! Runs' metrics in the Prometheus text format, for node-exporter's textfile collector (`run --metrics-file`, `reconcile --metrics-file`) and the endpoint of `schedule --metrics`: how the last sync run ended, what it detected and delivered, the backlog and dead letters, when a run last succeeded; how the last check ended and its keys by category; and, for `schedule`, runs by outcome and a histogram of run durations.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
@@ -7,13 +7,97 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::reconcile::{Category, Counts};
 use crate::state::Status;
 use crate::sync::RunSummary;
 
 /// Every way a run can end, as the `outcome` label says it.
 pub const OUTCOMES: [&str; 4] = ["ok", "refused", "incomplete", "failed"];
+
+/// Every way a check can end, as the `outcome` label says it.
+pub const CHECK_OUTCOMES: [&str; 3] = ["passed", "exceeded", "failed"];
+
+/// Upper bounds of the run duration histogram, in seconds: from half a
+/// second to an hour (an initial import's drain can run that long).
+pub const DURATION_BUCKETS: [f64; 12] = [
+    0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+/// The last check of one reconcile pipeline, as the metrics tell it.
+#[derive(Debug, Clone)]
+pub struct LastCheck {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// One of [`CHECK_OUTCOMES`].
+    pub outcome: &'static str,
+    /// When it ended, UNIX seconds.
+    pub finished_at: f64,
+    /// Its wall time, in seconds.
+    pub seconds: f64,
+    /// Its counts; none when it failed.
+    pub counts: Option<Counts>,
+}
+
+/// Run durations by pipeline.
+type Durations = Family<Labels, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// What a long-running `schedule` knows of its runs: the last run of each
+/// pipeline, the runs by outcome and their durations since it started.
+pub struct Board {
+    runs: BTreeMap<String, LastRun>,
+    checks: BTreeMap<String, LastCheck>,
+    totals: BTreeMap<(String, &'static str), u64>,
+    durations: Durations,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Self {
+            runs: BTreeMap::new(),
+            checks: BTreeMap::new(),
+            totals: BTreeMap::new(),
+            durations: Family::new_with_constructor(duration_histogram),
+        }
+    }
+}
+
+impl Board {
+    /// A sync run that ended, which took `seconds`.
+    pub fn record_run(&mut self, run: LastRun, seconds: f64) {
+        self.count(&run.pipeline, run.outcome, seconds);
+        self.runs.insert(run.pipeline.clone(), run);
+    }
+
+    /// A check that ended.
+    pub fn record_check(&mut self, check: LastCheck) {
+        self.count(&check.pipeline, check.outcome, check.seconds);
+        self.checks.insert(check.pipeline.clone(), check);
+    }
+
+    fn count(&mut self, pipeline: &str, outcome: &'static str, seconds: f64) {
+        *self
+            .totals
+            .entry((pipeline.to_string(), outcome))
+            .or_default() += 1;
+        self.durations
+            .get_or_create(&vec![("pipeline".to_string(), pipeline.to_string())])
+            .observe(seconds);
+    }
+
+    /// The metrics text.
+    pub fn text(&self) -> String {
+        let runs: Vec<_> = self.runs.values().cloned().collect();
+        let checks: Vec<_> = self.checks.values().cloned().collect();
+        encode_all(&runs, &checks, &self.totals, Some(&self.durations))
+    }
+}
 
 type Labels = Vec<(String, String)>;
 
@@ -54,9 +138,23 @@ pub fn textfile(
     )
 }
 
+/// The metrics of one check, for `reconcile --metrics-file`.
+pub fn check_textfile(check: LastCheck) -> String {
+    encode_all(&[], &[check], &BTreeMap::new(), None)
+}
+
 /// The metrics of the last run of each pipeline, and (for a long-running
 /// `schedule`) the runs counted since it started, by pipeline and outcome.
 pub fn render(runs: &[LastRun], totals: &BTreeMap<(String, &'static str), u64>) -> String {
+    encode_all(runs, &[], totals, None)
+}
+
+fn encode_all(
+    runs: &[LastRun],
+    checks: &[LastCheck],
+    totals: &BTreeMap<(String, &'static str), u64>,
+    durations: Option<&Durations>,
+) -> String {
     let mut registry = Registry::with_prefix("s360_sync");
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     let mut at = Vec::new();
@@ -162,8 +260,20 @@ pub fn render(runs: &[LastRun], totals: &BTreeMap<(String, &'static str), u64>) 
             ])
             .inc_by(*v);
         }
-        registry.register("runs", "Runs since this process started, by outcome", c);
+        registry.register(
+            "runs",
+            "Runs since this process started, by outcome (a check's: passed, exceeded, failed)",
+            c,
+        );
     }
+    if let Some(d) = durations {
+        registry.register(
+            "run_duration_seconds",
+            "Wall time of the runs since this process started",
+            d.clone(),
+        );
+    }
+    check_metrics(&mut registry, checks);
     let mut out = String::new();
     // Encoding into a String cannot fail.
     let _ = encode(&mut out, &registry);
@@ -199,4 +309,59 @@ fn counts(registry: &mut Registry, name: &str, help: &str, values: Vec<(Labels, 
         g.get_or_create(&labels).set(v);
     }
     registry.register(name, help, g);
+}
+
+/// The last check of each reconcile pipeline: when and how it ended, how
+/// long it took, and its keys by category.
+fn check_metrics(registry: &mut Registry, checks: &[LastCheck]) {
+    let labels = |c: &LastCheck, extra: Option<(&str, &str)>| -> Labels {
+        let mut l = vec![("pipeline".to_string(), c.pipeline.clone())];
+        l.extend(extra.map(|(k, v)| (k.to_string(), v.to_string())));
+        l
+    };
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let mut at = Vec::new();
+    let mut outcome = Vec::new();
+    let mut duration = Vec::new();
+    let mut keys = Vec::new();
+    for c in checks {
+        at.push((labels(c, None), c.finished_at));
+        duration.push((labels(c, None), c.seconds));
+        for o in CHECK_OUTCOMES {
+            outcome.push((labels(c, Some(("outcome", o))), i64::from(o == c.outcome)));
+        }
+        if let Some(counts) = &c.counts {
+            keys.push((labels(c, Some(("category", "matched"))), n(counts.matched)));
+            for cat in Category::ALL {
+                keys.push((
+                    labels(c, Some(("category", cat.as_str()))),
+                    n(counts.get(cat)),
+                ));
+            }
+        }
+    }
+    seconds(
+        registry,
+        "last_check_timestamp_seconds",
+        "When the last check ended (UNIX time)",
+        at,
+    );
+    counts(
+        registry,
+        "last_check_outcome",
+        "How the last check ended: 1 for its outcome, 0 for the others",
+        outcome,
+    );
+    seconds(
+        registry,
+        "last_check_duration_seconds",
+        "Wall time of the last check",
+        duration,
+    );
+    counts(
+        registry,
+        "last_check_keys",
+        "Keys of the last check, by category (matched and each discrepancy)",
+        keys,
+    );
 }

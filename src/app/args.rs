@@ -160,6 +160,12 @@ pub enum Command {
         /// the need; it is not a hard cap.
         #[arg(long, value_name = "SIZE")]
         memory_limit: Option<crate::pipeline::ByteSize>,
+        /// Also write the check's metrics (outcome, keys by category,
+        /// duration) in the Prometheus text format to this file (replaced
+        /// whole, for node-exporter's textfile collector), whether the
+        /// check passes, exceeds a threshold or fails.
+        #[arg(long, value_name = "PATH")]
+        metrics_file: Option<PathBuf>,
     },
     /// Run a sandbox CRM that receives order webhooks, for rehearsals and tests.
     ///

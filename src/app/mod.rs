@@ -53,7 +53,16 @@ pub fn run(cli: Cli) -> Result<u8, AppError> {
             json,
             partitions,
             memory_limit,
-        } => commands::reconcile::reconcile(&pipeline, out, sample, json, partitions, memory_limit),
+            metrics_file,
+        } => commands::reconcile::reconcile(
+            &pipeline,
+            out,
+            sample,
+            json,
+            partitions,
+            memory_limit,
+            metrics_file.as_deref(),
+        ),
         Command::Test {
             paths,
             junit,

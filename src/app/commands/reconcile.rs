@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use crate::app::commands::schedule::last_check;
+use crate::app::commands::sync::write_replacing;
 use crate::app::error::AppError;
 use crate::app::exit;
 use crate::app::terminal::{check_steps, runtime};
@@ -16,8 +18,21 @@ pub fn reconcile(
     json: bool,
     partitions: Option<u64>,
     memory_limit: Option<ByteSize>,
+    metrics_file: Option<&Path>,
 ) -> Result<u8, AppError> {
-    let p = pipeline::load(file)?;
+    let started = std::time::Instant::now();
+    let p = match pipeline::load(file) {
+        Ok(p) => p,
+        Err(e) => {
+            // A pipeline that does not load is a failed check too.
+            if let Some(path) = metrics_file {
+                let name = file.file_stem().unwrap_or_default().to_string_lossy();
+                let text = crate::metrics::check_textfile(last_check(&name, None, started));
+                write_replacing(path, text.as_bytes())?;
+            }
+            return Err(e.into());
+        }
+    };
     let steps = (!json).then(|| check_steps(p.name()));
     let opts = crate::reconcile::RunOptions {
         out,
@@ -26,7 +41,13 @@ pub fn reconcile(
         partitions: partitions.map(|n| n as usize),
         memory_limit,
     };
-    let outcome = runtime()?.block_on(crate::reconcile::run(&p, &opts))?;
+    let result = runtime()?.block_on(crate::reconcile::run(&p, &opts));
+    if let Some(path) = metrics_file {
+        let text =
+            crate::metrics::check_textfile(last_check(p.name(), result.as_ref().ok(), started));
+        write_replacing(path, text.as_bytes())?;
+    }
+    let outcome = result?;
     if json {
         println!(
             "{}",

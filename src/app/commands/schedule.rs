@@ -12,20 +12,7 @@ use crate::pipeline::{self, PipelineSpec};
 use crate::schedule::{self as scheduler, Counters, Job, RunFn, SystemClock};
 use tokio::sync::watch;
 
-/// The last run of each sync pipeline and the runs counted since start,
-/// for `--metrics`.
-#[derive(Default)]
-struct Board {
-    last: std::collections::BTreeMap<String, crate::metrics::LastRun>,
-    totals: std::collections::BTreeMap<(String, &'static str), u64>,
-}
-
-impl Board {
-    fn text(&self) -> String {
-        let runs: Vec<_> = self.last.values().cloned().collect();
-        crate::metrics::render(&runs, &self.totals)
-    }
-}
+use crate::metrics::{Board, LastCheck};
 
 /// `schedule PATHS...`: load pipelines and run them until SIGTERM.
 pub fn schedule(paths: Vec<PathBuf>, metrics: Option<SocketAddr>) -> Result<u8, AppError> {
@@ -68,6 +55,7 @@ pub fn schedule(paths: Vec<PathBuf>, metrics: Option<SocketAddr>) -> Result<u8, 
                     Arc::new(move || {
                         let (p, board) = (p.clone(), board.clone());
                         Box::pin(async move {
+                            let started = std::time::Instant::now();
                             let result =
                                 crate::sync::run(&p, crate::sync::RunOptions::default()).await;
                             let status = crate::sync::status(&p).await.ok().flatten();
@@ -83,10 +71,7 @@ pub fn schedule(paths: Vec<PathBuf>, metrics: Option<SocketAddr>) -> Result<u8, 
                                 status,
                             };
                             if let Ok(mut b) = board.lock() {
-                                *b.totals
-                                    .entry((last.pipeline.clone(), outcome))
-                                    .or_default() += 1;
-                                b.last.insert(last.pipeline.clone(), last);
+                                b.record_run(last, started.elapsed().as_secs_f64());
                             }
                             match result {
                                 Ok(s) => s.line(),
@@ -100,12 +85,22 @@ pub fn schedule(paths: Vec<PathBuf>, metrics: Option<SocketAddr>) -> Result<u8, 
                 None => continue,
                 Some(s) => {
                     let p = p.clone();
+                    let board = board.clone();
                     (
                         s.interval.get(),
                         Arc::new(move || {
-                            let p = p.clone();
+                            let (p, board) = (p.clone(), board.clone());
                             Box::pin(async move {
-                                match crate::reconcile::run(&p, &Default::default()).await {
+                                let started = std::time::Instant::now();
+                                let result = crate::reconcile::run(&p, &Default::default()).await;
+                                if let Ok(mut b) = board.lock() {
+                                    b.record_check(last_check(
+                                        p.name(),
+                                        result.as_ref().ok(),
+                                        started,
+                                    ));
+                                }
+                                match result {
                                     Ok(o) => {
                                         o.human().lines().next().unwrap_or_default().to_string()
                                     }
@@ -180,4 +175,25 @@ pub fn schedule(paths: Vec<PathBuf>, metrics: Option<SocketAddr>) -> Result<u8, 
         Ok::<(), AppError>(())
     })?;
     Ok(exit::OK)
+}
+
+/// How a check that started at `started` ended (`None`: it failed), for
+/// the metrics.
+pub(crate) fn last_check(
+    pipeline: &str,
+    outcome: Option<&crate::reconcile::Outcome>,
+    started: std::time::Instant,
+) -> LastCheck {
+    let (outcome, counts) = match outcome {
+        Some(o) if o.summary.passed => ("passed", Some(o.summary.counts)),
+        Some(o) => ("exceeded", Some(o.summary.counts)),
+        None => ("failed", None),
+    };
+    LastCheck {
+        pipeline: pipeline.to_string(),
+        outcome,
+        finished_at: chrono::Utc::now().timestamp_millis() as f64 / 1000.0,
+        seconds: started.elapsed().as_secs_f64(),
+        counts,
+    }
 }

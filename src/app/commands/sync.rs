@@ -67,7 +67,7 @@ pub fn run(
 
 /// Write `bytes` to `path` whole: into a temporary file beside it, then
 /// renamed over it, so a collector never reads half a file.
-fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
     use std::io::Write;
     let dir = path
         .parent()
