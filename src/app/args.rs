@@ -69,6 +69,10 @@ pub enum Command {
         /// Pipeline files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Print one JSON object per file (`file`, `valid`, `kind`, `name`,
+        /// `problems` with `line`, `column`, `path`, `message`) on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the JSON Schema of pipeline files (for editor validation).
     Schema,
@@ -235,7 +239,7 @@ pub enum Command {
     Schedule {
         /// Pipeline files or folders of them (default: ./pipelines).
         paths: Vec<PathBuf>,
-        /// Serve Prometheus metrics of the sync runs at
+        /// Serve Prometheus metrics of the runs (sync and checks) at
         /// http://ADDR/metrics (a loopback address such as 127.0.0.1:9464).
         #[arg(long, value_name = "ADDR")]
         metrics: Option<SocketAddr>,
@@ -259,6 +263,9 @@ pub enum DeadLettersCommand {
         pipeline: PathBuf,
         /// Dead letter ids (from `list`); all when none are given.
         ids: Vec<i64>,
+        /// Print JSON (`{"queued": N}`).
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -21,7 +21,7 @@ pub use error::AppError;
 pub fn run(cli: Cli) -> Result<u8, AppError> {
     terminal::init_logging(cli.verbose, cli.log_format, cli.color);
     match cli.command {
-        Command::Validate { files } => commands::check::validate(&files),
+        Command::Validate { files, json } => commands::check::validate(&files, json),
         Command::Schema => commands::check::schema(),
         Command::Completions { shell } => commands::check::completions(shell),
         Command::Man => commands::check::man(),

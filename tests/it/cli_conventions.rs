@@ -1,4 +1,4 @@
-//! Conventions of the command line: no colour codes where nobody sees colour (a pipe, a log file, `NO_COLOR`), colour when asked, shell completions and a man page from the same definitions as `--help`.
+//! Conventions of the command line: no colour codes where nobody sees colour (a pipe, a log file, `NO_COLOR`), colour when asked, shell completions and a man page from the same definitions as `--help`, and `--json` on the commands that report.
 
 use crate::support::cli::Cmd;
 use crate::support::text;
@@ -80,5 +80,56 @@ fn the_man_page_is_roff_with_every_command() {
     assert!(
         page.contains("Keeps an external CRM in step with the orders of S\\-360"),
         "{page}"
+    );
+}
+
+#[test]
+fn validate_json_gives_one_object_per_file_with_its_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = crate::support::root().join("pipelines/reconcile-edge.yaml");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "version: 1\nkind: sync\nname: bad\nsource:\n  location: x.csv\n  key: id\nsink:\n  url: http://127.0.0.1:9/\n  batch_size: 0\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let o = Cmd::new(dir.path())
+        .args(&[
+            "validate",
+            "--json",
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+            missing.to_str().unwrap(),
+        ])
+        .run();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", text(&o));
+    assert_eq!(lines[0]["valid"], true);
+    assert_eq!(lines[0]["kind"], "reconcile");
+    assert_eq!(lines[0]["name"], "reconcile-edge");
+    assert_eq!(lines[1]["valid"], false);
+    // Every problem of the file, each with its place.
+    let problems = lines[1]["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["path"] == "source.cursor"),
+        "{problems:?}"
+    );
+    let problem = problems
+        .iter()
+        .find(|p| p["path"] == "sink.batch_size")
+        .unwrap_or_else(|| panic!("{problems:?}"));
+    assert_eq!(problem["line"], 9, "{problem}");
+    assert!(problem["column"].as_u64().unwrap() > 0);
+    assert_eq!(lines[2]["valid"], false);
+    assert!(
+        lines[2]["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing.yaml")
     );
 }

@@ -197,8 +197,15 @@ async fn a_bad_order_is_isolated_and_dead_lettered_then_replayed() {
     // Once the CRM accepts it, a replay delivers it with a new version.
     rec.heal();
     rec.clear();
-    let o = bin_async(dir.path(), &["dead-letters", "replay", "sync.yaml"], &[]).await;
+    let o = bin_async(
+        dir.path(),
+        &["dead-letters", "replay", "sync.yaml", "--json"],
+        &[],
+    )
+    .await;
     assert!(o.status.success(), "{}", text(&o));
+    let queued: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(queued["queued"], 1, "{}", text(&o));
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(rec.delivered(), vec![("13".to_string(), 2)]);

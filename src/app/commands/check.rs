@@ -11,28 +11,66 @@ use crate::extract::{Extractor, records_json};
 use crate::pipeline::{self, Pipeline, PipelineSpec};
 
 /// `validate FILES...`: every problem of every file, exit 2 if any.
-pub fn validate(files: &[PathBuf]) -> Result<u8, AppError> {
+pub fn validate(files: &[PathBuf], json: bool) -> Result<u8, AppError> {
     let mut invalid = 0;
     for file in files {
-        match pipeline::load(file) {
+        let loaded = pipeline::load(file);
+        invalid += usize::from(loaded.is_err());
+        if json {
+            println!("{}", validation_json(file, &loaded));
+            continue;
+        }
+        match loaded {
             Ok(p) => println!(
                 "{}: ok ({} pipeline `{}`)",
                 file.display(),
                 kind_name(&p),
                 p.name()
             ),
-            Err(e) => {
-                invalid += 1;
-                eprintln!("{e}");
-            }
+            Err(e) => eprintln!("{e}"),
         }
     }
-    if invalid > 0 {
+    if invalid > 0 && json {
+        Ok(exit::USAGE)
+    } else if invalid > 0 {
         eprintln!("{invalid} of {} pipeline file(s) invalid", files.len());
         Ok(exit::USAGE)
     } else {
         Ok(exit::OK)
     }
+}
+
+/// One file's verdict as a JSON line for `validate --json`.
+fn validation_json(file: &Path, loaded: &Result<Pipeline, pipeline::PipelineError>) -> String {
+    use serde_json::json;
+    let v = match loaded {
+        Ok(p) => json!({
+            "file": file.display().to_string(),
+            "valid": true,
+            "kind": kind_name(p),
+            "name": p.name(),
+            "problems": [],
+        }),
+        Err(pipeline::PipelineError::Invalid(problems)) => json!({
+            "file": file.display().to_string(),
+            "valid": false,
+            "problems": problems
+                .iter()
+                .map(|p| json!({
+                    "line": p.line,
+                    "column": p.col,
+                    "path": p.path,
+                    "message": p.message,
+                }))
+                .collect::<Vec<_>>(),
+        }),
+        Err(e) => json!({
+            "file": file.display().to_string(),
+            "valid": false,
+            "problems": [{ "line": 0, "column": 0, "path": "", "message": e.to_string() }],
+        }),
+    };
+    v.to_string()
 }
 
 fn kind_name(p: &Pipeline) -> &'static str {

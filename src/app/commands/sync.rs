@@ -146,7 +146,11 @@ pub fn repair(report_dir: &Path, file: &Path, json: bool) -> Result<u8, AppError
 pub fn dead_letters(cmd: DeadLettersCommand) -> Result<u8, AppError> {
     let (file, replay_ids, json) = match cmd {
         DeadLettersCommand::List { pipeline, json } => (pipeline, None, json),
-        DeadLettersCommand::Replay { pipeline, ids } => (pipeline, Some(ids), false),
+        DeadLettersCommand::Replay {
+            pipeline,
+            ids,
+            json,
+        } => (pipeline, Some(ids), json),
     };
     let p = pipeline::load(&file)?;
     let spec = p.as_sync()?;
@@ -154,7 +158,11 @@ pub fn dead_letters(cmd: DeadLettersCommand) -> Result<u8, AppError> {
     let opened =
         StateStore::open_existing(&path, &spec.name).map_err(crate::sync::SyncError::from)?;
     let Some(mut store) = opened else {
-        println!("{}: no state yet (never run)", p.name());
+        match (json, replay_ids.is_some()) {
+            (true, false) => print_json(&serde_json::json!([]))?,
+            (true, true) => print_json(&serde_json::json!({ "queued": 0 }))?,
+            (false, _) => println!("{}: no state yet (never run)", p.name()),
+        }
         return Ok(exit::OK);
     };
     match replay_ids {
@@ -186,7 +194,11 @@ pub fn dead_letters(cmd: DeadLettersCommand) -> Result<u8, AppError> {
             let n = store
                 .replay_dead_letters(ids.as_deref())
                 .map_err(AppError::failure)?;
-            println!("{n} dead letter(s) queued again; the next run sends them");
+            if json {
+                print_json(&serde_json::json!({ "queued": n }))?;
+            } else {
+                println!("{n} dead letter(s) queued again; the next run sends them");
+            }
         }
     }
     Ok(exit::OK)
