@@ -155,13 +155,18 @@ fn build_store(
     }
     // Credentials and settings come from the standard variables of each
     // cloud (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    // `AWS_PROFILE` with the shared credentials and config files,
     // `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_KEY`, ...) or the
     // instance's role, as the clouds' own tools read them; `storage:`
     // options in the pipeline override them.
     let store: Box<dyn ObjectStore> = match scheme {
         ObjectStoreScheme::AmazonS3 => {
+            // `aws_profile` is ours: object_store reads no profiles.
+            let mut storage = storage.clone();
+            let profile = storage.remove("aws_profile");
             let b = object_store::aws::AmazonS3Builder::from_env().with_url(url.to_string());
-            let b = options(storage, "S3", b, |b, k, v| b.with_config(k, v))?;
+            let b = super::aws_profile::apply(b, profile.as_deref())?;
+            let b = options(&storage, "S3", b, |b, k, v| b.with_config(k, v))?;
             Box::new(built(b.with_http_connector(NoRedirects).build())?)
         }
         ObjectStoreScheme::GoogleCloudStorage => {

@@ -6,6 +6,7 @@
 //! from disk; remote objects are fetched whole, then parsed, or downloaded to
 //! a local file first ([`Source::download`], as consistency checks do).
 
+mod aws_profile;
 pub(crate) mod error;
 pub mod location;
 pub mod nest;

@@ -108,3 +108,119 @@ fn a_missing_bucket_or_object_is_an_error_naming_the_url() {
         assert!(rec.is_empty());
     }
 }
+
+/// `run` with the AWS files in `dir` and `vars`, and no AWS keys or
+/// profile from the test's own environment.
+fn sync_with(dir: &Path, vars: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Cmd::new(dir)
+        .args(&["run", "sync.yaml", "--json"])
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("aws/credentials"))
+        .env("AWS_CONFIG_FILE", dir.join("aws/config"));
+    for k in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+    ] {
+        c = c.env_remove(k);
+    }
+    for (k, v) in vars {
+        c = c.env(k, v);
+    }
+    c.run()
+}
+
+#[test]
+fn keys_come_from_the_aws_profile_in_force_and_a_profile_that_cannot_is_refused() {
+    let Some(server) = s3_server() else {
+        return;
+    };
+    server.create_bucket("reports");
+    let admin = s3_store(&server, "test", "test");
+    s3_put(&admin, "orders_1.csv", export(&[1, 2]));
+    s3_put(&admin, "orders_2.csv", export(&[3]));
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"],
+             "Resource": ["arn:aws:s3:::reports", "arn:aws:s3:::reports/*"]}
+        ]
+    });
+    let (key, secret) = moto_user(&server, &policy);
+    // From here on, moto checks every request's signature.
+    let status = server.request("POST /moto-api/reset-auth", "0");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Receiver::builder().start_in_background();
+    pipeline(dir.path(), &server, "s3://reports/orders_*.csv", &rec.url());
+    write(
+        &dir.path().join("aws/credentials"),
+        format!(
+            "[default]\naws_access_key_id = {key}\naws_secret_access_key = wrong-default-7c2e\n\n[s360]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
+        ),
+    );
+    write(
+        &dir.path().join("aws/config"),
+        "[profile sso]\nsso_session = corp\n",
+    );
+
+    // The `default` profile, when no profile is named: its secret is wrong.
+    let o = sync_with(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = crate::support::stderr(&o);
+    assert!(err.contains("s3://reports/orders_"), "{err}");
+    assert!(!err.contains("wrong-default-7c2e"), "{err}");
+    assert!(rec.delivered().is_empty());
+
+    // AWS_PROFILE names the profile whose keys work.
+    let o = sync_with(dir.path(), &[("AWS_PROFILE", "s360")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mut keys: Vec<String> = rec.delivered().into_iter().map(|(k, _)| k).collect();
+    keys.sort();
+    assert_eq!(keys, ["1", "2", "3"]);
+
+    // Keys in the environment beat AWS_PROFILE, as in the AWS CLI.
+    let o = sync_with(
+        dir.path(),
+        &[
+            ("AWS_PROFILE", "s360"),
+            ("AWS_ACCESS_KEY_ID", key.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", "wrong-env-93ab"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!crate::support::stderr(&o).contains("wrong-env-93ab"));
+
+    // A profile named in the pipeline beats both (the listing is signed
+    // with its keys).
+    let text_of = std::fs::read_to_string(dir.path().join("sync.yaml")).unwrap();
+    write(
+        &dir.path().join("sync.yaml"),
+        text_of.replace(
+            "aws_region: us-east-1",
+            "aws_region: us-east-1, aws_profile: s360",
+        ),
+    );
+    let o = sync_with(
+        dir.path(),
+        &[
+            ("AWS_PROFILE", "default"),
+            ("AWS_ACCESS_KEY_ID", key.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", "wrong-env-93ab"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    write(&dir.path().join("sync.yaml"), text_of);
+
+    // A profile that is nowhere, and one that needs SSO: refused, saying why.
+    for (profile, says) in [
+        ("nope", "AWS profile `nope` is in neither"),
+        ("sso", "uses `sso_session`, which s360-sync does not read"),
+    ] {
+        let o = sync_with(dir.path(), &[("AWS_PROFILE", profile)]);
+        assert_eq!(o.status.code(), Some(1), "{profile}: {}", text(&o));
+        let err = crate::support::stderr(&o);
+        assert!(err.contains(says), "{profile}: {err}");
+        assert!(!err.contains(&secret), "{err}");
+    }
+}

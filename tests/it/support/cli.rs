@@ -34,6 +34,7 @@ pub struct Cmd {
     dir: PathBuf,
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
+    removed: Vec<OsString>,
     limit: Duration,
 }
 
@@ -44,6 +45,7 @@ impl Cmd {
             dir: dir.to_path_buf(),
             args: Vec::new(),
             envs: Vec::new(),
+            removed: Vec::new(),
             limit: LIMIT,
         }
     }
@@ -66,12 +68,21 @@ impl Cmd {
         self
     }
 
+    /// Runs it without an environment variable the test process may have.
+    pub fn env_remove(mut self, k: impl Into<OsString>) -> Self {
+        self.removed.push(k.into());
+        self
+    }
+
     fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_s360-sync"));
         c.args(&self.args)
             .current_dir(&self.dir)
             .env_remove("RUST_LOG");
         for k in PROXY_VARS {
+            c.env_remove(k);
+        }
+        for k in &self.removed {
             c.env_remove(k);
         }
         c.envs(self.envs.iter().map(|(k, v)| (k, v)));
