@@ -4,6 +4,7 @@ mod bad_input;
 mod bad_pipelines;
 mod cli_conventions;
 mod crash;
+mod deploy;
 mod e2e;
 mod faults;
 mod import;
