@@ -66,18 +66,7 @@ fn parse(path: &Path) -> BTreeMap<String, f64> {
 }
 
 fn parser_present() -> bool {
-    let present = Command::new("python3")
-        .args(["-c", "import prometheus_client"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !present {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3's prometheus_client is missing: .ci/run installs it"
-        );
-        eprintln!("skipped: python3 -m pip install prometheus-client to run the metrics test");
-    }
-    present
+    crate::support::python::has("prometheus_client", "prometheus-client")
 }
 
 #[test]
@@ -175,9 +164,48 @@ fn scrape(port: u16) -> Option<String> {
     (head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200")).then(|| body.to_string())
 }
 
+/// `schedule FILES --metrics` in `dir`, scraped until a body satisfies
+/// `ready` (at most 60 s), then stopped with SIGTERM; the body, written to
+/// `scraped.prom` in `dir`. The schedule must exit cleanly.
+async fn scraped_schedule(
+    dir: &Path,
+    files: &[&str],
+    ready: impl Fn(&str) -> bool,
+) -> std::path::PathBuf {
+    use crate::support::cli::{reap, sigterm};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut args = vec!["schedule"];
+    args.extend_from_slice(files);
+    args.extend_from_slice(&["--metrics", &addr]);
+    let mut child = Cmd::new(dir)
+        .args(&args)
+        .spawn(std::process::Stdio::piped(), std::process::Stdio::piped());
+    // The first runs happen at start; their metrics appear when they end.
+    let mut body = None;
+    for _ in 0..600 {
+        if let Some(b) = scrape(port).filter(|b| ready(b)) {
+            body = Some(b);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    sigterm(&child);
+    let exited = reap(&mut child, std::time::Duration::from_secs(60)).await;
+    let out = child.wait_with_output().unwrap();
+    let body = body.unwrap_or_else(|| panic!("no metrics of the runs within 60 s: {}", text(&out)));
+    assert!(exited.is_some_and(|s| s.success()), "{}", text(&out));
+    let file = dir.join("scraped.prom");
+    std::fs::write(&file, &body).unwrap();
+    file
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn schedule_serves_the_metrics_of_its_runs_on_loopback() {
-    use crate::support::cli::{reap, sigterm};
     if !parser_present() {
         return;
     }
@@ -194,32 +222,10 @@ async fn schedule_serves_the_metrics_of_its_runs_on_loopback() {
         &dir.path().join("orders_1.csv"),
         "orderId;lastModDateTime\n1;2026-10-13 10:00:00\n2;2026-10-13 10:01:00\n",
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Cmd::new(dir.path())
-        .args(&["schedule", "metrics.yaml", "--metrics", &addr])
-        .spawn(std::process::Stdio::piped(), std::process::Stdio::piped());
-    // The first run happens at start; its metrics appear when it ends.
-    let mut body = None;
-    for _ in 0..300 {
-        if let Some(b) = scrape(port).filter(|b| b.contains("outcome=\"ok\"} 1")) {
-            body = Some(b);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    sigterm(&child);
-    let exited = reap(&mut child, std::time::Duration::from_secs(30)).await;
-    let out = child.wait_with_output().unwrap();
-    let body =
-        body.unwrap_or_else(|| panic!("no metrics of a finished run within 30 s: {}", text(&out)));
-    assert!(exited.is_some_and(|s| s.success()), "{}", text(&out));
-    let file = dir.path().join("scraped.prom");
-    std::fs::write(&file, &body).unwrap();
+    let file = scraped_schedule(dir.path(), &["metrics.yaml"], |b| {
+        b.contains("outcome=\"ok\"} 1")
+    })
+    .await;
     let m = parse(&file);
     assert_eq!(m["s360_sync_last_run_outcome{outcome=ok}"], 1.0, "{m:?}");
     assert_eq!(m["s360_sync_last_run_orders{stage=acknowledged}"], 2.0);
@@ -324,7 +330,6 @@ fn the_metrics_file_of_a_check_tells_its_outcome_and_keys_by_category() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn schedule_serves_a_histogram_of_run_durations_and_the_last_check() {
-    use crate::support::cli::{reap, sigterm};
     if !parser_present() {
         return;
     }
@@ -345,34 +350,10 @@ async fn schedule_serves_a_histogram_of_run_durations_and_the_last_check() {
         dir.path(),
         "schedule:\n  interval: 1m\noutput:\n  dir: report\n",
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Cmd::new(dir.path())
-        .args(&["schedule", "metrics.yaml", "edge.yaml", "--metrics", &addr])
-        .spawn(std::process::Stdio::piped(), std::process::Stdio::piped());
-    // Both first runs happen at start; their metrics appear when they end.
-    let mut body = None;
-    for _ in 0..600 {
-        if let Some(b) = scrape(port)
-            .filter(|b| b.contains("last_check_outcome{") && b.contains("last_run_outcome{"))
-        {
-            body = Some(b);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    sigterm(&child);
-    let exited = reap(&mut child, std::time::Duration::from_secs(60)).await;
-    let out = child.wait_with_output().unwrap();
-    let body =
-        body.unwrap_or_else(|| panic!("no metrics of both runs within 60 s: {}", text(&out)));
-    assert!(exited.is_some_and(|s| s.success()), "{}", text(&out));
-    let file = dir.path().join("scraped.prom");
-    std::fs::write(&file, &body).unwrap();
+    let file = scraped_schedule(dir.path(), &["metrics.yaml", "edge.yaml"], |b| {
+        b.contains("last_check_outcome{") && b.contains("last_run_outcome{")
+    })
+    .await;
     let m = parse_all(&file);
     let summary: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("report/summary.json")).unwrap(),

@@ -30,16 +30,7 @@ sys.exit(1 if bad or len(files) < 8 else 0)
 
 #[test]
 fn every_example_file_validates_against_the_committed_schema() {
-    let present = Command::new("python3")
-        .args(["-c", "import jsonschema, yaml"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !present {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3's jsonschema and yaml are missing: .ci/run installs them"
-        );
-        eprintln!("skipped: python3 -m pip install jsonschema pyyaml to run the schema test");
+    if !crate::support::python::has("jsonschema, yaml", "jsonschema pyyaml") {
         return;
     }
     let o = Command::new("python3")

@@ -23,16 +23,7 @@ print(json.dumps(out))
 
 #[test]
 fn the_workbook_has_a_sheet_per_category_in_typed_cells() {
-    let present = Command::new("python3")
-        .args(["-c", "import openpyxl"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !present {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3's openpyxl is missing: .ci/run installs it"
-        );
-        eprintln!("skipped: python3 -m pip install openpyxl to run the xlsx test");
+    if !crate::support::python::has("openpyxl", "openpyxl") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

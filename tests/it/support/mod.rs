@@ -7,6 +7,7 @@ pub mod exports;
 pub mod fs;
 pub mod out;
 pub mod pipeline;
+pub mod python;
 pub mod receiver;
 pub mod reconcile;
 pub mod s3;

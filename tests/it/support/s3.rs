@@ -59,16 +59,7 @@ impl S3Server {
 /// Start moto's S3 server, or `None` where it is not installed (CI installs
 /// it, and there its absence fails the test).
 pub fn s3_server() -> Option<S3Server> {
-    let present = Command::new("python3")
-        .args(["-c", "import moto.server, flask"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !present {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "moto[server] is missing: .ci/run installs it"
-        );
-        eprintln!("skipped: python3 -m pip install 'moto[server]' to run the S3 test");
+    if !super::python::has("moto.server, flask", "'moto[server]'") {
         return None;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
