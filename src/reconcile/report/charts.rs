@@ -322,7 +322,8 @@ const MAX_COLUMN: u64 = 96;
 /// A histogram of `b` (see [`bins`]): one column per bin with its count
 /// above it, the bin edges below; `axis` says what the values are.
 pub fn histogram(title: &str, axis: &str, b: &Bins) -> String {
-    let (margin, top) = (8u64, 20u64);
+    // Room at the sides for the outer edges' labels, centred on them.
+    let (margin, top) = (36u64, 20u64);
     let n = b.bins.len().max(1) as u64;
     // Columns at most [`MAX_COLUMN`] wide, the plot centred.
     let col_w = ((WIDTH - 2 * margin) / n).min(MAX_COLUMN);
@@ -400,9 +401,8 @@ pub fn histogram(title: &str, axis: &str, b: &Bins) -> String {
         } else if i % every == 0 {
             let _ = write!(
                 out,
-                "<text class=\"tick\" x=\"{x}\" y=\"{}\" text-anchor=\"{}\">{}</text>",
+                "<text class=\"tick\" x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
                 base + 16,
-                if i == 0 { "start" } else { "middle" },
                 escape(&bin.from)
             );
         }
@@ -411,7 +411,7 @@ pub fn histogram(title: &str, axis: &str, b: &Bins) -> String {
         let last = &b.bins[b.bins.len() - 1];
         let _ = write!(
             out,
-            "<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            "<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
             left + col_w * n,
             base + 16,
             escape(&last.to)

@@ -45,7 +45,7 @@ th[aria-sort=ascending] button::after{content:' \\25B2'}th[aria-sort=descending]
 .fail{color:#b00020;font-weight:600}.ok{color:#0a6b2a;font-weight:600}.muted{color:#444}\
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:1em 2em}\
 figure{margin:0 0 1em}figcaption{color:#333;margin:.3em 0}svg.chart{max-width:100%;height:auto;display:block}\
-.chart text{font-family:inherit;font-size:14px;fill:#1a1a1a}.chart .tick{font-size:13px;fill:#333}.chart .axis{font-size:13px;fill:#333}\
+.chart text{font-family:inherit;font-size:14px;fill:#1a1a1a}.chart .tick{font-size:12px;fill:#333}.chart .axis{font-size:13px;fill:#333}\
 details{margin:.3em 0 1em}summary{cursor:pointer;color:#333}";
 
 /// Sorting and filtering of the sample tables (`table.sample`): a click on
