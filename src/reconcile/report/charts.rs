@@ -2,7 +2,21 @@
 
 use std::fmt::Write;
 
-use super::html::escape;
+/// Escape text for HTML and SVG element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Width of every chart's view box; the page scales it to the column.
 const WIDTH: u64 = 640;
@@ -273,7 +287,9 @@ fn time_step(need: i128) -> i128 {
         .iter()
         .map(|(ms, _, _)| *ms)
         .find(|ms| *ms >= need)
-        .unwrap_or_else(|| decimal_step((need + 86_399_999) / 86_400_000).saturating_mul(86_400_000))
+        .unwrap_or_else(|| {
+            decimal_step((need + 86_399_999) / 86_400_000).saturating_mul(86_400_000)
+        })
 }
 
 /// The unit edges are written in, and how many values make one of it.
@@ -293,7 +309,9 @@ fn unit_of(scale: &Scale, step: i128) -> (String, i128) {
 
 fn write_edge(v: i128, scale: &Scale, per_unit: i128) -> String {
     match scale {
-        Scale::Decimal { scale, .. } => signed(&crate::reconcile::values::format_decimal(v, *scale)),
+        Scale::Decimal { scale, .. } => {
+            signed(&crate::reconcile::values::format_decimal(v, *scale))
+        }
         Scale::Millis if per_unit == 1000 => signed(&seconds(v)),
         Scale::Millis => signed(&(v / per_unit).to_string()),
     }
@@ -398,7 +416,7 @@ pub fn histogram(title: &str, axis: &str, b: &Bins) -> String {
                 base + 16,
                 escape(&bin.from)
             );
-        } else if i % every == 0 {
+        } else if i.is_multiple_of(every) {
             let _ = write!(
                 out,
                 "<text class=\"tick\" x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
@@ -407,7 +425,7 @@ pub fn histogram(title: &str, axis: &str, b: &Bins) -> String {
             );
         }
     }
-    if b.bins.len() > 1 && b.bins.len() % every == 0 {
+    if b.bins.len() > 1 && b.bins.len().is_multiple_of(every) {
         let last = &b.bins[b.bins.len() - 1];
         let _ = write!(
             out,
@@ -455,7 +473,11 @@ mod tests {
         );
         assert_ne!(
             bar_chart("By field", "keys", &b),
-            bar_chart("By field", "keys", &bars(&[("amount", 4), ("currency", 12)]))
+            bar_chart(
+                "By field",
+                "keys",
+                &bars(&[("amount", 4), ("currency", 12)])
+            )
         );
     }
 
@@ -468,7 +490,10 @@ mod tests {
         );
         assert!(!svg.contains("<script"), "{svg}");
         assert!(!svg.contains("<i>"), "{svg}");
-        assert!(svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{svg}");
+        assert!(
+            svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{svg}"
+        );
         assert!(
             svg.contains("data-label=\"say &quot;hi&quot; &amp; &#39;bye&#39;\""),
             "{svg}"
@@ -501,7 +526,10 @@ mod tests {
         let none = none.split("</g>").next().unwrap();
         assert!(!none.contains("<rect"), "{none}");
         assert!(none.contains(">0</text>"), "{none}");
-        assert!(svg.contains("aria-label=\"c: none 0 keys, some 5 keys\""), "{svg}");
+        assert!(
+            svg.contains("aria-label=\"c: none 0 keys, some 5 keys\""),
+            "{svg}"
+        );
         let all_zero = bar_chart("c", "keys", &bars(&[("a", 0), ("b", 0)]));
         assert!(!all_zero.contains("<rect"), "{all_zero}");
         assert_eq!(all_zero.matches("class=\"value\"").count(), 2);
@@ -523,8 +551,14 @@ mod tests {
     fn long_labels_are_cut_but_kept_whole_in_titles() {
         let long = "x".repeat(50);
         let svg = bar_chart("c", "keys", &bars(&[(&long, 1)]));
-        assert!(svg.contains(&format!("<title>{long}: 1 keys</title>")), "{svg}");
-        assert!(svg.contains(&format!(">{}\u{2026}</text>", "x".repeat(31))), "{svg}");
+        assert!(
+            svg.contains(&format!("<title>{long}: 1 keys</title>")),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(&format!(">{}\u{2026}</text>", "x".repeat(31))),
+            "{svg}"
+        );
     }
 
     #[test]
@@ -544,10 +578,7 @@ mod tests {
         assert_eq!(b.bins.iter().map(|b| b.count).sum::<u64>(), 4);
         let one = bins(&[-100, -100], &scale);
         assert_eq!(one.bins.len(), 1);
-        assert_eq!(
-            (one.bins[0].from.as_str(), one.bins[0].count),
-            ("-1.00", 2)
-        );
+        assert_eq!((one.bins[0].from.as_str(), one.bins[0].count), ("-1.00", 2));
         assert!(bins(&[], &scale).bins.is_empty());
     }
 

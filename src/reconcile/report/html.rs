@@ -13,27 +13,12 @@ use std::fmt::Write;
 use base64::Engine as _;
 use sha2::Digest as _;
 
+pub use super::charts::escape;
 use super::charts::{self, Bar, Bins, Scale};
 use super::summary::Summary;
 use crate::reconcile::model::{Category, Comparison, Discrepancy};
 use crate::reconcile::rules::{FieldPlan, Rule};
 use crate::reconcile::values::parse_decimal;
-
-/// Escape text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#1a1a1a;line-height:1.4}\
 h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}\
@@ -202,7 +187,10 @@ fn table(out: &mut String, class: &str, attrs: &str, header: &[String], rows: &[
     } else {
         format!(" class=\"{class}\"")
     };
-    let _ = write!(out, "<div class=\"scroll\"><table{class_attr}{attrs}>\n<thead><tr>");
+    let _ = write!(
+        out,
+        "<div class=\"scroll\"><table{class_attr}{attrs}>\n<thead><tr>"
+    );
     for (h, num) in header.iter().zip(&numeric) {
         let _ = write!(
             out,

@@ -304,7 +304,9 @@ fn summary_page_loads_nothing_from_elsewhere() {
             assert!(value.starts_with('#'), "{attr} outside the page at {at}");
         }
     }
-    for bad in ["http://", "https://", "url(", "@import", "<link", "<img", "<iframe"] {
+    for bad in [
+        "http://", "https://", "url(", "@import", "<link", "<img", "<iframe",
+    ] {
         assert!(!html.contains(bad), "{bad} in summary.html");
     }
     assert!(!html.contains("=\"//") && !html.contains("='//"));
@@ -375,7 +377,11 @@ fn summary_page_renders_in_chromium_with_charts_sorting_and_filter() {
 
     let png = b.screenshot(&tmp.path().join("page.png"));
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    assert!(png.len() > 30_000, "a near-empty screenshot: {} bytes", png.len());
+    assert!(
+        png.len() > 30_000,
+        "a near-empty screenshot: {} bytes",
+        png.len()
+    );
 
     // The charts say what summary.json says.
     let categories = bars(&mut b, "chart-categories");
@@ -491,7 +497,10 @@ fn summary_page_renders_in_chromium_with_charts_sorting_and_filter() {
     assert_eq!(b.errors(), Vec::<String>::new(), "console errors");
 
     // With scripts off: every chart and row, no filter box.
-    b.call("Emulation.setScriptExecutionDisabled", json!({"value": true}));
+    b.call(
+        "Emulation.setScriptExecutionDisabled",
+        json!({"value": true}),
+    );
     b.open(&file_url(&out.join("summary.html")));
     let html = std::fs::read_to_string(out.join("summary.html")).unwrap();
     let counted = b.eval(
