@@ -518,3 +518,18 @@ fn summary_page_renders_in_chromium_with_charts_sorting_and_filter() {
         "scripts off"
     );
 }
+
+#[test]
+fn mismatch_samples_show_differences_in_seconds_and_currency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("report");
+    let o = reconcile(&committed("reconcile-edge.yaml"), &out, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let html = std::fs::read_to_string(out.join("summary.html")).unwrap();
+    // 106/1: created 5 s earlier on the left; 102/1: 0.02 CHF less.
+    assert!(html.contains("data-v=\"-5.000\">-5 s</td>"), "{html}");
+    assert!(html.contains("data-v=\"-0.02\">-0.02 CHF</td>"), "{html}");
+    // The histograms are in the same units.
+    assert!(html.contains("data-field=\"createdAt\" data-unit=\"s\""));
+    assert!(html.contains("data-field=\"amount\" data-unit=\"CHF\""));
+}
