@@ -1,5 +1,6 @@
-//! The reports of a check: `summary.json` ([`summary`]), the discrepancy and field mismatch tables as Parquet and spreadsheet-safe CSV ([`tables`]), `summary.html` ([`html`]), all written into one folder ([`files`]) and published to a local folder or an object store all-or-nothing ([`destination`]).
+//! The reports of a check: `summary.json` ([`summary`]), the discrepancy and field mismatch tables as Parquet and spreadsheet-safe CSV ([`tables`]), `summary.html` ([`html`]) with its inline SVG [`charts`], all written into one folder ([`files`]) and published to a local folder or an object store all-or-nothing ([`destination`]).
 
+pub mod charts;
 pub mod destination;
 pub mod files;
 pub mod html;

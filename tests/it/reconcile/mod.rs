@@ -1,6 +1,7 @@
 //! `s360-sync reconcile` through the real binary on the committed test data, checked against gen's independent answer key.
 
 mod answers;
+mod html_page;
 mod object_store;
 mod out_folder;
 mod partitions;
