@@ -19,6 +19,15 @@ pub enum SliceBy {
 }
 
 impl SliceBy {
+    /// The name a pipeline writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Month => "month",
+            Self::Year => "year",
+        }
+    }
+
     /// The strftime format of a slice value.
     pub fn format(self) -> &'static str {
         match self {

@@ -283,11 +283,7 @@ fn slice_value(
         }
         Some(by) => Err(ReconcileError::Slice(format!(
             "{side}: column `{column}` is {dtype}, not a date or timestamp: `by: {}` cuts dates and timestamps only (declare it under `columns:`)",
-            match by {
-                crate::pipeline::SliceBy::Day => "day",
-                crate::pipeline::SliceBy::Month => "month",
-                crate::pipeline::SliceBy::Year => "year",
-            }
+            by.as_str()
         ))),
     }
 }

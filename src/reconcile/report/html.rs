@@ -1,4 +1,4 @@
-//! `summary.html`: one self-contained page for analysts that works offline: the verdict, inline SVG charts (discrepancies by category, mismatches by field, the distribution of the differences of number and time fields over every mismatched key), the counts and statistics as tables, sample rows per category with differences in their units, and the inputs.
+//! `summary.html`: one self-contained page for analysts that works offline: the verdict, inline SVG charts (discrepancies by category, mismatches by field, the distribution of the differences of number and time fields over every mismatched key, discrepancies per value of each `output.slices` column), the counts and statistics as tables, sample rows per category with differences in their units, and the inputs.
 //!
 //! Nothing is loaded from elsewhere: no external script, stylesheet, font
 //! or image, and a Content-Security-Policy that allows only the page's own
@@ -16,7 +16,7 @@ use sha2::Digest as _;
 pub use super::charts::escape;
 use super::charts::{self, Bar, Bins, Scale};
 use super::summary::Summary;
-use crate::reconcile::model::{Category, Comparison, Discrepancy};
+use crate::reconcile::model::{Category, Comparison, Discrepancy, SliceCounts};
 use crate::reconcile::rules::{FieldPlan, Rule};
 use crate::reconcile::values::parse_decimal;
 
@@ -235,6 +235,7 @@ pub fn render(s: &Summary, cmp: &Comparison) -> String {
     heading(&mut out, s);
     overview(&mut out, s);
     differences(&mut out, cmp, &units);
+    slices(&mut out, s);
     counts(&mut out, s);
     compared_columns(&mut out, s);
     control_totals(&mut out, s);
@@ -526,6 +527,82 @@ fn counts(out: &mut String, s: &Summary) {
         &texts(&["category", "count", "threshold"]),
         &rows,
     );
+}
+
+/// Per `output.slices` column: a chart of the keys with a discrepancy per
+/// value, and a sortable, filterable table of every category per value.
+fn slices(out: &mut String, s: &Summary) {
+    for (j, slice) in s.slices.iter().enumerate() {
+        let name = match slice.by {
+            Some(by) => format!("{} ({})", slice.column, by.as_str()),
+            None => slice.column.clone(),
+        };
+        let label = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+        let mut bars: Vec<(String, u64)> = slice
+            .values
+            .iter()
+            .map(|v| (label(&v.value), v.counts.discrepancies()))
+            .collect();
+        if let Some(other) = &slice.other {
+            bars.push((
+                format!("{} other values", other.values),
+                other.counts.discrepancies(),
+            ));
+        }
+        let title = format!("Discrepancies by {name}");
+        let _ = writeln!(
+            out,
+            "<h2 id=\"slice-{j}\">{}</h2>\n<figure class=\"slice\" id=\"chart-slice-{j}\">{}<figcaption>Keys mismatched or missing on either side, per value of <i>{}</i> (the S-360 row's, or the CRM row's for a key missing in S-360); duplicate and null keys are not counted.</figcaption></figure>",
+            escape(&title),
+            charts::bar_chart(&title, "keys", &bars),
+            escape(&name),
+        );
+        let mut rows: Vec<Vec<Cell>> = slice
+            .values
+            .iter()
+            .map(|v| slice_row(label(&v.value), &v.counts))
+            .collect();
+        if let Some(other) = &slice.other {
+            rows.push(slice_row(
+                format!("{} other values", other.values),
+                &other.counts,
+            ));
+        }
+        table(
+            out,
+            "sample",
+            &format!(" data-slice=\"{}\"", escape(&slice.column)),
+            &texts(&[
+                &name,
+                "matched",
+                "mismatched",
+                "missing_in_crm",
+                "missing_in_s360",
+                "discrepant %",
+            ]),
+            &rows,
+        );
+    }
+}
+
+/// One value's row of a slice table; the share of its keys with a
+/// discrepancy, to one decimal.
+fn slice_row(value: String, c: &SliceCounts) -> Vec<Cell> {
+    let share = match c.total() {
+        0 => String::new(),
+        n => {
+            let tenths = (u128::from(c.discrepancies()) * 1000 + u128::from(n) / 2) / u128::from(n);
+            format!("{}.{}", tenths / 10, tenths % 10)
+        }
+    };
+    vec![
+        Cell::text(value),
+        Cell::text(c.matched.to_string()),
+        Cell::text(c.mismatched.to_string()),
+        Cell::text(c.missing_in_crm.to_string()),
+        Cell::text(c.missing_in_s360.to_string()),
+        Cell::text(share),
+    ]
 }
 
 /// Statistics per compared column.

@@ -410,6 +410,26 @@ fn summary_page_renders_in_chromium_with_charts_sorting_and_filter() {
         })
         .collect();
     assert_eq!(fields, want);
+    // One chart per slice column, a bar per value (the sample check slices
+    // by channel and by month).
+    let slices = s["slices"].as_array().unwrap();
+    assert_eq!(slices.len(), 2);
+    for (j, slice) in slices.iter().enumerate() {
+        let want: Vec<(String, u64)> = slice["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let n = |k: &str| v[k].as_u64().unwrap();
+                (
+                    v["value"].as_str().unwrap_or("(none)").to_string(),
+                    n("mismatched") + n("missing_in_crm") + n("missing_in_s360"),
+                )
+            })
+            .collect();
+        assert_eq!(bars(&mut b, &format!("chart-slice-{j}")), want, "{slice}");
+        assert!(want.iter().any(|(_, n)| *n > 0));
+    }
     let labelled = b.eval(
         "Array.prototype.every.call(document.querySelectorAll('svg.chart'), function (s) { \
          return s.getAttribute('role') === 'img' && s.getAttribute('aria-label') && s.querySelector('title'); })",
@@ -504,7 +524,7 @@ fn summary_page_renders_in_chromium_with_charts_sorting_and_filter() {
     b.open(&file_url(&out.join("summary.html")));
     let html = std::fs::read_to_string(out.join("summary.html")).unwrap();
     let counted = b.eval(
-        "[document.querySelectorAll('svg.chart').length, document.querySelectorAll('table.sample tbody tr').length, document.querySelectorAll('input').length]",
+        "[document.querySelectorAll('svg.chart').length, document.querySelectorAll('table.sample[data-category] tbody tr').length, document.querySelectorAll('input').length]",
     );
     let rows: usize = s["samples"]
         .as_object()
