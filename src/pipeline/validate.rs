@@ -238,17 +238,46 @@ fn url(c: &mut Checker<'_>, path: &str, loc: &str) {
         return;
     };
     let known = [
-        "file", "s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "http", "https",
+        "file", "s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "http", "https", "sftp",
     ];
     if !known.contains(&scheme) {
         c.report(
             path,
-            format!("unsupported URL scheme `{scheme}`: use a path or file://, s3://, gs://, az://, https://"),
+            format!("unsupported URL scheme `{scheme}`: use a path or file://, s3://, gs://, az://, https://, sftp://"),
         );
     }
     if url::Url::parse(loc.replace(['*', '?'], "x").as_str()).is_err() {
         let shown = redact_url(loc);
         c.report(path, format!("{shown:?} is not a valid URL"));
+    }
+}
+
+/// An `sftp://` location: a user and host in the URL and no password, known
+/// storage options, environment variable names where secrets are named, and
+/// a key or a password to log in with. Whether the variables are set is
+/// checked when the server is contacted, as for the sink's secrets.
+fn sftp(
+    c: &mut Checker<'_>,
+    path: &str,
+    loc: &str,
+    storage: &std::collections::BTreeMap<String, String>,
+) {
+    if !loc.starts_with("sftp://") {
+        return;
+    }
+    let Ok(url) = url::Url::parse(&loc.replace(['*', '?'], "x")) else {
+        return; // reported by `url`
+    };
+    let Err(problems) = crate::sources::sftp::SftpOptions::parse(&url, storage) else {
+        return;
+    };
+    for p in problems {
+        let at = match p.option.as_deref() {
+            None => format!("{path}.location"),
+            Some("") => format!("{path}.storage"),
+            Some(option) => format!("{path}.storage.{option}"),
+        };
+        c.report(&at, p.message);
     }
 }
 
@@ -272,6 +301,7 @@ fn csv(c: &mut Checker<'_>, path: &str, o: &CsvOptions) {
 
 fn source(c: &mut Checker<'_>, path: &str, s: &SourceConfig) {
     location(c, &format!("{path}.location"), &s.location, s.format);
+    sftp(c, path, &s.location, &s.storage);
     csv(c, &format!("{path}.csv"), &s.csv);
     if let Err(why) = Zone::parse(&s.timezone, s.dst) {
         c.report(&format!("{path}.timezone"), why);
@@ -288,6 +318,7 @@ fn source(c: &mut Checker<'_>, path: &str, s: &SourceConfig) {
     if let Some(lines) = &s.lines {
         let lp = format!("{path}.lines");
         location(c, &format!("{lp}.location"), &lines.location, lines.format);
+        sftp(c, &lp, &lines.location, &lines.storage);
         csv(c, &format!("{lp}.csv"), &lines.csv);
         if lines.key.is_empty() {
             c.report(
