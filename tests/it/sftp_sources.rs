@@ -495,7 +495,7 @@ fn the_sftp_store_reads_files_and_ranges_over_one_connection_and_refuses_writes(
     // Larger than one read of the stream, and not a multiple of it.
     let bytes: Vec<u8> = (0..700_001u32).map(|i| (i * 31 % 251) as u8).collect();
     write(&d.join("big.bin"), &bytes);
-    write(&d.join("deeper/also.bin"), b"x".to_vec());
+    write(&d.join("deeper/also.bin"), b"x");
     let tmp = tempfile::tempdir().unwrap();
     let storage = [
         (
