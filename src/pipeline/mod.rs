@@ -9,6 +9,7 @@ pub mod config;
 pub mod defaults;
 pub mod duration;
 pub mod redact;
+pub mod sftp;
 pub mod sink;
 pub mod size;
 pub mod source;
@@ -207,7 +208,7 @@ fn resolve_storage_paths(spec: &mut PipelineSpec, base: &Path) {
     };
     for map in maps {
         for (name, value) in map.iter_mut() {
-            if crate::sources::sftp::options::is_path_option(name) && !value.starts_with("~/") {
+            if sftp::is_path_option(name) && !value.starts_with("~/") {
                 *value = resolve_location(base, value);
             }
         }

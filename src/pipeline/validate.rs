@@ -252,32 +252,15 @@ fn url(c: &mut Checker<'_>, path: &str, loc: &str) {
     }
 }
 
-/// An `sftp://` location: a user and host in the URL and no password, known
-/// storage options, environment variable names where secrets are named, and
-/// a key or a password to log in with. Whether the variables are set is
-/// checked when the server is contacted, as for the sink's secrets.
+/// An `sftp://` location's URL and storage options (see [`super::sftp`]).
 fn sftp(
     c: &mut Checker<'_>,
     path: &str,
     loc: &str,
     storage: &std::collections::BTreeMap<String, String>,
 ) {
-    if !loc.starts_with("sftp://") {
-        return;
-    }
-    let Ok(url) = url::Url::parse(&loc.replace(['*', '?'], "x")) else {
-        return; // reported by `url`
-    };
-    let Err(problems) = crate::sources::sftp::SftpOptions::parse(&url, storage) else {
-        return;
-    };
-    for p in problems {
-        let at = match p.option.as_deref() {
-            None => format!("{path}.location"),
-            Some("") => format!("{path}.storage"),
-            Some(option) => format!("{path}.storage.{option}"),
-        };
-        c.report(&at, p.message);
+    for (at, message) in super::sftp::location_problems(path, loc, storage) {
+        c.report(&at, message);
     }
 }
 

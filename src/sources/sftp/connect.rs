@@ -8,7 +8,7 @@ use russh::client::{self, AuthResult, Handle};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh_sftp::client::SftpSession;
 
-use super::options::SftpOptions;
+use crate::pipeline::sftp::SftpOptions;
 
 /// Why an SFTP server could not be reached or logged into. Each names the
 /// server as `host:port`; none carries a password or passphrase.

@@ -8,7 +8,6 @@
 //! ETag), which is what new-file detection compares.
 
 mod connect;
-pub mod options;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,9 +29,10 @@ use russh_sftp::protocol::{FileAttributes, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::OnceCell;
 
+pub use crate::pipeline::sftp::SftpOptions;
+use crate::pipeline::sftp::joined;
 pub use connect::ConnectError;
 use connect::Connection;
-pub use options::SftpOptions;
 
 const STORE: &str = "SFTP";
 
@@ -94,7 +94,7 @@ impl SftpStore {
         storage: &BTreeMap<String, String>,
         depth: Option<usize>,
     ) -> Result<(Self, StorePath), String> {
-        let options = SftpOptions::parse(url, storage).map_err(|p| options::joined(&p))?;
+        let options = SftpOptions::parse(url, storage).map_err(|p| joined(&p))?;
         let path = StorePath::from_url_path(url.path()).map_err(|e| e.to_string())?;
         let shown = format!("sftp://{}", options.server());
         Ok((

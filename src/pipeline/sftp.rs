@@ -1,10 +1,10 @@
-//! The `storage:` options of an `sftp://` location and the URL's parts, checked without touching a file, the network or the environment.
+//! An `sftp://` location's URL and `storage:` options (key, passphrase and password variables, known_hosts, timeout), typed and checked without touching a file, the network or the environment.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::pipeline::HumanDuration;
+use super::duration::HumanDuration;
 
 /// Every storage option an `sftp://` location takes.
 pub const OPTIONS: [&str; 5] = [
@@ -189,6 +189,40 @@ impl SftpOptions {
             format!("{}:{}", self.host, self.port)
         }
     }
+}
+
+/// The problems of the location at `path` (`source`, `source.lines`) when
+/// it is an `sftp://` URL: a user and host and no password in the URL,
+/// known storage options, names of environment variables where secrets are
+/// named, and a key or a password to log in with; each with the field it
+/// is about. Whether the variables are set is checked when the server is
+/// contacted, as for the sink's secrets.
+pub fn location_problems(
+    path: &str,
+    location: &str,
+    storage: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    if !location.starts_with("sftp://") {
+        return Vec::new();
+    }
+    // Glob characters aside; a URL that does not parse is reported as such.
+    let Ok(url) = url::Url::parse(&location.replace(['*', '?'], "x")) else {
+        return Vec::new();
+    };
+    let Err(problems) = SftpOptions::parse(&url, storage) else {
+        return Vec::new();
+    };
+    problems
+        .into_iter()
+        .map(|p| {
+            let at = match p.option.as_deref() {
+                None => format!("{path}.location"),
+                Some("") => format!("{path}.storage"),
+                Some(option) => format!("{path}.storage.{option}"),
+            };
+            (at, p.message)
+        })
+        .collect()
 }
 
 /// Whether a storage option names a file that is resolved against the
