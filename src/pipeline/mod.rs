@@ -9,6 +9,7 @@ pub mod config;
 pub mod defaults;
 pub mod duration;
 pub mod redact;
+pub mod sftp;
 pub mod sink;
 pub mod size;
 pub mod slice;
@@ -173,7 +174,7 @@ pub fn load_with_env(
         file: file.to_path_buf(),
         source,
     })?;
-    let spec = parse(&text, file, env).map_err(PipelineError::Invalid)?;
+    let mut spec = parse(&text, file, env).map_err(PipelineError::Invalid)?;
     let base_dir = file
         .parent()
         .map(|p| {
@@ -185,11 +186,35 @@ pub fn load_with_env(
         })
         .unwrap_or(Path::new("."))
         .to_path_buf();
+    resolve_storage_paths(&mut spec, &base_dir);
     Ok(Pipeline {
         file: file.to_path_buf(),
         base_dir,
         spec,
     })
+}
+
+/// Storage options that name a file (an SFTP key, a known-hosts file) are
+/// taken from the pipeline file's folder when relative, as locations are;
+/// `~/` stays for the home folder.
+fn resolve_storage_paths(spec: &mut PipelineSpec, base: &Path) {
+    let maps = match spec {
+        PipelineSpec::Sync(p) => {
+            let mut maps = vec![&mut p.source.storage];
+            if let Some(lines) = p.source.lines.as_mut() {
+                maps.push(&mut lines.storage);
+            }
+            maps
+        }
+        PipelineSpec::Reconcile(r) => vec![&mut r.left.source.storage, &mut r.right.source.storage],
+    };
+    for map in maps {
+        for (name, value) in map.iter_mut() {
+            if sftp::is_path_option(name) && !value.starts_with("~/") {
+                *value = resolve_location(base, value);
+            }
+        }
+    }
 }
 
 /// Parse and validate pipeline text. Pure: `env` is the only outside input.

@@ -249,17 +249,29 @@ fn url(c: &mut Checker<'_>, path: &str, loc: &str) {
         return;
     };
     let known = [
-        "file", "s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "http", "https",
+        "file", "s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "http", "https", "sftp",
     ];
     if !known.contains(&scheme) {
         c.report(
             path,
-            format!("unsupported URL scheme `{scheme}`: use a path or file://, s3://, gs://, az://, https://"),
+            format!("unsupported URL scheme `{scheme}`: use a path or file://, s3://, gs://, az://, https://, sftp://"),
         );
     }
     if url::Url::parse(loc.replace(['*', '?'], "x").as_str()).is_err() {
         let shown = redact_url(loc);
         c.report(path, format!("{shown:?} is not a valid URL"));
+    }
+}
+
+/// An `sftp://` location's URL and storage options (see [`super::sftp`]).
+fn sftp(
+    c: &mut Checker<'_>,
+    path: &str,
+    loc: &str,
+    storage: &std::collections::BTreeMap<String, String>,
+) {
+    for (at, message) in super::sftp::location_problems(path, loc, storage) {
+        c.report(&at, message);
     }
 }
 
@@ -283,6 +295,7 @@ fn csv(c: &mut Checker<'_>, path: &str, o: &CsvOptions) {
 
 fn source(c: &mut Checker<'_>, path: &str, s: &SourceConfig) {
     location(c, &format!("{path}.location"), &s.location, s.format);
+    sftp(c, path, &s.location, &s.storage);
     csv(c, &format!("{path}.csv"), &s.csv);
     if let Err(why) = Zone::parse(&s.timezone, s.dst) {
         c.report(&format!("{path}.timezone"), why);
@@ -299,6 +312,7 @@ fn source(c: &mut Checker<'_>, path: &str, s: &SourceConfig) {
     if let Some(lines) = &s.lines {
         let lp = format!("{path}.lines");
         location(c, &format!("{lp}.location"), &lines.location, lines.format);
+        sftp(c, &lp, &lines.location, &lines.storage);
         csv(c, &format!("{lp}.csv"), &lines.csv);
         if lines.key.is_empty() {
             c.report(

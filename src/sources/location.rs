@@ -92,7 +92,14 @@ impl Location {
         let (prefix, glob) = split_glob(path);
         let url = url::Url::parse(&format!("{scheme_and_host}/{prefix}"))
             .map_err(|e| bad(format!("invalid URL: {e}")))?;
-        let (store, store_prefix) = build_store(&url, storage).map_err(bad)?;
+        let (store, store_prefix) = if url.scheme() == "sftp" {
+            // object_store knows no SFTP (its scheme parser refuses the URL).
+            let depth = glob.as_deref().and_then(|g| glob_depth(&prefix, g));
+            let (store, path) = super::sftp::SftpStore::new(&url, storage, depth).map_err(bad)?;
+            (Box::new(store) as Box<dyn ObjectStore>, path)
+        } else {
+            build_store(&url, storage).map_err(bad)?
+        };
         let glob = match glob {
             None => None,
             Some(g) => {
@@ -337,6 +344,19 @@ impl HttpService for RefuseRedirects {
     }
 }
 
+/// How many folder levels below `prefix` the files a glob matches are
+/// (`a/*.csv` under `a`: 1), `None` when it has `**` (any depth).
+fn glob_depth(prefix: &str, glob: &str) -> Option<usize> {
+    if glob.contains("**") {
+        return None;
+    }
+    let rel = glob
+        .strip_prefix(prefix)
+        .unwrap_or(glob)
+        .trim_start_matches('/');
+    Some(rel.split('/').count())
+}
+
 /// Collapse `.` and `..` segments so globs and prefixes line up with listed paths.
 fn normalize_local(path: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
@@ -384,6 +404,13 @@ mod tests {
             )
         );
         assert_eq!(split_glob("/data/a.csv"), ("/data/a.csv".to_string(), None));
+    }
+
+    #[test]
+    fn an_sftp_glob_says_how_deep_to_list() {
+        assert_eq!(glob_depth("data/out", "data/out/orders_*.csv"), Some(1));
+        assert_eq!(glob_depth("data", "data/*/orders.csv"), Some(2));
+        assert_eq!(glob_depth("data", "data/**/orders.csv"), None);
     }
 
     #[test]

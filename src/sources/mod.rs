@@ -1,4 +1,4 @@
-//! Sources: where export files are (local disk, object storage, HTTP): listing, fetching, and reading them as Arrow batches through [`crate::formats`].
+//! Sources: where export files are (local disk, object storage, HTTP, SFTP): listing, fetching, and reading them as Arrow batches through [`crate::formats`].
 //!
 //! A [`Source`] lists its files ([`Source::list`]), fetches one
 //! ([`Source::fetch`], async) and parses it into a stream of batches on the
@@ -11,6 +11,7 @@ pub(crate) mod error;
 pub mod location;
 pub mod nest;
 pub(crate) mod redact;
+pub mod sftp;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

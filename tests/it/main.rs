@@ -13,6 +13,7 @@ mod pipeline_tests;
 mod reconcile;
 mod s3_sources;
 mod schema;
+mod sftp_sources;
 mod sink_safety;
 mod sources;
 mod spellings;

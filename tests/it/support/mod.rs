@@ -1,4 +1,4 @@
-//! What the integration tests share: running the binary, the loopback receiver, pipeline builders, sample exports, state snapshots, an S3 server.
+//! What the integration tests share: running the binary, the loopback receiver, pipeline builders, sample exports, state snapshots, an S3 server, an SSH server.
 
 #![allow(dead_code)]
 
@@ -11,6 +11,7 @@ pub mod python;
 pub mod receiver;
 pub mod reconcile;
 pub mod s3;
+pub mod sshd;
 pub mod state;
 pub mod yaml;
 
