@@ -98,7 +98,10 @@ pub struct SourceConfig {
     /// Order lines in a second export, nested into each order as a list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lines: Option<Box<LinesConfig>>,
-    /// Object store options (`aws_region`, `aws_endpoint`, ...), passed to object_store.
+    /// Options of the location: object_store's (`aws_region`,
+    /// `aws_endpoint`, ...), `aws_profile`, or for `sftp://` `sftp_key`,
+    /// `sftp_key_passphrase_env`, `sftp_password_env`, `sftp_known_hosts`,
+    /// `sftp_timeout`. An unknown option is an error.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub storage: BTreeMap<String, String>,
 }

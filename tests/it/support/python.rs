@@ -1,4 +1,4 @@
-//! The Python programs some tests use as independent readers (Prometheus' text parser, openpyxl, jsonschema, PyYAML) or servers (moto): present, or the test is skipped outside CI and fails in CI, where `.ci/run` installs them.
+//! The real programs some tests use as independent readers (Prometheus' text parser, openpyxl, jsonschema, PyYAML, Chromium) or servers (moto, OpenSSH's sshd): present, or the test is skipped outside CI (saying how to install them) and fails in CI, where `.ci/run` installs them.
 
 use std::process::Command;
 
@@ -18,4 +18,18 @@ pub fn has(modules: &str, install: &str) -> bool {
         eprintln!("skipped: python3 -m pip install {install} to run this test");
     }
     present
+}
+
+/// Whether a program or a precondition the test needs is there: `ok`.
+/// Outside CI a missing one skips the test (with a line saying what
+/// installs it); in CI it fails the test.
+pub fn needs(ok: bool, what: &str, install: &str) -> bool {
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} is missing: .ci/run {install}"
+        );
+        eprintln!("skipped: {what} is missing (.ci/run {install})");
+    }
+    ok
 }
