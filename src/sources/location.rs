@@ -33,6 +33,12 @@ pub struct Location {
     pub glob: Option<GlobMatcher>,
     /// URL prefix to show before object paths (`s3://bucket/`), empty for local.
     pub url_base: String,
+    /// The store's ETag changes whenever an object's content does (S3, GCS,
+    /// Azure): an unchanged listing then proves an unchanged file. Local
+    /// files (an ETag of inode, mtime and size), SFTP (none) and HTTP
+    /// servers (often mtime and size) prove it only by time; see
+    /// `sync::detect::RACY_MS`.
+    pub content_etag: bool,
 }
 
 /// Whether a path segment (or a whole location) holds glob characters.
@@ -86,6 +92,7 @@ impl Location {
                 prefix,
                 glob,
                 url_base: "/".into(),
+                content_etag: false,
             });
         }
         let (scheme_and_host, path) = split_url(location).ok_or_else(|| bad("not a URL".into()))?;
@@ -117,6 +124,10 @@ impl Location {
             }
         };
         let url_base = format!("{}/", without_credentials(scheme_and_host));
+        let content_etag = matches!(
+            url.scheme(),
+            "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "adl" | "azure"
+        );
         Ok(Self {
             display: without_credentials(location),
             store: Arc::from(store),
@@ -124,6 +135,7 @@ impl Location {
             prefix: store_prefix,
             glob,
             url_base,
+            content_etag,
         })
     }
 

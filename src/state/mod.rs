@@ -165,6 +165,15 @@ pub struct FileRecord {
     pub modified_ms: i64,
 }
 
+/// A file as recorded when it was last read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownFile {
+    /// What the listing said of it then.
+    pub record: FileRecord,
+    /// When it was read, UTC ms; `None` when the stored time does not parse.
+    pub read_at_ms: Option<i64>,
+}
+
 /// A dead letter.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadLetter {
@@ -252,19 +261,25 @@ impl StateStore {
     }
 
     /// Files already read for `source`, by path.
-    pub fn known_files(&self, source: &str) -> Result<HashMap<String, FileRecord>, StateError> {
+    pub fn known_files(&self, source: &str) -> Result<HashMap<String, KnownFile>, StateError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT path, size, etag, modified_ms FROM files WHERE source = ?1")
+            .prepare("SELECT path, size, etag, modified_ms, read_at FROM files WHERE source = ?1")
             .map_err(self.err())?;
         let rows = stmt
             .query_map([source], |r| {
+                let read_at: String = r.get(4)?;
                 Ok((
                     r.get::<_, String>(0)?,
-                    FileRecord {
-                        size: r.get::<_, i64>(1)? as u64,
-                        etag: r.get(2)?,
-                        modified_ms: r.get(3)?,
+                    KnownFile {
+                        record: FileRecord {
+                            size: r.get::<_, i64>(1)? as u64,
+                            etag: r.get(2)?,
+                            modified_ms: r.get(3)?,
+                        },
+                        read_at_ms: chrono::DateTime::parse_from_rfc3339(&read_at)
+                            .ok()
+                            .map(|t| t.timestamp_millis()),
                     },
                 ))
             })

@@ -75,4 +75,15 @@ pub const MIGRATIONS: &[&str] = &[
         modified_ms INTEGER
     );
     "#,
+    // 3: what a baseline `import flag` read of the orders it did not flag:
+    // content the CRM is taken to have, never sent by this tool. Offered
+    // again unchanged (its file rewritten, or read again), such an order is
+    // not sent; changed, it is.
+    r#"
+    CREATE TABLE baseline (
+        key         TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        modified_ms INTEGER
+    );
+    "#,
 ];

@@ -43,6 +43,21 @@ impl Staging<'_> {
             .map_err(self.err())
     }
 
+    /// Record an order a baseline `import flag` read and did not flag: the
+    /// same content offered later is `Unchanged` (the newest row wins).
+    pub fn baseline(&self, change: &Change) -> Result<(), StateError> {
+        self.tx
+            .execute(
+                "INSERT INTO baseline (key, fingerprint, modified_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint,
+                    modified_ms = excluded.modified_ms
+                 WHERE excluded.modified_ms >= baseline.modified_ms",
+                params![change.key, change.fingerprint, change.modified_ms],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
     /// The orders file each of `keys` was last read from, by path.
     pub fn order_files(
         &self,
@@ -138,7 +153,8 @@ pub(super) fn offer_in(
     let newest_known: Option<i64> = tx.query_row(
         "SELECT MAX(m) FROM (
             SELECT MAX(modified_ms) AS m FROM outbox WHERE key = ?1
-            UNION ALL SELECT modified_ms FROM ledger WHERE key = ?1)",
+            UNION ALL SELECT modified_ms FROM ledger WHERE key = ?1
+            UNION ALL SELECT modified_ms FROM baseline WHERE key = ?1)",
         [&c.key],
         |r| r.get(0),
     )?;
@@ -209,6 +225,19 @@ pub(super) fn offer_in(
         // A refused version is not retried until someone replays it.
         if dead.as_ref().is_some_and(|(fp, _)| fp == &c.fingerprint) {
             return Ok(Offer::Unchanged);
+        }
+        // Never sent, and as the baseline read it.
+        if ledger.is_none() && dead.is_none() {
+            let baseline: Option<String> = tx
+                .query_row(
+                    "SELECT fingerprint FROM baseline WHERE key = ?1",
+                    [&c.key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if baseline.as_ref() == Some(&c.fingerprint) {
+                return Ok(Offer::Unchanged);
+            }
         }
     }
     let max_outbox: Option<i64> = tx.query_row(

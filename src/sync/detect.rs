@@ -12,7 +12,7 @@ use super::SyncError;
 use crate::extract::{Extractor, records_json};
 use crate::sources::nest::LinesIndex;
 use crate::sources::{SourceError, SourceFile};
-use crate::state::{Change, FileRecord, Offer, Reason, Staging, StateStore, format_ms};
+use crate::state::{Change, FileRecord, KnownFile, Offer, Reason, Staging, StateStore, format_ms};
 
 /// Name of the orders source in the `files` table.
 pub const ORDERS: &str = "orders";
@@ -69,12 +69,36 @@ pub fn file_record(f: &SourceFile) -> FileRecord {
     }
 }
 
-/// Files that are new or whose size, etag or mtime changed since recorded.
-pub fn unseen(files: Vec<SourceFile>, known: &HashMap<String, FileRecord>) -> Vec<SourceFile> {
+/// How long after its modification time a file must have been read for
+/// its listing to prove it unchanged later. SFTP gives whole seconds, some
+/// file systems two, and the server's clock is not ours: a file rewritten
+/// in place with the same size within that second would list exactly as it
+/// did when read. A file read this soon after it was modified is read again
+/// on the next run (its unchanged orders are not sent again), as git treats
+/// a "racily clean" index entry.
+pub const RACY_MS: i64 = 60_000;
+
+/// Files that are new or whose size, etag or mtime changed since recorded;
+/// unless the store's ETag follows the content (`content_etag`), also those
+/// read less than [`RACY_MS`] after their recorded mtime.
+pub fn unseen(
+    files: Vec<SourceFile>,
+    known: &HashMap<String, KnownFile>,
+    content_etag: bool,
+) -> Vec<SourceFile> {
     files
         .into_iter()
-        .filter(|f| known.get(f.path.as_ref()) != Some(&file_record(f)))
+        .filter(|f| match known.get(f.path.as_ref()) {
+            None => true,
+            Some(k) => k.record != file_record(f) || !(content_etag || proven(k)),
+        })
         .collect()
+}
+
+/// Whether a file's record, listed the same again, proves it unchanged.
+fn proven(k: &KnownFile) -> bool {
+    k.read_at_ms
+        .is_some_and(|read| read.saturating_sub(k.record.modified_ms) >= RACY_MS)
 }
 
 /// One order row, ready to offer.
@@ -255,11 +279,15 @@ pub fn detect<'a>(
         Err(SourceError::NoFiles { .. }) if !known.is_empty() => Vec::new(),
         other => other?,
     };
-    let files = unseen(listed.clone(), &known);
+    let files = unseen(listed.clone(), &known, ex.orders.location.content_etag);
     let (lines_idx, lines_files, lined_keys) = match &ex.lines {
         Some((source, _, _)) => {
             let all = handle.block_on(source.list())?;
-            let new = unseen(all.clone(), &store.known_files(LINES)?);
+            let new = unseen(
+                all.clone(),
+                &store.known_files(LINES)?,
+                source.location.content_etag,
+            );
             if files.is_empty() && new.is_empty() {
                 (None, Vec::new(), HashSet::new())
             } else {

@@ -167,11 +167,6 @@ fn flag_blocking(
                     (Selection::Keys(keys), _) => (keys.contains(&row.key), Reason::Repair, true),
                     _ => (false, Reason::Import, false),
                 };
-                if !selected {
-                    continue;
-                }
-                s.matched += 1;
-                s.found.insert(row.key.clone());
                 let change = Change {
                     fingerprint: fingerprint(&row.record),
                     key: row.key,
@@ -179,6 +174,16 @@ fn flag_blocking(
                     record: row.record,
                     hold_until_ms: None,
                 };
+                if !selected {
+                    // What the baseline leaves out is not sent until it changes,
+                    // even when its file is read again.
+                    if baseline {
+                        staging.baseline(&change)?;
+                    }
+                    continue;
+                }
+                s.matched += 1;
+                s.found.insert(change.key.clone());
                 match staging.offer(&change, reason, force)? {
                     Offer::Queued | Offer::Coalesced => s.flagged += 1,
                     Offer::AlreadyQueued => s.already_queued += 1,

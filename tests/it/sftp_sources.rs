@@ -8,7 +8,7 @@ use crate::support::cli::Cmd;
 use crate::support::receiver::{Background, Receiver};
 use crate::support::reconcile::ReconcilePipeline;
 use crate::support::sshd::{Auth, PASSWORD, PASSWORD_USER, Sshd, current_user, readable_dir};
-use crate::support::{json, root, state, stderr, text, write};
+use crate::support::{json, mtime, root, set_mtime, settle, state, stderr, text, write};
 
 /// A sync pipeline at `file` reading `location` with these storage options.
 fn pipeline(file: &Path, location: &str, storage: &[(&str, String)], sink: &str) {
@@ -51,6 +51,29 @@ fn known_hosts(sshd: &Sshd, dir: &Path) -> String {
     sshd.known_hosts_in(dir).display().to_string()
 }
 
+/// A folder with `sync.yaml`, reading `data/orders_*.csv` from `sshd` as
+/// `user` with `storage` and a known_hosts file that knows the server, and
+/// the receiver it sends to.
+fn site(
+    sshd: &Sshd,
+    user: &str,
+    data: &Path,
+    storage: &[(&str, String)],
+) -> (tempfile::TempDir, Background) {
+    let tmp = tempfile::tempdir().unwrap();
+    let rec = Receiver::builder().start_in_background();
+    let location = sshd.url(user, &format!("{}/orders_*.csv", data.display()));
+    let mut storage = storage.to_vec();
+    storage.push(("sftp_known_hosts", known_hosts(sshd, tmp.path())));
+    pipeline(
+        &tmp.path().join("sync.yaml"),
+        &location,
+        &storage,
+        &rec.url(),
+    );
+    (tmp, rec)
+}
+
 #[test]
 fn sftp_exports_are_read_with_a_key_through_a_glob_and_only_new_files_are_read_again() {
     let Some(sshd) = Sshd::start(Auth::Keys) else {
@@ -58,10 +81,17 @@ fn sftp_exports_are_read_with_a_key_through_a_glob_and_only_new_files_are_read_a
     };
     let data = tempfile::tempdir().unwrap();
     let d = data.path();
-    write(&d.join("orders_1.csv"), export(&[1, 2]));
-    write(&d.join("orders_2.csv"), export(&[3]));
-    write(&d.join("notes.csv"), export(&[8]));
-    write(&d.join("sub/orders_9.csv"), export(&[9]));
+    for (name, ids) in [
+        ("orders_1.csv", &[1, 2][..]),
+        ("orders_2.csv", &[3]),
+        ("notes.csv", &[8]),
+        ("sub/orders_9.csv", &[9]),
+    ] {
+        write(&d.join(name), export(ids));
+        // Written well before the run, as exports are: read once, they are
+        // proven unchanged by the listing (`sync::detect::RACY_MS`).
+        settle(&d.join(name));
+    }
     // The key is named relative to the pipeline file, which is not in the
     // folder the command runs in.
     let tmp = tempfile::tempdir().unwrap();
@@ -103,19 +133,9 @@ fn sftp_password_from_the_named_variable_logs_in_and_unchanged_files_are_not_dow
     let data = readable_dir();
     let d = data.path();
     write(&d.join("orders_1.csv"), export(&[1, 2]));
-    let tmp = tempfile::tempdir().unwrap();
-    let rec = Receiver::builder().start_in_background();
-    let location = sshd.url(PASSWORD_USER, &format!("{}/orders_*.csv", d.display()));
-    let storage = [
-        ("sftp_password_env", "S360_SFTP_PASSWORD".to_string()),
-        ("sftp_known_hosts", known_hosts(&sshd, tmp.path())),
-    ];
-    pipeline(
-        &tmp.path().join("sync.yaml"),
-        &location,
-        &storage,
-        &rec.url(),
-    );
+    settle(&d.join("orders_1.csv"));
+    let password = [("sftp_password_env", "S360_SFTP_PASSWORD".to_string())];
+    let (tmp, rec) = site(&sshd, PASSWORD_USER, d, &password);
     let env = [("S360_SFTP_PASSWORD", PASSWORD)];
     let o = sync(tmp.path(), "sync.yaml", &env);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -150,26 +170,42 @@ fn sftp_password_from_the_named_variable_logs_in_and_unchanged_files_are_not_dow
 }
 
 #[test]
+fn an_sftp_file_rewritten_in_the_second_it_was_read_is_read_again() {
+    // SFTP gives whole seconds: a same-size rewrite in the second after the
+    // read lists exactly as the file did. Here the second is made to match.
+    let Some(sshd) = Sshd::start(Auth::Keys) else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("orders_1.csv");
+    write(&file, export(&[1]));
+    let written = mtime(&file);
+    let key = [("sftp_key", sshd.client_key().display().to_string())];
+    let (tmp, rec) = site(&sshd, &current_user(), data.path(), &key);
+    let o = sync(tmp.path(), "sync.yaml", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(delivered(&rec), ["1"]);
+
+    // Order 2 replaces order 1: same size, same mtime.
+    write(&file, export(&[2]));
+    set_mtime(&file, written);
+    rec.clear();
+    let o = sync(tmp.path(), "sync.yaml", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(delivered(&rec), ["2"], "{}", text(&o));
+    assert_eq!(json(&o)["detection"]["files_read"], 1, "{}", text(&o));
+}
+
+#[test]
 fn a_wrong_sftp_password_is_refused_naming_the_url_and_never_the_password() {
     let Some(sshd) = Sshd::start(Auth::Passwords) else {
         return;
     };
     let data = readable_dir();
     write(&data.path().join("orders_1.csv"), export(&[1]));
-    let tmp = tempfile::tempdir().unwrap();
-    let rec = Receiver::builder().start_in_background();
     let dir = data.path().display().to_string();
-    let location = sshd.url(PASSWORD_USER, &format!("{dir}/orders_*.csv"));
-    let storage = [
-        ("sftp_password_env", "S360_SFTP_PASSWORD".to_string()),
-        ("sftp_known_hosts", known_hosts(&sshd, tmp.path())),
-    ];
-    pipeline(
-        &tmp.path().join("sync.yaml"),
-        &location,
-        &storage,
-        &rec.url(),
-    );
+    let password = [("sftp_password_env", "S360_SFTP_PASSWORD".to_string())];
+    let (tmp, rec) = site(&sshd, PASSWORD_USER, data.path(), &password);
     let env = [("S360_SFTP_PASSWORD", PASSWORD)];
     let o = sync(tmp.path(), "sync.yaml", &env);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -219,23 +255,11 @@ fn an_encrypted_sftp_key_is_opened_with_the_passphrase_from_its_variable() {
     let key = sshd.encrypted_client_key(passphrase);
     let data = tempfile::tempdir().unwrap();
     write(&data.path().join("orders_1.csv"), export(&[1, 2]));
-    let tmp = tempfile::tempdir().unwrap();
-    let rec = Receiver::builder().start_in_background();
-    let location = sshd.url(
-        &current_user(),
-        &format!("{}/orders_*.csv", data.path().display()),
-    );
     let storage = [
         ("sftp_key", key.display().to_string()),
         ("sftp_key_passphrase_env", "S360_KEY_PASSPHRASE".to_string()),
-        ("sftp_known_hosts", known_hosts(&sshd, tmp.path())),
     ];
-    pipeline(
-        &tmp.path().join("sync.yaml"),
-        &location,
-        &storage,
-        &rec.url(),
-    );
+    let (tmp, rec) = site(&sshd, &current_user(), data.path(), &storage);
 
     let o = sync(tmp.path(), "sync.yaml", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

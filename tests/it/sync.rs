@@ -8,7 +8,7 @@ use crate::support::cli::{Cmd, POLL, WAIT, bin_async, dead_letters, run, status,
 use crate::support::exports::{borrowed as rows, closed as many, noon_orders, orders as export};
 use crate::support::pipeline::{Retry, Sink, Source, SyncPipeline};
 use crate::support::receiver::{Act, Receiver, When};
-use crate::support::{json as summary, text};
+use crate::support::{json as summary, mtime, set_mtime, settle, text};
 
 /// The pipeline of these tests: the orders export to `url`, quick retries,
 /// a lookback of an hour.
@@ -73,25 +73,27 @@ async fn late_rows_in_a_new_file_are_sent_whatever_their_age_and_unchanged_reexp
     let dir = tempfile::tempdir().unwrap();
     let rec = Receiver::ok().await;
     pipeline(&rec.url()).write(dir.path());
-    export(
+    // Exports written an hour before the runs: read once, a file is proven
+    // unchanged by its listing alone.
+    settle(&export(
         dir.path(),
         "orders_1.csv",
         &[
             (1, "CLOSED", 100, "2026-10-13 12:00:00"),
             (2, "CLOSED", 200, "2026-10-13 12:30:00"),
         ],
-    );
+    ));
     let o = run(dir.path(), &[]).await;
     assert_eq!(summary(&o)["delivery"]["acknowledged"], 2);
     // A full re-export with the same content: nothing to send.
-    export(
+    settle(&export(
         dir.path(),
         "orders_2.csv",
         &[
             (1, "CLOSED", 100, "2026-10-13 12:00:00"),
             (2, "CLOSED", 200, "2026-10-13 12:30:00"),
         ],
-    );
+    ));
     let o = run(dir.path(), &[]).await;
     let s = summary(&o);
     assert_eq!(s["delivery"]["sent"], 0, "{s}");
@@ -101,14 +103,14 @@ async fn late_rows_in_a_new_file_are_sent_whatever_their_age_and_unchanged_reexp
     );
     // A late file: rows 20 minutes and 2 hours before the cursor. The file
     // is new, so both are sent; age alone never drops a row of a new file.
-    export(
+    settle(&export(
         dir.path(),
         "orders_3.csv",
         &[
             (3, "CLOSED", 300, "2026-10-13 12:10:00"),
             (4, "CLOSED", 400, "2026-10-13 10:29:00"),
         ],
-    );
+    ));
     rec.clear();
     let o = run(dir.path(), &[]).await;
     let s = summary(&o);
@@ -119,7 +121,7 @@ async fn late_rows_in_a_new_file_are_sent_whatever_their_age_and_unchanged_reexp
     // A file read before and rewritten in place (a full export kept under
     // one name) is read from cursor - lookback on: its old rows are skipped
     // as too old, counted, and its recent ones are offered.
-    export(
+    settle(&export(
         dir.path(),
         "orders_1.csv",
         &[
@@ -128,21 +130,65 @@ async fn late_rows_in_a_new_file_are_sent_whatever_their_age_and_unchanged_reexp
             (5, "CLOSED", 500, "2026-10-13 09:00:00"),
             (6, "CLOSED", 600, "2026-10-13 12:20:00"),
         ],
-    );
+    ));
     rec.clear();
     let o = run(dir.path(), &[]).await;
     let s = summary(&o);
     assert_eq!(s["detection"]["too_old"], 1, "{s}");
     assert_eq!(rec.delivered(), vec![("6".to_string(), 1)]);
     // A changed order gets version 2.
-    export(
+    settle(&export(
         dir.path(),
         "orders_4.csv",
         &[(1, "CANCELLED", 100, "2026-10-13 13:00:00")],
-    );
+    ));
     rec.clear();
     run(dir.path(), &[]).await;
     assert_eq!(rec.delivered(), vec![("1".to_string(), 2)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_same_size_rewrite_that_keeps_the_mtime_is_still_read() {
+    // What a whole-second clock (SFTP, a network share) shows of a file
+    // rewritten in place within the second after it was read: the same
+    // size, the same mtime, the same inode. The listing cannot tell, so a
+    // file read that soon after its mtime is read again on the next run.
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
+    let file = export(
+        dir.path(),
+        "orders_1.csv",
+        &[(1, "CLOSED", 100, "2026-10-13 12:00:00")],
+    );
+    let written = mtime(&file);
+    let o = run(dir.path(), &[]).await;
+    assert_eq!(summary(&o)["delivery"]["acknowledged"], 1, "{}", text(&o));
+    let before = std::fs::read(&file).unwrap();
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &[(1, "ISSUED", 100, "2026-10-13 12:05:00")],
+    );
+    assert_eq!(std::fs::read(&file).unwrap().len(), before.len());
+    assert_ne!(std::fs::read(&file).unwrap(), before);
+    set_mtime(&file, written);
+    rec.clear();
+    let o = run(dir.path(), &[]).await;
+    let s = summary(&o);
+    assert_eq!(s["detection"]["files_read"], 1, "{s}");
+    assert_eq!(rec.delivered(), vec![("1".to_string(), 2)], "{s}");
+
+    // Read long after its mtime, a file is proven unchanged by its listing:
+    // not read again, even once more.
+    settle(&file);
+    let o = run(dir.path(), &[]).await;
+    assert_eq!(summary(&o)["detection"]["files_read"], 1);
+    rec.clear();
+    let o = run(dir.path(), &[]).await;
+    let s = summary(&o);
+    assert_eq!(s["detection"]["files_read"], 0, "{s}");
+    assert!(rec.delivered().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

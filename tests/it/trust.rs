@@ -9,7 +9,7 @@ use crate::support::exports::{borrowed, lines, orders_with};
 use crate::support::pipeline::{Lines, Retry, Sink, Source, Step, SyncPipeline, names};
 use crate::support::receiver::{Act, Receiver, When};
 use crate::support::state::db_hash as state_hash;
-use crate::support::{json as summary, text};
+use crate::support::{json as summary, settle, text};
 
 /// A sync pipeline over `exports/orders_*.csv` (`orderId;orderState;
 /// operationCount;lastModDateTime`) to `url`, with quick retries and a
@@ -33,8 +33,8 @@ fn with_lines(url: &str, lines: impl Fn(Lines) -> Lines) -> SyncPipeline {
     p
 }
 
-fn orders(dir: &Path, name: &str, rows: &[(i64, &str, i64, &str)]) {
-    orders_with(dir, name, "operationCount", rows);
+fn orders(dir: &Path, name: &str, rows: &[(i64, &str, i64, &str)]) -> PathBuf {
+    orders_with(dir, name, "operationCount", rows)
 }
 
 fn state_db(dir: &Path) -> PathBuf {
@@ -179,15 +179,17 @@ async fn lines_arriving_a_run_later_requeue_their_order() {
     let mut p = with_lines(&rec.url(), |l| l);
     p.sink = p.sink.format("s360");
     p.write(dir.path());
-    orders(
+    // Written well before the run: the orders file is not read again for
+    // its own sake (`sync::detect::RACY_MS`), only for the lines.
+    settle(&orders(
         dir.path(),
         "orders_1.csv",
         &[
             (1, "CLOSED", 1, "2026-10-13 12:00:00"),
             (2, "CLOSED", 2, "2026-10-13 12:01:00"),
         ],
-    );
-    lines(dir.path(), "lines_1.csv", &[(1, 10, 1), (2, 20, 1)]);
+    ));
+    settle(&lines(dir.path(), "lines_1.csv", &[(1, 10, 1), (2, 20, 1)]));
     let o = run(dir.path(), &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(summary(&o)["delivery"]["acknowledged"], 2);
@@ -439,6 +441,54 @@ async fn first_run_after_import_flag_sends_only_what_changed_after() {
     assert_eq!(summary(&o)["delivery"]["acknowledged"], 1, "{}", text(&o));
     let keys: Vec<String> = rec.delivered().into_iter().map(|o| o.0).collect();
     assert_eq!(keys, vec!["1".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_baseline_export_rewritten_in_place_sends_only_what_changed() {
+    // A full export kept under one name. The import flags the 13th; order 1
+    // (the 12th, 40 minutes before the cursor, so inside the lookback) is
+    // left out. S-360 then appends order 3 to the same file.
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
+    let rows = [
+        (1, "CLOSED", 0, "2026-10-12 23:30:00"),
+        (2, "CLOSED", 0, "2026-10-13 00:10:00"),
+    ];
+    settle(&orders(dir.path(), "orders_1.csv", &rows));
+    let flag = [
+        "import",
+        "flag",
+        "sync.yaml",
+        "--from",
+        "2026-10-13",
+        "--to",
+        "2026-10-14",
+        "--column",
+        "lastModDateTime",
+    ];
+    let o = bin_async(dir.path(), &flag, &[]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let o = bin_async(dir.path(), &["import", "run", "sync.yaml", "--json"], &[]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(rec.delivered(), vec![("2".to_string(), 1)]);
+    rec.clear();
+
+    let mut more = rows.to_vec();
+    more.push((3, "CLOSED", 0, "2026-10-13 00:20:00"));
+    orders(dir.path(), "orders_1.csv", &more);
+    let o = run(dir.path(), &[]).await;
+    let s = summary(&o);
+    assert_eq!(s["detection"]["files_read"], 1, "{s}");
+    assert_eq!(rec.delivered(), vec![("3".to_string(), 1)], "{s}");
+
+    // Changed, the order the import left out is sent, as version 1.
+    rec.clear();
+    more[0] = (1, "CANCELLED", 0, "2026-10-13 00:30:00");
+    orders(dir.path(), "orders_1.csv", &more);
+    let o = run(dir.path(), &[]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(rec.delivered(), vec![("1".to_string(), 1)], "{}", text(&o));
 }
 
 #[tokio::test(flavor = "multi_thread")]

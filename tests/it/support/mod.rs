@@ -16,5 +16,5 @@ pub mod state;
 pub mod yaml;
 
 pub use cli::{bin, generate};
-pub use fs::{corpus, root, write};
+pub use fs::{corpus, mtime, root, set_mtime, settle, write};
 pub use out::{json, stderr, stdout, text};
