@@ -118,11 +118,17 @@ fn generic(e: impl std::error::Error + Send + Sync + 'static) -> object_store::E
     }
 }
 
-/// The server's path of a store path (absolute; object_store paths have
-/// no leading `/` and percent-encode a few characters).
+/// The server's path of a store path: absolute (object_store paths have
+/// no leading `/` and percent-encode a few characters), or, for a URL path
+/// that starts with `/~/` (`sftp://host/~/exports/`, as curl reads it),
+/// relative to the folder the server logs the user into, their home.
 fn remote(path: &StorePath) -> String {
     let decoded = percent_encoding::percent_decode_str(path.as_ref()).decode_utf8_lossy();
-    format!("/{decoded}")
+    match decoded.strip_prefix('~') {
+        Some("") => ".".to_string(),
+        Some(rest) if rest.starts_with('/') => rest.trim_start_matches('/').to_string(),
+        _ => format!("/{decoded}"),
+    }
 }
 
 /// A failed SFTP request on `path` as object_store's error of that kind.
@@ -372,5 +378,22 @@ impl ObjectStore for SftpStore {
         _options: CopyOptions,
     ) -> object_store::Result<()> {
         Err(read_only("copy"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_path_under_tilde_is_relative_to_the_login_folder() {
+        let remote_of = |p: &str| remote(&StorePath::from_url_path(p).unwrap());
+        assert_eq!(remote_of("/srv/exports/a.csv"), "/srv/exports/a.csv");
+        assert_eq!(remote_of("/~/exports/a.csv"), "exports/a.csv");
+        assert_eq!(remote_of("/~"), ".");
+        // Only a whole `~` segment means the home folder.
+        assert_eq!(remote_of("/~old/a.csv"), "/~old/a.csv");
+        assert_eq!(remote_of("/srv/~/a.csv"), "/srv/~/a.csv");
+        assert_eq!(remote_of("/out/a%20b.csv"), "/out/a b.csv");
     }
 }
