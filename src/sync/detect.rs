@@ -75,7 +75,8 @@ pub fn file_record(f: &SourceFile) -> FileRecord {
 /// in place with the same size within that second would list exactly as it
 /// did when read. A file read this soon after it was modified is read again
 /// on the next run (its unchanged orders are not sent again), as git treats
-/// a "racily clean" index entry.
+/// a "racily clean" index entry. A server whose clock is more than this
+/// behind ours can still hide such a rewrite.
 pub const RACY_MS: i64 = 60_000;
 
 /// Files that are new or whose size, etag or mtime changed since recorded;

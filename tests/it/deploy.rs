@@ -1,4 +1,4 @@
-//! The deployment files stay in step with the tool: the Kubernetes CronJob's pipeline validates, its command line is one `s360-sync` takes, every variable the pipeline reads is set by the container, and the image's user and state folder are the ones the manifest mounts. (The image itself is built by `docker build`; these machines have no Docker engine, so no test builds it.)
+//! The deployment files stay in step with the tool: the Kubernetes CronJob's pipeline validates, its command line is one `s360-sync` takes, every variable the pipeline reads is set by the container, and the image's user and state folder are the ones the manifest mounts. The image itself is built and run by a long test (`#[ignore]`d: a release build inside Docker takes half an hour on two cores, and needs a Docker engine).
 
 use std::process::Command;
 
@@ -128,4 +128,73 @@ fn the_cronjob_runs_a_valid_pipeline_with_a_command_line_the_tool_takes() {
             .any(|m| m["mountPath"] == state),
         "the state folder is a volume"
     );
+}
+
+/// `docker` with these arguments, its output.
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .current_dir(root())
+        .env("DOCKER_BUILDKIT", "1")
+        .output()
+        .expect("docker")
+}
+
+/// The Dockerfile builds, and its image runs the whole job (the demo) as
+/// its unprivileged user, with the CA roots for HTTPS, the state folder the
+/// CronJob mounts, and the example pipelines valid inside it. The base
+/// images (`rust:1.95-bookworm`, `debian:bookworm-slim`) come from Docker
+/// Hub, or from local images of those names where it cannot be reached.
+#[test]
+#[ignore = "long (a release build in Docker, ~30 min): cargo test --test it the_image -- --ignored"]
+fn the_image_builds_and_runs_the_demo_as_its_unprivileged_user() {
+    let info = docker(&["info"]);
+    assert!(
+        info.status.success(),
+        "no Docker engine: {}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let tag = "s360-sync:test";
+    let o = docker(&["build", "--network", "host", "-t", tag, "."]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = docker(&["run", "--rm", tag, "--version"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(env!("CARGO_PKG_VERSION")),
+        "{}",
+        text(&o)
+    );
+    let o = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        tag,
+        "-c",
+        "id -u; stat -c %u /var/lib/s360-sync; pwd; echo $S360_SYNC_STATE_DIR; \
+         test -s /etc/ssl/certs/ca-certificates.crt && echo roots",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "65532\n65532\n/var/lib/s360-sync\n/var/lib/s360-sync\nroots\n"
+    );
+
+    let pipelines = format!("{}:/pipelines:ro", root().join("pipelines").display());
+    let o = docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &pipelines,
+        tag,
+        "validate",
+        "/pipelines/reconcile-orders.yaml",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The whole job inside the image: exports generated, the sandbox CRM on
+    // the container's loopback, import, sync, check; exit 0 when clean.
+    let o = docker(&["run", "--rm", tag, "demo"]);
+    assert!(o.status.success(), "{}", text(&o));
 }

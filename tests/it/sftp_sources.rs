@@ -201,35 +201,28 @@ fn an_sftp_path_under_tilde_is_read_from_the_login_folder() {
     let Some(sshd) = Sshd::start(Auth::Keys) else {
         return;
     };
-    // A folder in the home of the user the tests log in as.
-    let home = PathBuf::from(std::env::var("HOME").unwrap());
+    // A folder in the home of the user the tests log in as, as the server
+    // knows it (from the password database, not `HOME`).
+    let user = current_user();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let home = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f[0] == user)
+        .map(|f| PathBuf::from(f[5]))
+        .unwrap();
     let data = tempfile::tempdir_in(&home).unwrap();
     write(&data.path().join("orders_1.csv"), export(&[1, 2]));
     let name = data.path().file_name().unwrap().to_str().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let rec = Receiver::builder().start_in_background();
-    let location = sshd.url(&current_user(), &format!("/~/{name}/orders_*.csv"));
-    let storage = [
-        ("sftp_key", sshd.client_key().display().to_string()),
-        ("sftp_known_hosts", known_hosts(&sshd, tmp.path())),
-    ];
-    pipeline(
-        &tmp.path().join("sync.yaml"),
-        &location,
-        &storage,
-        &rec.url(),
-    );
+    let key = [("sftp_key", sshd.client_key().display().to_string())];
+    let under_home = |folder: &str| PathBuf::from(format!("/~/{folder}"));
+    let (tmp, rec) = site(&sshd, &user, &under_home(name), &key);
     let o = sync(tmp.path(), "sync.yaml", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(delivered(&rec), ["1", "2"]);
     // A missing folder under it is named as the URL has it.
-    let location = sshd.url(&current_user(), &format!("/~/{name}-gone/orders_*.csv"));
-    pipeline(
-        &tmp.path().join("sync.yaml"),
-        &location,
-        &storage,
-        &rec.url(),
-    );
+    let gone = format!("{name}-gone");
+    let (tmp, _rec) = site(&sshd, &user, &under_home(&gone), &key);
     let o = sync(tmp.path(), "sync.yaml", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(

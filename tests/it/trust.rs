@@ -37,6 +37,23 @@ fn orders(dir: &Path, name: &str, rows: &[(i64, &str, i64, &str)]) -> PathBuf {
     orders_with(dir, name, "operationCount", rows)
 }
 
+/// `import flag` of the orders last modified on 2026-10-13, with `--json`.
+async fn flag_the_13th(dir: &Path) -> std::process::Output {
+    let args = [
+        "import",
+        "flag",
+        "sync.yaml",
+        "--from",
+        "2026-10-13",
+        "--to",
+        "2026-10-14",
+        "--column",
+        "lastModDateTime",
+        "--json",
+    ];
+    bin_async(dir, &args, &[]).await
+}
+
 fn state_db(dir: &Path) -> PathBuf {
     dir.join("state/trust.db")
 }
@@ -403,23 +420,7 @@ async fn first_run_after_import_flag_sends_only_what_changed_after() {
             (4, "CLOSED", 0, "2026-10-14 09:00:00"),
         ],
     );
-    let o = bin_async(
-        dir.path(),
-        &[
-            "import",
-            "flag",
-            "sync.yaml",
-            "--from",
-            "2026-10-13",
-            "--to",
-            "2026-10-14",
-            "--column",
-            "lastModDateTime",
-            "--json",
-        ],
-        &[],
-    )
-    .await;
+    let o = flag_the_13th(dir.path()).await;
     assert!(o.status.success(), "{}", text(&o));
     let flagged: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(flagged["flagged"], 2, "{flagged}");
@@ -456,18 +457,7 @@ async fn a_baseline_export_rewritten_in_place_sends_only_what_changed() {
         (2, "CLOSED", 0, "2026-10-13 00:10:00"),
     ];
     settle(&orders(dir.path(), "orders_1.csv", &rows));
-    let flag = [
-        "import",
-        "flag",
-        "sync.yaml",
-        "--from",
-        "2026-10-13",
-        "--to",
-        "2026-10-14",
-        "--column",
-        "lastModDateTime",
-    ];
-    let o = bin_async(dir.path(), &flag, &[]).await;
+    let o = flag_the_13th(dir.path()).await;
     assert!(o.status.success(), "{}", text(&o));
     let o = bin_async(dir.path(), &["import", "run", "sync.yaml", "--json"], &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
