@@ -130,9 +130,11 @@ fn the_cronjob_runs_a_valid_pipeline_with_a_command_line_the_tool_takes() {
     );
 }
 
-/// `docker` with these arguments, its output.
+/// `docker` (or the client `DOCKER` names) with these arguments, its
+/// output. BuildKit is on: the Dockerfile's cache mounts need it.
 fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker")
+    let client = std::env::var("DOCKER").unwrap_or_else(|_| "docker".into());
+    Command::new(client)
         .args(args)
         .current_dir(root())
         .env("DOCKER_BUILDKIT", "1")
@@ -146,7 +148,7 @@ fn docker(args: &[&str]) -> std::process::Output {
 /// images (`rust:1.95-bookworm`, `debian:bookworm-slim`) come from Docker
 /// Hub, or from local images of those names where it cannot be reached.
 #[test]
-#[ignore = "long (a release build in Docker, ~30 min): cargo test --test it the_image -- --ignored"]
+#[ignore = "long (a release build in Docker, ~30 min): [DOCKER=client] cargo test --test it the_image -- --ignored"]
 fn the_image_builds_and_runs_the_demo_as_its_unprivileged_user() {
     let info = docker(&["info"]);
     assert!(
