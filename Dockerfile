@@ -2,10 +2,11 @@
 # alone on Debian slim, run as an unprivileged user.
 #
 #   docker build -t s360-sync:0.1.0 .
-#   docker run --rm s360-sync:0.1.0 validate /pipelines/sync.yaml
+#   docker run --rm -v "$PWD/pipelines:/etc/s360-sync:ro" s360-sync:0.1.0 validate /etc/s360-sync/sync-orders.yaml
 #
 # The build needs nothing beyond crates.io: SQLite is bundled and TLS is
-# rustls. deploy/kubernetes/cronjob.yaml runs this image every 15 minutes.
+# rustls. deploy/kubernetes/cronjob.yaml runs this image every 15 minutes;
+# tests/it/deploy.rs has a long test that builds it and runs the demo in it.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src

@@ -1,4 +1,4 @@
-//! The deployment files stay in step with the tool: the Kubernetes CronJob's pipeline validates, its command line is one `s360-sync` takes, every variable the pipeline reads is set by the container, and the image's user and state folder are the ones the manifest mounts. The image itself is built and run by a long test (`#[ignore]`d: a release build inside Docker takes half an hour on two cores, and needs a Docker engine).
+//! The deployment files stay in step with the tool: the Kubernetes CronJob's pipeline validates, its command line is one `s360-sync` takes, every variable the pipeline reads is set by the container, and the image's user and state folder are the ones the manifest mounts. The image itself is built and run by a long test (`#[ignore]`d: a release build inside Docker takes about half an hour on two cores, and needs a Docker engine).
 
 use std::process::Command;
 
@@ -183,7 +183,8 @@ fn the_image_builds_and_runs_the_demo_as_its_unprivileged_user() {
         "65532\n65532\n/var/lib/s360-sync\n/var/lib/s360-sync\nroots\n"
     );
 
-    let pipelines = format!("{}:/pipelines:ro", root().join("pipelines").display());
+    // As the README runs it, the pipelines mounted where the CronJob mounts them.
+    let pipelines = format!("{}:/etc/s360-sync:ro", root().join("pipelines").display());
     let o = docker(&[
         "run",
         "--rm",
@@ -191,7 +192,7 @@ fn the_image_builds_and_runs_the_demo_as_its_unprivileged_user() {
         &pipelines,
         tag,
         "validate",
-        "/pipelines/reconcile-orders.yaml",
+        "/etc/s360-sync/sync-orders.yaml",
     ]);
     assert!(o.status.success(), "{}", text(&o));
 
