@@ -110,9 +110,12 @@ impl SftpOptions {
                 if is_env_name(value) {
                     Some(value.clone())
                 } else {
+                    // What was written is not repeated: it may be the
+                    // secret itself, written where its variable belongs.
                     problems.push(format!(
-                        "storage option `{name}`: {value:?} must be the NAME of an environment \
-                         variable (letters, digits, `_`)"
+                        "storage option `{name}` must be the NAME of an environment variable \
+                         (letters, digits, `_`) that holds the secret, not the secret (the \
+                         value written is not shown)"
                     ));
                     None
                 }

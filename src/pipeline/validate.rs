@@ -632,9 +632,13 @@ fn env_name(c: &mut Checker<'_>, path: &str, name: &str) {
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
     {
+        // What was written is not repeated: it may be the secret itself,
+        // written where its variable belongs.
         c.report(
             path,
-            format!("{name:?} must be the NAME of an environment variable (letters, digits, `_`)"),
+            "must be the NAME of an environment variable (letters, digits, `_`) that holds \
+             the secret, not the secret (the value written is not shown)"
+                .to_string(),
         );
     }
 }

@@ -76,14 +76,16 @@ pub enum ReconcileError {
         message: String,
     },
     /// Publishing a report object to the store failed.
-    #[error("{action} {url}: {source}")]
+    #[error("{action} {url}: {}", crate::sources::redact::redacted_chain(error))]
     Upload {
         /// `reading`, `deleting` or `uploading`.
         action: &'static str,
         /// The object.
         url: String,
-        /// Cause.
-        source: object_store::Error,
+        /// Cause. Shown with every URL in it redacted, and not exposed as
+        /// the error's source: object_store's messages carry request URLs
+        /// with their user info.
+        error: object_store::Error,
     },
     /// An `output.slices` column cannot be sliced as asked.
     #[error("output.slices: {0}")]

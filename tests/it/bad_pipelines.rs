@@ -1,4 +1,4 @@
-//! Bad pipeline files (`testdata/bad/pipelines/`, one per case, plus a deeply nested one made here): `validate` and `run` exit 2 naming the field, and a run with the bad file sends nothing and leaves the state byte-for-byte as it was.
+//! Bad pipeline files (`testdata/bad/pipelines/`, one per case, plus a deeply nested one made here): `validate` and `run` exit 2 naming the field and never repeating a secret written in the wrong place, and a run with the bad file sends nothing and leaves the state byte-for-byte as it was.
 
 use std::path::PathBuf;
 
@@ -21,6 +21,15 @@ fn expected(text: &str) -> String {
         .unwrap_or_else(|| panic!("case without `# expect:` line"))
         .trim()
         .to_string()
+}
+
+/// The `# hidden: ...` second line of a case, if any: a secret written
+/// where it does not belong, which no message may repeat.
+fn hidden(text: &str) -> Option<&str> {
+    text.lines()
+        .nth(1)?
+        .strip_prefix("# hidden: ")
+        .map(str::trim)
 }
 
 /// The good pipeline the bad cases are variants of (their state, their source).
@@ -94,6 +103,12 @@ async fn every_bad_pipeline_file_is_refused_by_name_and_changes_nothing() {
                 "{name}, {cmd:?}: must name `{expect}`: {out}"
             );
             assert!(out.contains("sync.yaml"), "{name}: names the file: {out}");
+            if let Some(secret) = hidden(content) {
+                assert!(
+                    !out.contains(secret),
+                    "{name}, {cmd:?}: shows {secret:?}: {out}"
+                );
+            }
         }
         assert!(rec.log().is_empty(), "{name}: nothing sent");
         assert_eq!(state_bytes(dir.path()), before, "{name}: state unchanged");

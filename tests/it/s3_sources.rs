@@ -224,3 +224,112 @@ fn keys_come_from_the_aws_profile_in_force_and_a_profile_that_cannot_is_refused(
         assert!(!err.contains(&secret), "{err}");
     }
 }
+
+/// An S3 endpoint on 127.0.0.1 that refuses every request (403) the way
+/// AWS refuses a bad signature: its XML body repeats the access key id and
+/// the canonical request, whose signed headers hold the session token.
+/// Answers 50 requests at most.
+fn echoing_s3() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(50) {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let mut head = Vec::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if line == "\r\n" => break,
+                    Ok(_) => head.push(line.trim_end().to_string()),
+                }
+            }
+            let header = |name: &str| {
+                head.iter()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                    })
+                    .unwrap_or_default()
+            };
+            let auth = header("authorization");
+            let key_id = auth
+                .split("Credential=")
+                .nth(1)
+                .and_then(|c| c.split('/').next())
+                .unwrap_or_default()
+                .to_string();
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided. Check your key and signing method.</Message><AWSAccessKeyId>{key_id}</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256\n{}</StringToSign><CanonicalRequest>{}\nauthorization:{auth}\nx-amz-security-token:{}\n</CanonicalRequest><RequestId>4442587FB7D0A2F9</RequestId></Error>",
+                header("x-amz-date"),
+                head.first().cloned().unwrap_or_default(),
+                header("x-amz-security-token"),
+            );
+            let _ = write!(
+                stream,
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    endpoint
+}
+
+#[test]
+fn a_store_that_repeats_the_credentials_in_its_error_never_gets_them_shown() {
+    let endpoint = echoing_s3();
+    let rec = Receiver::builder().start_in_background();
+    let (key, secret, token) = (
+        "AKIAECHOTEST7Q2W",
+        "echo-secret-access-key-5k8s",
+        "FQoGZXIvYXdzEchoSessionToken9x1",
+    );
+    // Keys from the standard variables, then from the pipeline file.
+    for in_file in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = if in_file {
+            format!(
+                ", aws_access_key_id: {key}, aws_secret_access_key: {secret}, aws_session_token: {token}"
+            )
+        } else {
+            String::new()
+        };
+        write(
+            &dir.path().join("sync.yaml"),
+            format!(
+                "version: 1\nkind: sync\nname: from-s3\nsource:\n  location: s3://reports/orders_*.csv\n  csv: {{ delimiter: \";\" }}\n  key: orderId\n  cursor: lastModDateTime\n  storage: {{ aws_endpoint: \"{endpoint}\", aws_allow_http: \"true\", aws_region: us-east-1{keys} }}\nsink:\n  url: {}\nstate:\n  path: state/from-s3.db\n",
+                rec.url()
+            ),
+        );
+        let mut c = Cmd::new(dir.path())
+            .args(&["run", "sync.yaml", "--json"])
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .env("AWS_CONFIG_FILE", dir.path().join("none"));
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", key),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+            ("AWS_SESSION_TOKEN", token),
+        ] {
+            c = if in_file {
+                c.env_remove(k)
+            } else {
+                c.env(k, v)
+            };
+        }
+        let o = c.env_remove("AWS_PROFILE").run();
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let err = crate::support::stderr(&o);
+        assert!(err.contains("s3://reports/orders_"), "{err}");
+        assert!(err.contains("SignatureDoesNotMatch"), "says why: {err}");
+        for shown in [key, secret, token] {
+            assert!(
+                !err.contains(shown),
+                "in_file {in_file}: shows {shown}: {err}"
+            );
+        }
+        assert!(rec.is_empty());
+    }
+}

@@ -119,7 +119,7 @@ impl Target {
             return Ok(Self::Local(PathBuf::from(written)));
         }
         let bad = |message: String| ReconcileError::Output {
-            dir: written.clone(),
+            dir: crate::sources::redact::without_credentials(&written),
             message,
         };
         let trimmed = written.trim_end_matches('/');
@@ -401,10 +401,10 @@ async fn read_marker(
     location: &Location,
     at: &StorePath,
 ) -> Result<Option<Marker>, ReconcileError> {
-    let failed = |source| ReconcileError::Upload {
+    let failed = |error| ReconcileError::Upload {
         action: "reading",
         url: location.name_of(at),
-        source,
+        error,
     };
     let bytes = match location.store.get(at).await {
         Ok(got) => got.bytes().await.map_err(failed)?,
@@ -425,10 +425,10 @@ async fn read_marker(
 async fn delete(location: &Location, at: &StorePath) -> Result<(), ReconcileError> {
     match location.store.delete(at).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(source) => Err(ReconcileError::Upload {
+        Err(error) => Err(ReconcileError::Upload {
             action: "deleting",
             url: location.name_of(at),
-            source,
+            error,
         }),
     }
 }
@@ -439,10 +439,10 @@ async fn put(location: &Location, at: &StorePath, bytes: Vec<u8>) -> Result<(), 
         .put(at, PutPayload::from(bytes))
         .await
         .map(drop)
-        .map_err(|source| ReconcileError::Upload {
+        .map_err(|error| ReconcileError::Upload {
             action: "uploading",
             url: location.name_of(at),
-            source,
+            error,
         })
 }
 
