@@ -122,6 +122,21 @@ impl Zone {
         }
     }
 
+    /// The local wall-clock time (as epoch milliseconds in UTC would be
+    /// written) of the UTC instant `utc_ms`: the inverse of [`Zone::to_utc_ms`].
+    pub fn wall_ms(&self, utc_ms: i64) -> i64 {
+        match self.at {
+            ZoneAt::Fixed(s) => utc_ms + i64::from(s) * 1000,
+            ZoneAt::Named(tz) => match chrono::DateTime::from_timestamp_millis(utc_ms) {
+                Some(t) => {
+                    let offset = tz.offset_from_utc_datetime(&t.naive_utc());
+                    utc_ms + i64::from(offset.fix().local_minus_utc()) * 1000
+                }
+                None => utc_ms,
+            },
+        }
+    }
+
     #[cold]
     fn named_to_utc(&self, tz: chrono_tz::Tz, wall_ms: i64) -> Result<i64, ZoneError> {
         use chrono::LocalResult;

@@ -11,6 +11,7 @@ use super::rules::{
 };
 use super::scan::Fetched;
 use super::values::Spelling;
+use crate::pipeline::spelling::Zone;
 use crate::pipeline::{
     ByteSize, DuplicatePolicy, FieldComparison, MAX_PARTITIONS, ReconcilePipeline, SliceSpec,
 };
@@ -197,9 +198,10 @@ impl<'a> Plan<'a> {
                     (Some(c), None) => Some(need(&rs, &spec.right_name, c)?),
                     (_, dt) => dt.cloned(),
                 };
+                let (lz, rz) = (spec.left_spelling.zone, spec.right_spelling.zone);
                 Ok([
-                    slice_value(s, &s.column, &spec.left_name, Some(&left))?,
-                    slice_value(s, s.right_column(), &spec.right_name, right.as_ref())?,
+                    slice_value(s, &s.column, &spec.left_name, Some(&left), lz)?,
+                    slice_value(s, s.right_column(), &spec.right_name, right.as_ref(), rz)?,
                 ])
             })
             .collect::<Result<Vec<_>, ReconcileError>>()?;
@@ -265,25 +267,62 @@ impl<'a> Plan<'a> {
 }
 
 /// A slice column's value as text: cut to its day, month or year with
-/// `by`, which only a date or timestamp column takes; null where the side
-/// has no such column.
+/// `by`, which only a date or timestamp column takes (a timestamp where the
+/// side's own days begin, in its `timezone`); null where the side has no
+/// such column.
 fn slice_value(
     slice: &SliceSpec,
     column: &str,
     side: &str,
     dtype: Option<&DataType>,
+    zone: Zone,
 ) -> Result<Expr, ReconcileError> {
     let Some(dtype) = dtype else {
         return Ok(lit(NULL).cast(DataType::String));
     };
     match slice.by {
         None => Ok(col(column).cast(DataType::String)),
-        Some(by) if matches!(dtype, DataType::Date | DataType::Datetime(..)) => {
-            Ok(col(column).dt().strftime(by.format()))
+        Some(by) if matches!(dtype, DataType::Date) => Ok(col(column).dt().strftime(by.format())),
+        Some(by) if matches!(dtype, DataType::Datetime(..)) => {
+            Ok(wall_clock(col(column), zone).dt().strftime(by.format()))
         }
         Some(by) => Err(ReconcileError::Slice(format!(
             "{side}: column `{column}` is {dtype}, not a date or timestamp: `by: {}` cuts dates and timestamps only (declare it under `columns:`)",
             by.as_str()
         ))),
     }
+}
+
+/// A timestamp column (read as UTC instants) as the wall-clock times of
+/// `zone`, without a zone of its own: what a day, month or year of the
+/// export is.
+fn wall_clock(e: Expr, zone: Zone) -> Expr {
+    let naive = |dtype: &DataType| match dtype {
+        DataType::Datetime(unit, _) => DataType::Datetime(*unit, None),
+        other => other.clone(),
+    };
+    e.map(
+        move |c: Column| {
+            let s = c.as_materialized_series();
+            let DataType::Datetime(unit, _) = s.dtype() else {
+                return Ok(c);
+            };
+            let per_ms = match unit {
+                TimeUnit::Milliseconds => 1,
+                TimeUnit::Microseconds => 1_000,
+                TimeUnit::Nanoseconds => 1_000_000,
+            };
+            let physical = s.to_physical_repr();
+            let shifted = physical.i64()?.apply_values(|v| {
+                let ms = v.div_euclid(per_ms);
+                v + (zone.wall_ms(ms) - ms) * per_ms
+            });
+            Ok(shifted
+                .into_datetime(*unit, None)
+                .into_series()
+                .with_name(s.name().clone())
+                .into_column())
+        },
+        move |_, f| Ok(Field::new(f.name().clone(), naive(f.dtype()))),
+    )
 }

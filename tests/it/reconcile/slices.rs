@@ -298,3 +298,86 @@ fn slices_that_cannot_be_made_are_refused_before_any_report() {
         assert!(!out.exists(), "{slices}: a report was written");
     }
 }
+
+#[test]
+fn days_and_months_are_cut_where_each_side_s_own_days_begin() {
+    // Times written without an offset, each side in its own zone: the
+    // first half hour of 1 March in Zurich is still February in UTC, and
+    // a quarter past midnight on 1 April at +01:00 still March.
+    let tmp = tempfile::tempdir().unwrap();
+    let (l, r) = (tmp.path().join("s360.csv"), tmp.path().join("crm.csv"));
+    std::fs::write(
+        &l,
+        "id,created,amount\nA,2026-03-01 00:30:00,10.00\nB,2026-02-28 23:30:00,10.00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &r,
+        "id,created,amount\nA,2026-03-01 00:30:00,10.00\nB,2026-02-28 23:30:00,10.00\nC,2026-04-01 00:15:00,10.00\n",
+    )
+    .unwrap();
+    let pipeline = |by: &str| {
+        let p = tmp.path().join(format!("zoned-{by}.yaml"));
+        std::fs::write(
+            &p,
+            format!(
+                r#"version: 1
+kind: reconcile
+name: zoned
+left:
+  source:
+    location: {}
+    key: id
+    timezone: Europe/Zurich
+    columns: {{ created: timestamp, amount: "decimal(18,2)" }}
+right:
+  source:
+    location: {}
+    key: id
+    timezone: "+01:00"
+    columns: {{ created: timestamp, amount: "decimal(18,2)" }}
+compare:
+  - field: amount
+output:
+  slices: [{{ column: created, by: {by} }}]
+"#,
+                l.display(),
+                r.display()
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let row = |value: &str, matched: u64, missing_in_s360: u64| {
+        json!({ "value": value, "matched": matched, "mismatched": 0,
+                "missing_in_crm": 0, "missing_in_s360": missing_in_s360 })
+    };
+    let cut = |by: &str, parts: &str| {
+        let out = tmp.path().join(format!("report-{by}-{parts}"));
+        let o = reconcile(&pipeline(by), &out, &["--partitions", parts]);
+        assert_eq!(code(&o), 5, "{}", stderr(&o));
+        let s = summary(&out);
+        assert_eq!(s["slices"][0]["by"], by, "{s:#}");
+        s["slices"][0]["values"].clone()
+    };
+    for parts in ["1", "2"] {
+        assert_eq!(
+            cut("month", parts),
+            json!([
+                row("2026-02", 1, 0),
+                row("2026-03", 1, 0),
+                row("2026-04", 0, 1)
+            ]),
+            "{parts} partition(s)"
+        );
+        assert_eq!(
+            cut("day", parts),
+            json!([
+                row("2026-02-28", 1, 0),
+                row("2026-03-01", 1, 0),
+                row("2026-04-01", 0, 1)
+            ]),
+            "{parts} partition(s)"
+        );
+    }
+}

@@ -7,6 +7,8 @@ use serde_json::Value;
 use super::{code, committed, reconcile, stderr};
 use crate::support::root;
 
+/// Every sheet's cells, by header: [Python type, value as text, openpyxl's
+/// data type, number format].
 const READ: &str = r#"
 import json, sys, datetime, openpyxl
 book = openpyxl.load_workbook(sys.argv[1])
@@ -16,10 +18,70 @@ for ws in book.worksheets:
     head = [c.value for c in rows[0]]
     cells = []
     for row in rows[1:]:
-        cells.append({h: [type(c.value).__name__, str(c.value), c.data_type] for h, c in zip(head, row) if h is not None})
+        cells.append({h: [type(c.value).__name__, str(c.value), c.data_type, c.number_format] for h, c in zip(head, row) if h is not None})
     out["cells"][ws.title] = cells
 print(json.dumps(out))
 "#;
+
+/// `report.xlsx` of `pipeline` (which must find discrepancies), as
+/// openpyxl reads it.
+fn workbook(pipeline: &std::path::Path, out: &std::path::Path) -> Value {
+    let o = reconcile(pipeline, out, &[]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    let o = Command::new("python3")
+        .args(["-c", READ, out.join("report.xlsx").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn a_cell_shows_the_value_as_the_report_has_it() {
+    if !crate::support::python::has("openpyxl", "openpyxl") {
+        return;
+    }
+    // Text that reads as a number, ids longer than a double holds, and
+    // instants half a second apart: a mismatch must not look like a match.
+    let tmp = tempfile::tempdir().unwrap();
+    let (l, r) = (tmp.path().join("s360.csv"), tmp.path().join("crm.csv"));
+    std::fs::write(
+        &l,
+        "id,code,at\n12345678901234567,1.10,2026-10-13T12:00:00.250Z\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &r,
+        "id,code,at\n12345678901234567,1.1,2026-10-13T12:00:00.750Z\n",
+    )
+    .unwrap();
+    let p = tmp.path().join("cells.yaml");
+    let side = |f: &std::path::Path| {
+        format!(
+            "  source:\n    location: {}\n    key: id\n    columns: {{ code: string, at: timestamp }}\n",
+            f.display()
+        )
+    };
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nkind: reconcile\nname: cells\nleft:\n{}right:\n{}compare:\n  - field: code\n  - field: at\noutput:\n  xlsx: true\n",
+            side(&l),
+            side(&r)
+        ),
+    )
+    .unwrap();
+    let v = workbook(&p, &tmp.path().join("report"));
+    let row = &v["cells"]["mismatched"][0];
+    assert_eq!(row["id"][0], "str", "a 17-digit id stays text: {row}");
+    assert_eq!(row["id"][1], "12345678901234567", "{row}");
+    assert_eq!(row["left_code"][3], "0.00", "{row}");
+    assert_eq!(row["right_code"][3], "0.0", "{row}");
+    assert_eq!(row["left_at"][0], "datetime", "{row}");
+    assert_eq!(row["left_at"][1], "2026-10-13 12:00:00.250000", "{row}");
+    assert_eq!(row["right_at"][1], "2026-10-13 12:00:00.750000", "{row}");
+    assert_eq!(row["left_at"][3], "yyyy-mm-dd hh:mm:ss.000", "{row}");
+}
 
 #[test]
 fn the_workbook_has_a_sheet_per_category_in_typed_cells() {
