@@ -69,6 +69,15 @@ impl Default for Board {
 }
 
 impl Board {
+    /// A pipeline the process will run, with the outcomes its runs can have
+    /// ([`OUTCOMES`] or [`CHECK_OUTCOMES`]): each count is served from 0
+    /// before its first run, so `increase()` sees the first failure too.
+    pub fn expect(&mut self, pipeline: &str, outcomes: &[&'static str]) {
+        for o in outcomes {
+            self.totals.entry((pipeline.to_string(), o)).or_default();
+        }
+    }
+
     /// A sync run that ended, which took `seconds`.
     pub fn record_run(&mut self, run: LastRun, seconds: f64) {
         self.count(&run.pipeline, run.outcome, seconds);
@@ -114,6 +123,9 @@ pub struct LastRun {
     pub summary: Option<RunSummary>,
     /// The state's status after it, if there is a state.
     pub status: Option<Status>,
+    /// When a run last ended ok, UNIX seconds, where no status tells it
+    /// (a pipeline file that did not load).
+    pub last_success: Option<f64>,
 }
 
 /// The metrics of one run of `pipeline` that ended at `finished_at` (UNIX
@@ -133,8 +145,53 @@ pub fn textfile(
             finished_at,
             summary: summary.cloned(),
             status: status.cloned(),
+            last_success: None,
         }],
         &BTreeMap::new(),
+    )
+}
+
+/// The metrics of a run whose pipeline file (named `stem`) did not load,
+/// which ended at `finished_at`: `failed`, under the pipeline name and with
+/// the last success of `previous`, the metrics file it replaces (the
+/// state's path is in the file that did not load), so that neither series
+/// breaks off when the pipeline file is broken.
+pub fn unloaded_textfile(previous: Option<&str>, stem: &str, finished_at: f64) -> String {
+    const SUCCESS: &str = "s360_sync_last_success_timestamp_seconds{";
+    let label = |line: &str| {
+        let from = line.find("pipeline=\"")? + "pipeline=\"".len();
+        let len = line[from..].find('"')?;
+        Some(line[from..from + len].to_string())
+    };
+    let lines = || {
+        previous
+            .unwrap_or("")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+    };
+    // A metrics file of one pipeline (a textfile), else the stem.
+    let mut names: Vec<String> = lines().filter_map(label).collect();
+    names.sort_unstable();
+    names.dedup();
+    let pipeline = match names.as_slice() {
+        [one] => one.clone(),
+        _ => stem.to_string(),
+    };
+    let last_success = lines()
+        .filter(|l| l.starts_with(SUCCESS) && label(l).as_deref() == Some(pipeline.as_str()))
+        .find_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    encode_all(
+        &[LastRun {
+            pipeline,
+            outcome: "failed",
+            finished_at,
+            summary: None,
+            status: None,
+            last_success,
+        }],
+        &[],
+        &BTreeMap::new(),
+        None,
     )
 }
 
@@ -192,15 +249,15 @@ fn encode_all(
             backlog.push((labels(None), n(st.backlog)));
             dead.push((labels(None), n(st.dead_letters)));
             let last_ok = st
-                .last_runs
-                .iter()
-                .filter(|r| r.outcome == "ok")
-                .filter_map(|r| chrono::DateTime::parse_from_rfc3339(&r.finished_at).ok())
-                .map(|t| t.timestamp_millis() as f64 / 1000.0)
-                .reduce(f64::max);
+                .last_success
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp_millis() as f64 / 1000.0);
             if let Some(t) = last_ok {
                 success.push((labels(None), t));
             }
+        } else if let Some(t) = r.last_success {
+            success.push((labels(None), t));
         }
     }
     seconds(
@@ -248,7 +305,7 @@ fn encode_all(
     seconds(
         &mut registry,
         "last_success_timestamp_seconds",
-        "When a recent run last ended ok (UNIX time)",
+        "When a run last ended ok (UNIX time)",
         success,
     );
     if !totals.is_empty() {

@@ -227,6 +227,9 @@ pub struct Status {
     pub files_read: u64,
     /// Recent runs, newest first.
     pub last_runs: Vec<RunRecord>,
+    /// When a run last ended `ok` (RFC 3339), however long ago: what an
+    /// alert on the time since the last success needs after many failures.
+    pub last_success: Option<String>,
 }
 
 /// The state database of one pipeline.
@@ -361,6 +364,14 @@ impl StateStore {
             delivered_orders: count("SELECT COUNT(*) FROM ledger")?,
             files_read: count("SELECT COUNT(*) FROM files")?,
             last_runs,
+            last_success: self
+                .conn
+                .query_row(
+                    "SELECT MAX(finished_at) FROM runs WHERE outcome = 'ok'",
+                    [],
+                    |r| r.get::<_, Option<String>>(0),
+                )
+                .map_err(self.err())?,
         })
     }
 }

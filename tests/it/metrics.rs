@@ -148,6 +148,50 @@ fn the_metrics_file_tells_how_each_run_ended_and_when_one_last_succeeded() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("s360.prom")]);
+
+    // The CRM down for longer than the runs `status` lists (ten): the
+    // last success is still there, and still the first run's, so an alert
+    // on the time since it fires rather than going quiet.
+    std::fs::remove_file(dir.path().join("orders_2.csv")).unwrap();
+    write(
+        &dir.path().join("orders_3.csv"),
+        "orderId;lastModDateTime\n5;2026-10-13 10:05:00\n",
+    );
+    write(
+        &dir.path().join("metrics.yaml"),
+        "version: 1\nkind: sync\nname: metrics\nsource:\n  location: orders_*.csv\n  csv: { delimiter: \";\" }\n  key: orderId\n  cursor: lastModDateTime\n  columns: { lastModDateTime: timestamp }\nsink:\n  url: http://127.0.0.1:1/down\n  retry: { max_attempts: 2, initial_backoff: 10ms, max_backoff: 20ms }\nstate:\n  path: state/metrics.db\n",
+    );
+    for i in 0..12 {
+        let o = run();
+        assert_eq!(o.status.code(), Some(6), "run {i}: {}", text(&o));
+    }
+    let m = parse(&prom);
+    assert_eq!(
+        m["s360_sync_last_run_outcome{outcome=incomplete}"], 1.0,
+        "{m:?}"
+    );
+    assert_eq!(
+        m["s360_sync_last_success_timestamp_seconds"], success,
+        "{m:?}"
+    );
+
+    // A pipeline file broken by an edit: a failed run under the pipeline's
+    // name, with the last success of the file it replaces.
+    write(
+        &dir.path().join("metrics.yaml"),
+        "version: 1\nkind: sync\nname: [\n",
+    );
+    let o = run();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let m = parse_all(&prom);
+    assert_eq!(
+        m["s360_sync_last_run_outcome{outcome=failed,pipeline=metrics}"], 1.0,
+        "{m:?}"
+    );
+    assert_eq!(
+        m["s360_sync_last_success_timestamp_seconds{pipeline=metrics}"], success,
+        "{m:?}"
+    );
 }
 
 /// `GET /metrics` of a server on 127.0.0.1, as a scraper asks it.
@@ -230,6 +274,12 @@ async fn schedule_serves_the_metrics_of_its_runs_on_loopback() {
     assert_eq!(m["s360_sync_last_run_outcome{outcome=ok}"], 1.0, "{m:?}");
     assert_eq!(m["s360_sync_last_run_orders{stage=acknowledged}"], 2.0);
     assert_eq!(m["s360_sync_runs_total{outcome=ok}"], 1.0, "{m:?}");
+    // Every outcome is counted from 0 before it first happens, so that
+    // `increase()` sees the first failure.
+    for o in ["refused", "incomplete", "failed"] {
+        let k = format!("s360_sync_runs_total{{outcome={o}}}");
+        assert_eq!(m.get(&k), Some(&0.0), "{k}: {m:?}");
+    }
     assert_eq!(m["s360_sync_backlog_orders"], 0.0);
 
     // Not on an address other hosts reach.
@@ -394,4 +444,5 @@ async fn schedule_serves_a_histogram_of_run_durations_and_the_last_check() {
         "exceeded"
     };
     assert_eq!(runs("reconcile-edge", check_outcome), Some(1.0), "{m:?}");
+    assert_eq!(runs("reconcile-edge", "failed"), Some(0.0), "from 0: {m:?}");
 }

@@ -49,6 +49,9 @@ pub fn schedule(paths: Vec<PathBuf>, metrics: Option<SocketAddr>) -> Result<u8, 
         let (interval, run): (Duration, RunFn) = match &p.spec {
             PipelineSpec::Sync(s) => {
                 let p = p.clone();
+                if let Ok(mut b) = board.lock() {
+                    b.expect(p.name(), &crate::metrics::OUTCOMES);
+                }
                 let board = board.clone();
                 (
                     s.schedule.interval.get(),
@@ -69,6 +72,7 @@ pub fn schedule(paths: Vec<PathBuf>, metrics: Option<SocketAddr>) -> Result<u8, 
                                 finished_at: chrono::Utc::now().timestamp_millis() as f64 / 1000.0,
                                 summary: result.as_ref().ok().cloned(),
                                 status,
+                                last_success: None,
                             };
                             if let Ok(mut b) = board.lock() {
                                 b.record_run(last, started.elapsed().as_secs_f64());
@@ -85,6 +89,9 @@ pub fn schedule(paths: Vec<PathBuf>, metrics: Option<SocketAddr>) -> Result<u8, 
                 None => continue,
                 Some(s) => {
                     let p = p.clone();
+                    if let Ok(mut b) = board.lock() {
+                        b.expect(p.name(), &crate::metrics::CHECK_OUTCOMES);
+                    }
                     let board = board.clone();
                     (
                         s.interval.get(),

@@ -24,7 +24,8 @@ pub fn run(
             if let Some(path) = metrics_file {
                 let name = file.file_stem().unwrap_or_default().to_string_lossy();
                 let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
-                let text = crate::metrics::textfile(&name, "failed", now, None, None);
+                let previous = std::fs::read_to_string(path).ok();
+                let text = crate::metrics::unloaded_textfile(previous.as_deref(), &name, now);
                 write_replacing(path, text.as_bytes())?;
             }
             return Err(e.into());
