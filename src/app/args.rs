@@ -276,12 +276,14 @@ pub enum ImportCommand {
     Flag {
         /// A sync pipeline file.
         pipeline: PathBuf,
-        /// Start, inclusive: RFC 3339 or YYYY-MM-DD (UTC).
+        /// Start, inclusive: RFC 3339 with an offset (2026-10-13T00:00:00Z),
+        /// or a date (2026-10-13) or local time (2026-10-13T08:00) in the
+        /// source's `timezone`.
         #[arg(long, value_parser = parse_time)]
-        from: chrono::DateTime<chrono::Utc>,
-        /// End, exclusive: RFC 3339 or YYYY-MM-DD (UTC).
+        from: TimeArg,
+        /// End, exclusive: written as --from is.
         #[arg(long, value_parser = parse_time)]
-        to: chrono::DateTime<chrono::Utc>,
+        to: TimeArg,
         /// Time column that selects orders.
         #[arg(long, default_value = "creationDateTime")]
         column: String,
@@ -309,15 +311,59 @@ pub enum ImportCommand {
     },
 }
 
-pub(crate) fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+/// A time on the command line: an instant, or a wall-clock time that the
+/// pipeline's source `timezone` places (a date is its midnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeArg {
+    /// RFC 3339 with an offset or `Z`.
+    Instant(chrono::DateTime<chrono::Utc>),
+    /// A date or a date and time without an offset.
+    Local(chrono::NaiveDateTime),
+}
+
+impl TimeArg {
+    /// The instant, a local time read in `zone` (its `dst` choices decide a
+    /// time that the clocks skip or repeat).
+    pub fn in_zone(
+        self,
+        zone: &crate::pipeline::spelling::Zone,
+    ) -> Result<chrono::DateTime<chrono::Utc>, String> {
+        match self {
+            Self::Instant(t) => Ok(t),
+            Self::Local(wall) => {
+                let ms = zone
+                    .to_utc_ms(wall.and_utc().timestamp_millis())
+                    .map_err(|e| e.to_string())?;
+                chrono::DateTime::from_timestamp_millis(ms)
+                    .ok_or_else(|| format!("{wall} is out of range"))
+            }
+        }
+    }
+}
+
+pub(crate) fn parse_time(s: &str) -> Result<TimeArg, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&chrono::Utc));
+        return Ok(TimeArg::Instant(t.with_timezone(&chrono::Utc)));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, format) {
+            return Ok(TimeArg::Local(t));
+        }
     }
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| format!("{s:?}: write RFC 3339 (2026-10-13T00:00:00Z) or YYYY-MM-DD"))
+        .map(TimeArg::Local)
+        .ok_or_else(|| {
+            format!(
+                "{s:?}: write RFC 3339 (2026-10-13T00:00:00Z), or a date (2026-10-13) or local time (2026-10-13T08:00) in the source's timezone"
+            )
+        })
 }
 
 /// Arguments of `s360-sync demo`.

@@ -56,6 +56,15 @@ fn split_glob(path: &str) -> (String, Option<String>) {
 }
 
 impl Location {
+    /// Whether the store path `path` is one this location names (its glob
+    /// matches it, or it is the one file named).
+    pub fn covers(&self, path: &str) -> bool {
+        match &self.glob {
+            Some(glob) => glob.is_match(path),
+            None => path == self.prefix.as_ref(),
+        }
+    }
+
     /// Parse a resolved location (absolute path or URL).
     pub fn parse(location: &str, storage: &BTreeMap<String, String>) -> Result<Self, SourceError> {
         let bad = |message: String| SourceError::Location {

@@ -23,13 +23,17 @@ impl Staging<'_> {
         offer_in(&self.tx, change, reason, force, &now()).map_err(self.err())
     }
 
-    /// Remember that a file was read.
+    /// Remember that a file was read, as listed at `listed_at_ms` (UTC ms):
+    /// the time its listing was taken, before it was fetched, so that a
+    /// slow fetch cannot make a file look read long after its mtime (see
+    /// `sync::detect::RACY_MS`).
     pub fn file_read(
         &self,
         source: &str,
         path: &str,
         record: &FileRecord,
         rows: u64,
+        listed_at_ms: i64,
     ) -> Result<(), StateError> {
         self.tx
             .execute(
@@ -37,7 +41,7 @@ impl Staging<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (source, path) DO UPDATE SET size = excluded.size, etag = excluded.etag,
                     modified_ms = excluded.modified_ms, rows = excluded.rows, read_at = excluded.read_at",
-                params![source, path, record.size as i64, record.etag, record.modified_ms, rows as i64, now()],
+                params![source, path, record.size as i64, record.etag, record.modified_ms, rows as i64, super::format_ms(listed_at_ms)],
             )
             .map(|_| ())
             .map_err(self.err())

@@ -274,10 +274,16 @@ pub fn detect<'a>(
     options: DetectOptions,
 ) -> Result<(Detected, Option<Staging<'a>>), SyncError> {
     let known = store.known_files(ORDERS)?;
+    // The real clock, not `now_ms` (which a rehearsal may set): what
+    // `RACY_MS` compares with the files' mtimes.
+    let listed_at_ms = chrono::Utc::now().timestamp_millis();
     let listed = match handle.block_on(ex.orders.list()) {
-        // Delta files already read may be cleaned up; a glob that never
-        // matched anything is more likely a wrong location.
-        Err(SourceError::NoFiles { .. }) if !known.is_empty() => Vec::new(),
+        // Delta files already read may be cleaned up. A glob that matches
+        // none of the files read before is a wrong location (a typo, a
+        // moved folder): the run stops rather than read nothing every time.
+        Err(SourceError::NoFiles { .. }) if known.keys().any(|p| ex.orders.location.covers(p)) => {
+            Vec::new()
+        }
         other => other?,
     };
     let files = unseen(listed.clone(), &known, ex.orders.location.content_etag);
@@ -330,6 +336,7 @@ pub fn detect<'a>(
         d: &mut d,
         max: &mut max,
         seen: HashSet::new(),
+        listed_at_ms,
     };
     for file in &files {
         let rewritten = known.contains_key(file.path.as_ref());
@@ -358,7 +365,13 @@ pub fn detect<'a>(
         }
     }
     for file in &lines_files {
-        staging.file_read(LINES, file.path.as_ref(), &file_record(file), 0)?;
+        staging.file_read(
+            LINES,
+            file.path.as_ref(),
+            &file_record(file),
+            0,
+            listed_at_ms,
+        )?;
     }
     if let Some((ms, key)) = &max {
         staging.advance_cursor(*ms, key)?;
@@ -385,6 +398,8 @@ struct Reader<'r, 's> {
     max: &'r mut Option<(i64, String)>,
     /// Keys read in this run.
     seen: HashSet<String>,
+    /// When the files were listed, UTC ms.
+    listed_at_ms: i64,
 }
 
 impl Reader<'_, '_> {
@@ -463,8 +478,13 @@ impl Reader<'_, '_> {
         if only.is_none() {
             self.d.rows += n;
             self.d.files_read += 1;
-            self.staging
-                .file_read(ORDERS, file.path.as_ref(), &file_record(file), n)?;
+            self.staging.file_read(
+                ORDERS,
+                file.path.as_ref(),
+                &file_record(file),
+                n,
+                self.listed_at_ms,
+            )?;
         }
         Ok(())
     }

@@ -49,6 +49,12 @@ pub struct FlagSummary {
     /// the files it read are recorded, so the following runs send only what
     /// changes after them.
     pub baseline: bool,
+    /// Start of the timeframe flagged (inclusive), as an instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// End of the timeframe flagged (exclusive), as an instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
     /// Keys selected (for reports of which were not found).
     #[serde(skip)]
     pub found: std::collections::HashSet<String>,
@@ -72,7 +78,10 @@ pub enum Selection {
 
 /// Put every order of the timeframe on the outbox, in one transaction.
 pub async fn flag(p: &Pipeline, options: FlagOptions) -> Result<FlagSummary, SyncError> {
-    flag_selection(p, Selection::Timeframe(options)).await
+    let (from, to) = (options.from, options.to);
+    let mut s = flag_selection(p, Selection::Timeframe(options)).await?;
+    (s.from, s.to) = (Some(from), Some(to));
+    Ok(s)
 }
 
 /// Put the selected orders on the outbox, in one transaction.
@@ -106,6 +115,7 @@ fn flag_blocking(
     selection: &Selection,
     latest_ms: i64,
 ) -> Result<FlagSummary, SyncError> {
+    let listed_at_ms = chrono::Utc::now().timestamp_millis();
     let files = handle.block_on(ex.orders.list())?;
     let lines_files = match &ex.lines {
         Some((source, _, _)) => handle.block_on(source.list())?,
@@ -194,12 +204,24 @@ fn flag_blocking(
             first_row += n;
         }
         if baseline {
-            staging.file_read(ORDERS, file.path.as_ref(), &file_record(file), 0)?;
+            staging.file_read(
+                ORDERS,
+                file.path.as_ref(),
+                &file_record(file),
+                0,
+                listed_at_ms,
+            )?;
         }
     }
     if baseline {
         for file in &lines_files {
-            staging.file_read(LINES, file.path.as_ref(), &file_record(file), 0)?;
+            staging.file_read(
+                LINES,
+                file.path.as_ref(),
+                &file_record(file),
+                0,
+                listed_at_ms,
+            )?;
         }
         if let Some((ms, key)) = &newest {
             staging.advance_cursor(*ms, key)?;

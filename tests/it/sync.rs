@@ -499,3 +499,50 @@ async fn an_undeclared_cursor_is_read_as_a_time_in_the_source_zone() {
     let s = status(dir.path(), "sync.yaml").await;
     assert_eq!(s["cursor"][0], "2026-10-13T11:00:00.000Z", "{s}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_files_cleaned_up_after_reading_leave_the_next_run_with_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Receiver::ok().await;
+    pipeline(&rec.url()).write(dir.path());
+    let file = export(
+        dir.path(),
+        "orders_1.csv",
+        &[(1, "CLOSED", 100, "2026-10-13 12:00:00")],
+    );
+    let o = run(dir.path(), &[]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::remove_file(&file).unwrap();
+    let o = run(dir.path(), &[]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(summary(&o)["detection"]["files_read"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_location_changed_to_one_that_matches_nothing_stops_the_run() {
+    // A typo or a moved folder in a pipeline that has synced: a glob that
+    // matches none of the files read before is not files cleaned up.
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Receiver::ok().await;
+    let mut p = pipeline(&rec.url());
+    p.write(dir.path());
+    export(
+        dir.path(),
+        "orders_1.csv",
+        &[(1, "CLOSED", 100, "2026-10-13 12:00:00")],
+    );
+    let o = run(dir.path(), &[]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let db = dir.path().join("state/test.db");
+    let before = crate::support::state::db_hash(&db);
+    for typo in ["exports/order_*.csv", "export/orders_*.csv"] {
+        p.source.location = typo.into();
+        p.write(dir.path());
+        let o = run(dir.path(), &[]).await;
+        assert_eq!(o.status.code(), Some(1), "{typo}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("no file matches"), "{typo}: {err}");
+        assert!(err.contains(&typo[..typo.len() - 6]), "{typo}: {err}");
+        assert_eq!(crate::support::state::db_hash(&db), before, "{typo}");
+    }
+}

@@ -1,6 +1,6 @@
 //! `import flag` and `import run`: the initial import of a timeframe.
 
-use crate::app::args::ImportCommand;
+use crate::app::args::{ImportCommand, TimeArg};
 use crate::app::error::AppError;
 use crate::app::exit;
 use crate::app::terminal::{cancel_on_signal, import_progress, print_json, runtime};
@@ -17,12 +17,24 @@ pub fn import(cmd: ImportCommand) -> Result<u8, AppError> {
             force,
             json,
         } => {
+            let p = pipeline::load(&file)?;
+            let zone = p.as_sync()?.source.zone();
+            let at = |flag: &str, t: TimeArg| {
+                t.in_zone(&zone).map_err(|e| {
+                    AppError::usage(format!(
+                        "--{flag}: {e} (timezone {zone} of {})",
+                        file.display()
+                    ))
+                })
+            };
+            let (from, to) = (at("from", from)?, at("to", to)?);
             if from >= to {
                 return Err(AppError::usage(format!(
-                    "--from {from} must be before --to {to}"
+                    "--from {} must be before --to {}",
+                    from.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    to.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
                 )));
             }
-            let p = pipeline::load(&file)?;
             let s = runtime()?.block_on(crate::sync::import::flag(
                 &p,
                 crate::sync::import::FlagOptions {
@@ -36,9 +48,11 @@ pub fn import(cmd: ImportCommand) -> Result<u8, AppError> {
                 print_json(&s)?;
             } else {
                 println!(
-                    "{}: {} order(s) in the timeframe: {} flagged, {} already queued, {} already delivered (use --force to resend), {} superseded; {} file(s) read",
+                    "{}: {} order(s) from {} to {}: {} flagged, {} already queued, {} already delivered (use --force to resend), {} superseded; {} file(s) read",
                     p.name(),
                     s.matched,
+                    from.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    to.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
                     s.flagged,
                     s.already_queued,
                     s.already_delivered,

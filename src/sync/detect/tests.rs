@@ -33,7 +33,13 @@ fn a_file_is_read_again_when_its_size_etag_or_mtime_changed_and_only_then() {
     let staging = s.stage().unwrap();
     for f in &recorded {
         staging
-            .file_read(ORDERS, f.path.as_ref(), &file_record(f), 1)
+            .file_read(
+                ORDERS,
+                f.path.as_ref(),
+                &file_record(f),
+                1,
+                chrono::Utc::now().timestamp_millis(),
+            )
             .unwrap();
     }
     staging.commit().unwrap();
@@ -68,7 +74,13 @@ fn a_file_read_within_a_minute_of_its_mtime_is_read_again_unless_its_etag_follow
     let staging = s.stage().unwrap();
     for f in [&fresh, &settled] {
         staging
-            .file_read(ORDERS, f.path.as_ref(), &file_record(f), 1)
+            .file_read(
+                ORDERS,
+                f.path.as_ref(),
+                &file_record(f),
+                1,
+                chrono::Utc::now().timestamp_millis(),
+            )
             .unwrap();
     }
     staging.commit().unwrap();
@@ -89,7 +101,13 @@ fn files_recorded_for_the_lines_source_do_not_count_as_orders_files_read() {
     let f = file("exports/x.csv", 10, None, 100);
     let staging = s.stage().unwrap();
     staging
-        .file_read(LINES, f.path.as_ref(), &file_record(&f), 1)
+        .file_read(
+            LINES,
+            f.path.as_ref(),
+            &file_record(&f),
+            1,
+            chrono::Utc::now().timestamp_millis(),
+        )
         .unwrap();
     staging.commit().unwrap();
     let known = s.known_files(ORDERS).unwrap();
