@@ -153,9 +153,9 @@ impl Styles {
 const MAX_DIGITS: usize = 15;
 
 /// Digits after the point of a number Excel can hold and show exactly as
-/// written: `-?D+(.D+)?`, 15 significant digits at most, no leading zero
-/// (`000123` is an id, not 123). Anything else (`1e3`, `+5`, a 17-digit id
-/// a double would round) is text.
+/// written: `-?D+(.D+)?`, 15 significant digits and 15 decimals at most,
+/// no leading zero (`000123` is an id, not 123). Anything else (`1e3`,
+/// `+5`, a 17-digit id a double would round) is text.
 fn shown_decimals(text: &str) -> Option<usize> {
     let digits = text.strip_prefix('-').unwrap_or(text);
     let (int, frac) = match digits.split_once('.') {
@@ -171,7 +171,7 @@ fn shown_decimals(text: &str) -> Option<usize> {
     }
     let frac = frac.unwrap_or("");
     let significant = format!("{int}{frac}").trim_start_matches('0').len();
-    (significant <= MAX_DIGITS).then_some(frac.len())
+    (significant <= MAX_DIGITS && frac.len() <= MAX_DIGITS).then_some(frac.len())
 }
 
 /// A cell as what it says: a number that Excel shows as written (see
