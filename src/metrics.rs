@@ -248,15 +248,16 @@ fn encode_all(
         if let Some(st) = &r.status {
             backlog.push((labels(None), n(st.backlog)));
             dead.push((labels(None), n(st.dead_letters)));
-            let last_ok = st
+        }
+        let last_ok = match &r.status {
+            Some(st) => st
                 .last_success
                 .as_deref()
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.timestamp_millis() as f64 / 1000.0);
-            if let Some(t) = last_ok {
-                success.push((labels(None), t));
-            }
-        } else if let Some(t) = r.last_success {
+                .map(|t| t.timestamp_millis() as f64 / 1000.0),
+            None => r.last_success,
+        };
+        if let Some(t) = last_ok {
             success.push((labels(None), t));
         }
     }

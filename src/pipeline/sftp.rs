@@ -110,13 +110,7 @@ impl SftpOptions {
                 if is_env_name(value) {
                     Some(value.clone())
                 } else {
-                    // What was written is not repeated: it may be the
-                    // secret itself, written where its variable belongs.
-                    problems.push(format!(
-                        "storage option `{name}` must be the NAME of an environment variable \
-                         (letters, digits, `_`) that holds the secret, not the secret (the \
-                         value written is not shown)"
-                    ));
+                    problems.push(format!("storage option `{name}` {NOT_AN_ENV_NAME}"));
                     None
                 }
             };
@@ -234,7 +228,14 @@ pub fn is_path_option(name: &str) -> bool {
     matches!(name, "sftp_key" | "sftp_known_hosts")
 }
 
-fn is_env_name(name: &str) -> bool {
+/// What a field that names an environment variable says when it holds
+/// something else. What was written is not repeated: it may be the secret
+/// itself, written where its variable belongs.
+pub(super) const NOT_AN_ENV_NAME: &str = "must be the NAME of an environment variable \
+    (letters, digits, `_`) that holds the secret, not the secret (the value written is not shown)";
+
+/// Whether `name` can be an environment variable's name.
+pub(super) fn is_env_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()

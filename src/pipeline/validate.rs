@@ -627,19 +627,8 @@ fn sink(c: &mut Checker<'_>, sink: &SinkConfig) {
 }
 
 fn env_name(c: &mut Checker<'_>, path: &str, name: &str) {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-    {
-        // What was written is not repeated: it may be the secret itself,
-        // written where its variable belongs.
-        c.report(
-            path,
-            "must be the NAME of an environment variable (letters, digits, `_`) that holds \
-             the secret, not the secret (the value written is not shown)"
-                .to_string(),
-        );
+    if !super::sftp::is_env_name(name) {
+        c.report(path, super::sftp::NOT_AN_ENV_NAME);
     }
 }
 

@@ -31,8 +31,8 @@ pub fn import(cmd: ImportCommand) -> Result<u8, AppError> {
             if from >= to {
                 return Err(AppError::usage(format!(
                     "--from {} must be before --to {}",
-                    from.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                    to.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    shown(from),
+                    shown(to)
                 )));
             }
             let s = runtime()?.block_on(crate::sync::import::flag(
@@ -51,8 +51,8 @@ pub fn import(cmd: ImportCommand) -> Result<u8, AppError> {
                     "{}: {} order(s) from {} to {}: {} flagged, {} already queued, {} already delivered (use --force to resend), {} superseded; {} file(s) read",
                     p.name(),
                     s.matched,
-                    from.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                    to.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    shown(from),
+                    shown(to),
                     s.flagged,
                     s.already_queued,
                     s.already_delivered,
@@ -93,4 +93,9 @@ pub fn import(cmd: ImportCommand) -> Result<u8, AppError> {
             Ok(exit::of_run(&summary))
         }
     }
+}
+
+/// An instant of the timeframe as the messages show it: RFC 3339 in UTC.
+fn shown(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
